@@ -1,0 +1,175 @@
+"""The elected master's decisions, as pure code: index metadata, shard allocation, primary terms.
+
+`MasterState` owns the cluster state (a plain, msgpack-able dict) and changes it only through
+its methods, each returning the new state. It never does I/O: the manager (or a single node, for
+`occsim node`) publishes what it returns. Allocation keeps a primary and its replicas on
+different nodes and balances copies across nodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+
+from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
+from node.profiles import Profile
+from node.rest import parse_time, validate_index_name
+
+DEFAULT_GC_DELETES = 60.0
+_KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes")
+
+
+def allocate(nodes: list[str], shards: int, replicas: int,
+             load: dict[str, int]) -> list[dict]:
+    """Place each shard's primary and replicas on distinct, least-loaded nodes.
+
+    A replica that has no node left to go to stays unassigned (None), as in Elasticsearch.
+    """
+    load = {n: load.get(n, 0) for n in nodes}
+    routing = []
+    for _ in range(shards):
+        chosen: list[str] = []
+        for _ in range(1 + replicas):
+            free = [n for n in nodes if n not in chosen]
+            if not free:
+                break
+            pick = min(free, key=lambda n: (load[n], nodes.index(n)))
+            load[pick] += 1
+            chosen.append(pick)
+        primary = chosen[0] if chosen else None
+        copies = chosen[1:] + [None] * (replicas - len(chosen[1:]))
+        routing.append({"primary": primary, "replicas": copies, "term": 1,
+                        "in_sync": [n for n in chosen]})
+    return routing
+
+
+def new_uuid(rng: random.Random) -> str:
+    """A 22-character URL-safe id like Elasticsearch's index and cluster UUIDs."""
+    return base64.urlsafe_b64encode(rng.randbytes(16)).decode().rstrip("=")
+
+
+def parse_settings(body: dict, profile: Profile) -> dict:
+    """`settings` of an index-creation body, with or without the `index.` prefix, nested or not."""
+    flat: dict = {}
+
+    def walk(prefix: str, obj: dict) -> None:
+        for key, value in obj.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(name + ".", value)
+            else:
+                flat[name] = value
+
+    settings = body.get("settings", {})
+    if not isinstance(settings, dict):
+        raise ElasticsearchError("Failed to parse settings", status=400,
+                                 type="settings_exception")
+    walk("", settings)
+    out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES}
+    for name, value in flat.items():
+        key = name.removeprefix("index.")
+        if key not in _KNOWN_SETTINGS:
+            raise IllegalArgument(
+                f"unknown setting [index.{key}] please check that any required plugins are "
+                "installed, or check the breaking changes documentation for removed settings"
+            )
+        if key == "gc_deletes":
+            out["gc_deletes"] = parse_time("index.gc_deletes", value)
+            continue
+        number = _int_setting(f"index.{key}", value)
+        minimum = 1 if key == "number_of_shards" else 0
+        if number < minimum or (key == "number_of_shards" and number > 1024):
+            raise IllegalArgument(
+                f"Failed to parse value [{value}] for setting [index.{key}] must be "
+                + (f">= {minimum}" if number < minimum else "<= 1024")
+            )
+        out["shards" if key == "number_of_shards" else "replicas"] = number
+    return out
+
+
+def _int_setting(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise IllegalArgument(f"Failed to parse value [{value}] for setting [{name}]")
+    try:
+        return int(value)
+    except ValueError:
+        raise IllegalArgument(f"Failed to parse value [{value}] for setting [{name}]") from None
+
+
+class MasterState:
+    """The cluster state and every change the master makes to it."""
+
+    def __init__(self, profile: Profile, *, nodes: dict[str, dict], rng: random.Random,
+                 cluster_name: str = "occsim") -> None:
+        self.profile = profile
+        self.rng = rng
+        self.state: dict = {
+            "version": 1, "cluster_name": cluster_name, "cluster_uuid": new_uuid(rng),
+            "master": "manager", "nodes": dict(nodes), "indices": {},
+        }
+
+    def _bump(self) -> dict:
+        self.state = {**self.state, "version": self.state["version"] + 1}
+        return self.state
+
+    def node_names(self) -> list[str]:
+        return list(self.state["nodes"])
+
+    def create_index(self, index: str, body: dict, doc_type: str | None = None) -> dict:
+        validate_index_name(index)
+        if index in self.state["indices"]:
+            existing = self.state["indices"][index]
+            kind = ("index_already_exists_exception" if self.profile.major == 5
+                    else "resource_already_exists_exception")
+            raise ElasticsearchError(
+                f"index [{index}/{existing['uuid']}] already exists", status=400, type=kind,
+                meta={"index_uuid": existing["uuid"], "index": index},
+            )
+        settings = parse_settings(body, self.profile)
+        load: dict[str, int] = {}
+        for meta in self.state["indices"].values():
+            for shard in meta["routing"]:
+                for node in [shard["primary"], *shard["replicas"]]:
+                    if node is not None:
+                        load[node] = load.get(node, 0) + 1
+        meta = {
+            "uuid": new_uuid(self.rng), **settings,
+            "routing_num_shards": self.profile.routing_num_shards(settings["shards"]),
+            "type": doc_type if self.profile.one_type_per_index else None,
+            "routing": allocate(self.node_names(), settings["shards"], settings["replicas"],
+                                load),
+        }
+        self.state["indices"] = {**self.state["indices"], index: meta}
+        return self._bump()
+
+    def delete_index(self, index: str) -> dict:
+        if index not in self.state["indices"]:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        self.state["indices"] = {k: v for k, v in self.state["indices"].items() if k != index}
+        return self._bump()
+
+    def set_type(self, index: str, doc_type: str) -> dict:
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        if meta.get("type") is None:
+            self.state["indices"] = {**self.state["indices"],
+                                     index: {**meta, "type": doc_type}}
+            return self._bump()
+        return self.state
+
+
+class LocalMaster:
+    """The master of a one-node cluster, in the node's own process (`occsim node`)."""
+
+    def __init__(self, master: MasterState) -> None:
+        self.master = master
+
+    async def create_index(self, index: str, settings: dict, doc_type: str | None) -> dict:
+        return self.master.create_index(index, settings, doc_type)
+
+    async def delete_index(self, index: str) -> dict:
+        return self.master.delete_index(index)
+
+    async def set_type(self, index: str, doc_type: str) -> dict:
+        return self.master.set_type(index, doc_type)

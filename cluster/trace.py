@@ -1,0 +1,123 @@
+"""Trace events: the one record of what happened in a run, shared by the view and the checker.
+
+Every node records events as plain dicts and the manager merges them into one ordered trace,
+written as JSON lines. This module owns the event vocabulary, the merge order, reading and
+writing trace files, and the derived facts every consumer needs (out-of-order deliveries).
+It is pure: no I/O except the explicit `read`/`write` helpers.
+
+Fields present on every event:
+    kind   str    one of KINDS below
+    node   str    who recorded it: a node name ("n1"), "manager", or a client name
+    t      float  wall time in seconds (virtual time in simulation mode)
+    lc     int    the recorder's Lamport clock after the event
+    seq    int    the recorder's own event counter (0, 1, 2, ...), to keep its order stable
+
+Fields present where they apply:
+    msg    str    message id ("n1:17"); a REST request's id for client_request/response
+    src, dst      node names of a message's sender and receiver
+    mkind  str    message kind: "replicate", "replicate_ok", "forward", "forward_ok", ...
+    index  str    index name
+    shard  int    shard number
+    doc    str    document id
+    op     str    "index" or "delete"
+    version, seq_no, term   ints: the operation's resolved version, sequence number, primary term
+    digest str    short hash of the document source (absent for deletes)
+    held_version, held_seq_no   ints: on `discard`, what the copy already held for the document
+    client str    the actor's name (from the X-Opaque-Id header, else "client")
+    method, path  a REST request's method and path (with query string)
+    status int    HTTP status of a response; result str ("created", "updated", "deleted",
+                  "not_found", "noop") on responses and primary writes
+    reason str    human-readable reason (a conflict's or a failure's text)
+    delay_ms float on `send`: the delay the network model chose
+
+Kinds:
+    client_request   a node received a REST request (node, client, msg, method, path, index, doc)
+    response         a node answered a REST request (node, client, msg, status, result,
+                     version, seq_no, term, doc, index, shard)
+    conflict         the primary refused a write with 409 (node, index, shard, doc, reason)
+    primary_write    the primary checked the condition and resolved an operation (node, index,
+                     shard, doc, op, version, seq_no, term, digest, result)
+    send             a message left its sender (msg, src, dst, mkind, delay_ms, plus the
+                     operation's index/shard/doc/op/version/seq_no/term for "replicate")
+    drop             the network model lost a message (msg, src, dst, mkind, ...)
+    duplicate        the network model delivers a second copy (msg, src, dst, ...)
+    hold             a hold rule caught a message (msg, src, dst, ...)
+    release          a held message was let go (msg, src, dst, ...)
+    deliver          a message arrived at its receiver (msg, src, dst, mkind, ...)
+    apply            a replica applied an operation (node, index, shard, doc, op, version,
+                     seq_no, term)
+    discard          a replica kept what it had and did not apply an operation (same fields
+                     as apply, plus held_version, held_seq_no, reason)
+    reject           a replica refused an operation of an older primary term (reason)
+    ack              the primary got a replica's answer (msg, src=replica, dst=primary,
+                     outcome "applied" | "discarded" | "failed")
+    replica_failed   the primary counted a replica as failed (index, shard, dst, reason)
+    node_up, node_down     a node started / ended; node_down has abrupt: bool
+    fault            a fault was injected (action, target, detail)
+    promote          a replica became primary (index, shard, node, term)
+    state            at the end of a run, one per shard copy: node, index, shard,
+                     primary: bool, docs: [{id, version, seq_no, term, digest, deleted}]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+KINDS = (
+    "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
+    "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
+    "node_up", "node_down", "fault", "promote", "state",
+)
+
+MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")
+
+
+def order_key(event: dict) -> tuple:
+    """Merge order: wall (or virtual) time, then Lamport clock, then recorder and its counter."""
+    return (event["t"], event["lc"], event["node"], event["seq"])
+
+
+def merge(streams: Iterable[Iterable[dict]]) -> list[dict]:
+    """Merge per-node event lists into one trace in `order_key` order."""
+    merged = [event for stream in streams for event in stream]
+    merged.sort(key=order_key)
+    return merged
+
+
+def write(path: str | Path, events: Iterable[dict]) -> None:
+    """Write events as JSON lines, one compact object per line."""
+    with open(path, "w", encoding="utf-8") as out:
+        for event in events:
+            out.write(json.dumps(event, separators=(",", ":"), sort_keys=True))
+            out.write("\n")
+
+
+def read(path: str | Path) -> list[dict]:
+    """Read a JSON-lines trace written by `write`."""
+    with open(path, encoding="utf-8") as src:
+        return [json.loads(line) for line in src if line.strip()]
+
+
+def out_of_order(events: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
+    """Yield (late delivery, newer delivery it came after) for every out-of-order delivery.
+
+    A delivery of a `replicate` message is out of order when the receiving node has already
+    received a newer operation (higher seq_no, or higher version when seq_no is absent) for the
+    same index and document.
+    """
+    newest: dict[tuple, dict] = {}
+    for event in events:
+        if event["kind"] != "deliver" or event.get("mkind") != "replicate":
+            continue
+        key = (event["dst"], event.get("index"), event.get("doc"))
+        seen = newest.get(key)
+        if seen is not None and _rank(event) < _rank(seen):
+            yield event, seen
+        elif seen is None or _rank(event) > _rank(seen):
+            newest[key] = event
+
+
+def _rank(event: dict) -> tuple[int, int]:
+    return (event.get("seq_no", -1), event.get("version", -1))

@@ -1,0 +1,370 @@
+"""The Elasticsearch REST API of a node: routes, parameter rules and response bodies per profile.
+
+`dispatch(node, request)` is the whole API: it finds the route Elasticsearch of the node's
+profile has for the method and path, reads and validates parameters exactly as Elasticsearch's
+REST actions and request validation do, calls the `Node`, and shapes the answer. Errors become
+Elasticsearch-shaped bodies here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+
+from node import cat
+from node.engine import DELETE, INDEX
+from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
+from node.node import DocWrite, Node, WriteOutcome
+from node.rest import (Params, Request, Response, Route, error_response, parse_object,
+                       parse_source, parse_time)
+from node.versioning import MATCH_ANY, VersionType, valid_for_reads, valid_for_writes
+
+MAX_ID_BYTES = 512
+UNASSIGNED_SEQ_NO = -2
+UNASSIGNED_PRIMARY_TERM = 0
+
+_JSON_TYPES = ("application/json", "application/x-ndjson", "application/vnd.elasticsearch+json",
+               "application/vnd.elasticsearch+x-ndjson", "application/smile",
+               "application/yaml", "application/cbor")
+
+
+async def dispatch(node: Node, request: Request) -> Response:
+    """Answer one REST request and trace it; never raises."""
+    try:
+        handler, m = _resolve(node, request)
+    except RestError as exc:
+        handler, m, unrouted = None, {}, exc
+    node.recorder.record("client_request", client=request.actor, method=request.method,
+                         path=request.describe(), msg=request.headers.get("x-occsim-rid"),
+                         index=m.get("index"), doc=m.get("id"))
+    try:
+        if handler is None:
+            raise unrouted
+        _check_content_type(node, request)
+        response = await handler(node, request, Params(request), m)
+    except (ElasticsearchError, RestError) as exc:
+        response = error_response(exc)
+    if node.profile.product_header:
+        response.headers["X-elastic-product"] = "Elasticsearch"
+    _record_response(node, request, response)
+    return response
+
+
+def _record_response(node: Node, request: Request, response: Response) -> None:
+    body = response.body if isinstance(response.body, dict) else {}
+    fields = {k: body[k] for k in ("result",) if k in body}
+    for key, name in (("_index", "index"), ("_id", "doc"), ("_version", "version"),
+                      ("_seq_no", "seq_no"), ("_primary_term", "term")):
+        if key in body:
+            fields[name] = body[key]
+    if "error" in body and isinstance(body["error"], dict):
+        fields["reason"] = body["error"].get("reason")
+    node.recorder.record("response", client=request.actor, status=response.status,
+                         method=request.method, path=request.describe(),
+                         msg=request.headers.get("x-occsim-rid"), **fields)
+
+
+def _resolve(node: Node, request: Request) -> tuple:
+    """The handler Elasticsearch of this profile has for the method and path."""
+    allowed: list[str] = []
+    for route in ROUTES:
+        match = route.pattern.fullmatch(request.path)
+        if not match or not route.when(node, match.groupdict()):
+            continue
+        handler = route.methods.get(request.method)
+        if handler is None:
+            allowed.extend(m for m in route.methods if m not in allowed)
+            continue
+        return handler, match.groupdict()
+    uri = request.describe()
+    if allowed and node.profile.major >= 6:
+        raise RestError(405, f"Incorrect HTTP method for uri [{uri}] and method "
+                        f"[{request.method}], allowed: [{', '.join(allowed)}]",
+                        {"Allow": ",".join(allowed)})
+    raise RestError(400, f"no handler found for uri [{uri}] and method [{request.method}]")
+
+
+def _check_content_type(node: Node, request: Request) -> None:
+    """6.0 made Content-Type mandatory for request bodies (406 otherwise)."""
+    if node.profile.major < 6 or not request.body:
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        raise RestError(406, "Content-Type header is missing")
+    if not content_type.split(";")[0].strip().lower().startswith(_JSON_TYPES):
+        raise RestError(406, f"Content-Type header [{content_type}] is not supported")
+
+
+# -- parameter rules -----------------------------------------------------------------------
+def _version_params(node: Node, params: Params, *, write: bool) -> tuple[int, VersionType]:
+    version = params.long("version", MATCH_ANY)
+    text = params.str("version_type")
+    try:
+        vt = VersionType.parse(text) if text is not None else VersionType.INTERNAL
+    except ValueError as exc:
+        raise IllegalArgument(str(exc)) from None
+    if vt is VersionType.FORCE and not node.profile.force_version_type and not write:
+        raise IllegalArgument("No version type match [force]")
+    return version, vt
+
+
+def _cas_params(node: Node, params: Params) -> tuple[int | None, int | None]:
+    if not node.profile.seq_no_cas:
+        return None, None
+    seq_no = params.long("if_seq_no", UNASSIGNED_SEQ_NO)
+    term = params.long("if_primary_term", UNASSIGNED_PRIMARY_TERM)
+    if seq_no < 0 and seq_no != UNASSIGNED_SEQ_NO:
+        raise IllegalArgument(f"sequence numbers must be non negative. got [{seq_no}].")
+    if term < 0:
+        raise IllegalArgument(f"primary term must be non negative. got [{term}]")
+    return seq_no, term
+
+
+def _validate_write(node: Node, op: str, doc_id: str | None, version: int, vt: VersionType,
+                    seq_no: int, term: int, create: bool) -> None:
+    """IndexRequest / DeleteRequest validation, message for message (reference §1.2, §1.9)."""
+    p = node.profile
+    errors: list[str] = []
+    if create:
+        if vt is not VersionType.INTERNAL:
+            raise ValidationError("create operations only support internal versioning. "
+                                  "use index instead")
+        if version != MATCH_ANY:
+            raise ValidationError("create operations do not support explicit versions. "
+                                  "use index instead")
+        if seq_no != UNASSIGNED_SEQ_NO or term != UNASSIGNED_PRIMARY_TERM:
+            raise ValidationError("create operations do not support compare and set. "
+                                  "use index instead")
+    if doc_id is None and (version != MATCH_ANY or vt is not VersionType.INTERNAL) \
+            and p.major >= 7:
+        errors.append("an id must be provided if version type or value are set")
+    if not create and not valid_for_writes(vt, version):
+        errors.append(f"illegal version value [{version}] for version type [{vt.name}]")
+    if vt is VersionType.FORCE and not p.force_version_type:
+        errors.append("version type [force] may no longer be used")
+    if not p.internal_version_occ and vt is VersionType.INTERNAL and version != MATCH_ANY:
+        errors.append("internal versioning can not be used for optimistic concurrency "
+                      "control. Please use `if_seq_no` and `if_primary_term` instead")
+    if seq_no != UNASSIGNED_SEQ_NO and (vt is not VersionType.INTERNAL or version != MATCH_ANY):
+        errors.append("compare and write operations can not use versioning")
+    if term == UNASSIGNED_PRIMARY_TERM and seq_no != UNASSIGNED_SEQ_NO:
+        errors.append("ifSeqNo is set, but primary term is [0]")
+    if term != UNASSIGNED_PRIMARY_TERM and seq_no == UNASSIGNED_SEQ_NO:
+        errors.append(f"ifSeqNo is unassigned, but primary term is [{term}]")
+    if doc_id is not None and len(doc_id.encode()) > MAX_ID_BYTES:
+        size = len(doc_id.encode())
+        errors.append(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
+                      f"{size}" if p.major >= 7 else
+                      f"id is too long, must be no longer than 512 bytes but was: {size}")
+    if errors:
+        raise ValidationError(*errors)
+
+
+def _write_options(params: Params) -> dict:
+    refresh = params.str("refresh")
+    if refresh not in (None, "", "true", "false", "wait_for"):
+        raise IllegalArgument(f"Unknown value for refresh: [{refresh}].")
+    timeout = params.str("timeout")
+    active = params.str("wait_for_active_shards")
+    wanted: int | str = 1
+    if active is not None:
+        if active.lower() == "all":
+            wanted = "all"
+        elif re.fullmatch(r"\d+", active):
+            wanted = int(active)
+        else:
+            raise IllegalArgument(f"cannot parse ActiveShardCount[{active}]")
+    params.accept("pipeline", "require_alias")
+    return {"timeout": parse_time("timeout", timeout) if timeout else 60.0,
+            "wait_for_active_shards": wanted}
+
+
+def _check_type(node: Node, doc_type: str) -> None:
+    """5.x rejects type names starting with `_`; 6.x+ allows exactly `_doc`."""
+    if doc_type.startswith("_") and not (doc_type == "_doc" and node.profile.doc_endpoint):
+        raise ElasticsearchError(
+            f"mapping type name [{doc_type}] can't start with '_'"
+            + (" unless it is called [_doc]" if node.profile.doc_endpoint else ""),
+            status=400, type="invalid_type_name_exception",
+        )
+
+
+# -- response bodies -----------------------------------------------------------------------
+def _head(node: Node, index: str, doc_type: str, doc_id: str) -> dict:
+    body = {"_index": index}
+    if node.profile.type_in_responses:
+        body["_type"] = doc_type
+    body["_id"] = doc_id
+    return body
+
+
+def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
+                   out: WriteOutcome) -> Response:
+    p = node.profile
+    body: dict = {}
+    if p.created_found_flags and op == DELETE:
+        body["found"] = out.result == "deleted"
+    body.update(_head(node, index, doc_type, doc_id))
+    body["_version"] = out.version
+    body["result"] = out.result
+    shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
+    if out.failures:
+        shards["failures"] = out.failures
+    body["_shards"] = shards
+    if p.seq_no_in_responses:
+        body["_seq_no"] = out.seq_no
+        body["_primary_term"] = out.term
+    if p.created_found_flags and op == INDEX:
+        body["created"] = out.result == "created"
+    status = {"created": 201, "not_found": 404}.get(out.result, 200)
+    return Response(status, body)
+
+
+# -- handlers ------------------------------------------------------------------------------
+async def root(node: Node, request: Request, params: Params, m: dict) -> Response:
+    params.check_consumed()
+    p = node.profile
+    version: dict = {"number": p.number}
+    if p.build_flavor:
+        version.update(build_flavor="default", build_type="tar")
+    version.update(build_hash=p.build_hash, build_date=p.build_date, build_snapshot=False,
+                   lucene_version=p.lucene)
+    if p.build_flavor:
+        version.update(minimum_wire_compatibility_version=p.min_wire,
+                       minimum_index_compatibility_version=p.min_index)
+    body = {"name": node.name, "cluster_name": node.state.get("cluster_name", "occsim"),
+            "cluster_uuid": node.state.get("cluster_uuid", "_na_"), "version": version,
+            "tagline": "You Know, for Search"}
+    return Response(200, None if request.method == "HEAD" else body)
+
+
+async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """Index or create a document: PUT/POST with an id, POST without one, `_create`."""
+    index, doc_type = m["index"], m.get("type") or "_doc"
+    _check_type(node, doc_type)
+    doc_id = m.get("id")
+    create = bool(m.get("create"))
+    op_type = params.str("op_type")
+    if op_type is not None:
+        if op_type not in ("index", "create"):
+            raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
+        create = create or op_type == "create"
+    version, vt = _version_params(node, params, write=True)
+    seq_no, term = _cas_params(node, params)
+    seq_no = UNASSIGNED_SEQ_NO if seq_no is None else seq_no
+    term = UNASSIGNED_PRIMARY_TERM if term is None else term
+    routing = params.str("routing")
+    options = _write_options(params)
+    params.check_consumed()
+    source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
+    _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
+    if doc_id is None:
+        doc_id = _auto_id()
+    w = DocWrite(index, doc_type, doc_id, INDEX, source=source, version=version,
+                 version_type=vt.value, create=create, routing=routing,
+                 if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
+                 if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
+    return write_response(node, index, doc_type, doc_id, INDEX, await node.write(w))
+
+
+async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    index, doc_type, doc_id = m["index"], m["type"], m["id"]
+    version, vt = _version_params(node, params, write=True)
+    seq_no, term = _cas_params(node, params)
+    seq_no = UNASSIGNED_SEQ_NO if seq_no is None else seq_no
+    term = UNASSIGNED_PRIMARY_TERM if term is None else term
+    routing = params.str("routing")
+    options = _write_options(params)
+    params.check_consumed()
+    _validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
+    if node.profile.major >= 7:
+        node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index
+    w = DocWrite(index, doc_type, doc_id, DELETE, version=version, version_type=vt.value,
+                 routing=routing,
+                 if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
+                 if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
+    return write_response(node, index, doc_type, doc_id, DELETE, await node.write(w))
+
+
+async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    index, doc_type, doc_id = m["index"], m["type"], m["id"]
+    version, vt = _version_params(node, params, write=False)
+    if not valid_for_reads(vt, version):
+        raise ValidationError(f"illegal version value [{version}] for version type [{vt.name}]")
+    routing = params.str("routing")
+    preference = params.str("preference")
+    params.accept("realtime", "refresh", "stored_fields", "_source", "_source_includes",
+                  "_source_excludes", "_source_include", "_source_exclude")
+    params.check_consumed()
+    doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
+                         version_type=vt.value, local_only=preference == "_only_local")
+    head = request.method == "HEAD"
+    body = _head(node, index, doc_type, doc_id)
+    if doc is None:
+        body["found"] = False
+        return Response(404, None if head else body)
+    body["_version"] = doc["version"]
+    if node.profile.seq_no_in_responses:
+        body["_seq_no"] = doc["seq_no"]
+        body["_primary_term"] = doc["term"]
+    body["found"] = True
+    body["_source"] = doc["source"]
+    return Response(200, None if head else body)
+
+
+async def create_index(node: Node, request: Request, params: Params, m: dict) -> Response:
+    params.accept("wait_for_active_shards", "timeout", "master_timeout", "include_type_name")
+    params.check_consumed()
+    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
+                        required=False)
+    await node.apply_state(await node.master.create_index(m["index"], body, None))
+    answer = {"acknowledged": True, "shards_acknowledged": True}
+    if node.profile.major >= 6:
+        answer["index"] = m["index"]
+    return Response(200, answer)
+
+
+async def delete_index(node: Node, request: Request, params: Params, m: dict) -> Response:
+    params.accept("timeout", "master_timeout")
+    params.check_consumed()
+    await node.apply_state(await node.master.delete_index(m["index"]))
+    return Response(200, {"acknowledged": True})
+
+
+async def head_index(node: Node, request: Request, params: Params, m: dict) -> Response:
+    params.accept("local", "include_defaults", "flat_settings", "ignore_unavailable",
+                  "allow_no_indices", "expand_wildcards")
+    params.check_consumed()
+    return Response(200 if m["index"] in node.state["indices"] else 404, None)
+
+
+def _auto_id() -> str:
+    return uuidlib.uuid4().hex[:20]
+
+
+# -- the route table -----------------------------------------------------------------------
+def _typed(node: Node, m: dict) -> bool:
+    """Typed URLs (a type of the user's choice) exist up to 7.x; `_doc` from 6.x on.
+
+    5.x routes every type here so that a type starting with `_` is refused by name.
+    """
+    t = m["type"]
+    return t == "_doc" or node.profile.major == 5 or (
+        node.profile.custom_types and not t.startswith("_"))
+
+
+def _typeless(node: Node, m: dict) -> bool:
+    return node.profile.typeless_endpoints
+
+
+ROUTES = [
+    Route.of("/", GET=root, HEAD=root),
+    *cat.ROUTES,
+    Route.of("/{index}/_create/{id}", _typeless, PUT=put_doc, POST=put_doc),
+    Route.of("/{index}/{type}/{id}/{create}", lambda n, m: m["create"] == "_create"
+             and _typed(n, m), PUT=put_doc, POST=put_doc),
+    Route.of("/{index}/{type}/{id}", _typed, PUT=put_doc, POST=put_doc, GET=get_doc,
+             HEAD=get_doc, DELETE=delete_doc),
+    Route.of("/{index}/{type}", _typed, POST=put_doc),
+    Route.of("/{index}", PUT=create_index, DELETE=delete_index, HEAD=head_index),
+]

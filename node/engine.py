@@ -1,0 +1,249 @@
+"""The shard engine: one shard copy's documents and the OCC decisions made on them.
+
+Plain Python, no I/O and no clock of its own: every method that needs time takes `now`
+(seconds). A `ShardCopy` is either the primary, which checks a write's condition and resolves it
+into an `Operation` (version, seq_no, primary term), or a replica, which applies a resolved
+operation only if it is newer than what the copy holds and otherwise reports a discard:
+
+* profile 5 compares versions with the operation's replication version type (reference §5.3);
+* profiles 6+ compare seq_no and remember which seq_nos were processed (reference §5.4).
+
+Deletes leave tombstones that count for `gc_deletes` seconds (reference §4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from node.errors import StaleTerm, VersionConflict
+from node.versioning import (
+    MATCH_ANY,
+    MATCH_DELETED,
+    NOT_FOUND,
+    VersionType,
+    conflicts_for_reads,
+    conflicts_for_writes,
+    explain_cas_conflict,
+    explain_read_conflict,
+    explain_write_conflict,
+    new_version,
+)
+
+INDEX = "index"
+DELETE = "delete"
+
+
+@dataclass(slots=True)
+class Doc:
+    """What a copy holds for one document id; `source is None` makes it a tombstone."""
+
+    version: int
+    seq_no: int
+    term: int
+    source: dict | None
+    digest: str
+    deleted_at: float = 0.0
+
+    @property
+    def deleted(self) -> bool:
+        return self.source is None
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A write as the primary receives it. `uid` keys the document inside the shard."""
+
+    uid: str
+    op: str  # INDEX or DELETE
+    source: dict | None = None
+    version: int = MATCH_ANY
+    version_type: VersionType = VersionType.INTERNAL
+    if_seq_no: int | None = None
+    if_primary_term: int | None = None
+    create: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A resolved write: what the primary applied and every replica receives."""
+
+    uid: str
+    op: str
+    version: int
+    seq_no: int
+    term: int
+    source: dict | None
+    digest: str
+    version_type: VersionType  # the replication version type (profile 5 replicas use it)
+
+    def to_wire(self) -> dict:
+        return {"uid": self.uid, "op": self.op, "version": self.version, "seq_no": self.seq_no,
+                "term": self.term, "source": self.source, "digest": self.digest,
+                "vt": self.version_type.value}
+
+    @classmethod
+    def from_wire(cls, d: dict) -> Operation:
+        return cls(d["uid"], d["op"], d["version"], d["seq_no"], d["term"], d["source"],
+                   d["digest"], VersionType(d["vt"]))
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    operation: Operation
+    result: str  # created, updated, deleted, not_found
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaResult:
+    """What a replica did with an operation: applied, or kept what it held."""
+
+    applied: bool
+    held_version: int | None = None
+    held_seq_no: int | None = None
+
+
+def digest(source: dict | None) -> str:
+    """A short, stable fingerprint of a document source."""
+    if source is None:
+        return ""
+    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(canonical.encode(), digest_size=6).hexdigest()
+
+
+class ShardCopy:
+    """One copy (primary or replica) of one shard."""
+
+    def __init__(
+        self, *, term: int = 1, gc_deletes: float = 60.0, order_by_seq_no: bool = True
+    ) -> None:
+        self.term = term
+        self.gc_deletes = gc_deletes
+        self.order_by_seq_no = order_by_seq_no
+        self.docs: dict[str, Doc] = {}
+        self.max_seq_no = -1
+        self.local_checkpoint = -1
+        self._processed_above_checkpoint: set[int] = set()
+        self._next_prune = 0.0
+
+    # -- reading ---------------------------------------------------------------------------
+    def _current(self, uid: str, now: float) -> Doc | None:
+        """The live doc or an unexpired tombstone; an expired tombstone counts as absent."""
+        doc = self.docs.get(uid)
+        if doc is not None and doc.deleted and now - doc.deleted_at > self.gc_deletes:
+            return None
+        return doc
+
+    def get(
+        self, uid: str, now: float, version: int = MATCH_ANY,
+        version_type: VersionType = VersionType.INTERNAL,
+    ) -> Doc | None:
+        """The visible document, or None. A version mismatch on a live doc is a 409."""
+        doc = self.docs.get(uid)
+        if doc is None or doc.deleted:
+            return None
+        if conflicts_for_reads(version_type, doc.version, version):
+            raise VersionConflict(explain_read_conflict(doc.version, version))
+        return doc
+
+    # -- the primary path ------------------------------------------------------------------
+    def write(self, w: Write, now: float, *, says_not_found: bool = True) -> WriteResult:
+        """Check the write's condition, resolve it, apply it. Raises VersionConflict."""
+        current_doc = self._current(w.uid, now)
+        current = current_doc.version if current_doc else NOT_FOUND
+        deleted = current_doc is None or current_doc.deleted
+        expected = MATCH_DELETED if w.create else w.version
+        if w.if_seq_no is not None:
+            if current_doc is None or (current_doc.seq_no, current_doc.term) != (
+                w.if_seq_no, w.if_primary_term
+            ):
+                held = None if current_doc is None else (current_doc.seq_no, current_doc.term)
+                raise VersionConflict(explain_cas_conflict(w.if_seq_no, w.if_primary_term, held))
+        elif conflicts_for_writes(w.version_type, current, expected, deleted):
+            raise VersionConflict(
+                explain_write_conflict(w.version_type, current, expected,
+                                       says_not_found=says_not_found)
+            )
+        op = Operation(
+            uid=w.uid, op=w.op,
+            version=new_version(w.version_type, current, expected),
+            seq_no=self.max_seq_no + 1, term=self.term,
+            source=w.source if w.op == INDEX else None,
+            digest=digest(w.source) if w.op == INDEX else "",
+            version_type=w.version_type.for_replication(),
+        )
+        self._store(op, now)
+        self._mark_processed(op.seq_no)
+        if w.op == INDEX:
+            result = "created" if deleted else "updated"
+        else:
+            result = "not_found" if deleted else "deleted"
+        return WriteResult(op, result)
+
+    # -- the replica path ------------------------------------------------------------------
+    def replicate(self, op: Operation, now: float) -> ReplicaResult:
+        """Apply a resolved operation if it is newer than what this copy holds.
+
+        Raises StaleTerm for an operation of an older primary term; adopts a newer term.
+        """
+        if op.term < self.term:
+            raise StaleTerm(f"operation primary term [{op.term}] is too old (current [{self.term}])")
+        self.term = op.term
+        held = self._current(op.uid, now)
+        if self.order_by_seq_no:
+            stale = self._was_processed(op.seq_no) or (held is not None and op.seq_no <= held.seq_no)
+            self._mark_processed(op.seq_no)
+        else:
+            current = held.version if held else NOT_FOUND
+            deleted = held is None or held.deleted
+            stale = conflicts_for_writes(op.version_type, current, op.version, deleted)
+        if stale:
+            return ReplicaResult(
+                False,
+                held_version=held.version if held else None,
+                held_seq_no=held.seq_no if held else None,
+            )
+        self._store(op, now)
+        return ReplicaResult(True)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _store(self, op: Operation, now: float) -> None:
+        self.docs[op.uid] = Doc(op.version, op.seq_no, op.term, op.source, op.digest,
+                                now if op.op == DELETE else 0.0)
+        if op.seq_no > self.max_seq_no:
+            self.max_seq_no = op.seq_no
+        if op.op == DELETE and now >= self._next_prune:
+            self.prune_tombstones(now)
+
+    def _was_processed(self, seq_no: int) -> bool:
+        return seq_no <= self.local_checkpoint or seq_no in self._processed_above_checkpoint
+
+    def _mark_processed(self, seq_no: int) -> None:
+        pending = self._processed_above_checkpoint
+        pending.add(seq_no)
+        while self.local_checkpoint + 1 in pending:
+            self.local_checkpoint += 1
+            pending.discard(self.local_checkpoint)
+
+    def prune_tombstones(self, now: float) -> None:
+        """Forget tombstones older than gc_deletes (and, by seq_no, only below the checkpoint)."""
+        self._next_prune = now + self.gc_deletes / 4
+        expired = [
+            uid for uid, d in self.docs.items()
+            if d.deleted and now - d.deleted_at > self.gc_deletes
+            and (not self.order_by_seq_no or d.seq_no <= self.local_checkpoint)
+        ]
+        for uid in expired:
+            del self.docs[uid]
+
+    def live_count(self) -> int:
+        return sum(1 for d in self.docs.values() if not d.deleted)
+
+    def snapshot(self) -> list[dict]:
+        """Every document and tombstone, for a trace's final `state` event."""
+        return [
+            {"id": uid, "version": d.version, "seq_no": d.seq_no, "term": d.term,
+             "digest": d.digest, "deleted": d.deleted}
+            for uid, d in sorted(self.docs.items())
+        ]

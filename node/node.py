@@ -1,0 +1,427 @@
+"""One cluster member: the shard copies it holds and the coordination of the write path.
+
+A `Node` applies the cluster state the master publishes, routes every document request to its
+shard, forwards it to the shard's primary when that is another node, runs the primary's check
+and the replication fan-out when it is this node, and applies replicated operations as a
+replica. It talks to other nodes only through a `Transport` (request/response messages) and reads
+time only through the `clock` it is given, so the same code runs on real processes and inside the
+single-process simulation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import mmh3
+
+from node.engine import INDEX, Operation, ShardCopy, Write
+from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
+from node.profiles import Profile
+from node.versioning import MATCH_ANY, VersionType
+
+
+class TransportError(Exception):
+    """A message could not be delivered or answered (timeout, unreachable, partition)."""
+
+
+class Transport(Protocol):
+    async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict: ...
+
+
+class Master(Protocol):
+    """What a node asks of the elected master (in-process or the manager over the transport)."""
+
+    async def create_index(self, index: str, settings: dict, doc_type: str | None) -> dict: ...
+    async def delete_index(self, index: str) -> dict: ...
+    async def set_type(self, index: str, doc_type: str) -> dict: ...
+
+
+class Recorder(Protocol):
+    def record(self, kind: str, **fields: object) -> None: ...
+
+
+def murmur3(routing: str) -> int:
+    """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units."""
+    return mmh3.hash(routing.encode("utf-16-le"), 0, signed=True)
+
+
+def shard_for(routing: str, number_of_shards: int, routing_num_shards: int) -> int:
+    """OperationRouting.generateShardId without a routing partition (reference §5.6)."""
+    return (murmur3(routing) % routing_num_shards) // (routing_num_shards // number_of_shards)
+
+
+@dataclass(slots=True)
+class DocWrite:
+    """A document write as it travels from the coordinating node to the primary."""
+
+    index: str
+    doc_type: str
+    doc_id: str
+    op: str
+    source: dict | None = None
+    version: int = MATCH_ANY
+    version_type: str = "internal"
+    if_seq_no: int | None = None
+    if_primary_term: int | None = None
+    create: bool = False
+    routing: str | None = None
+    wait_for_active_shards: int | str = 1
+    timeout: float = 60.0
+    shard: int = 0
+
+    def to_wire(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_wire(cls, d: dict) -> DocWrite:
+        return cls(**d)
+
+    def uid(self, typed_uids: bool) -> str:
+        return f"{self.doc_type}#{self.doc_id}" if typed_uids else self.doc_id
+
+
+@dataclass(slots=True)
+class WriteOutcome:
+    """What the primary answers for a write: enough for any profile to shape the response."""
+
+    result: str
+    version: int
+    seq_no: int
+    term: int
+    shard: int
+    total: int
+    successful: int
+    failures: list = field(default_factory=list)
+
+    def to_wire(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def remote_error(body: dict) -> ElasticsearchError:
+    """Rebuild an error that another node answered with, keeping its body exactly."""
+    err = body["error"]
+    exc = ElasticsearchError(err.get("reason", ""), status=body["status"], type=err["type"])
+    exc.meta = {k: v for k, v in err.items() if k not in ("root_cause", "type", "reason",
+                                                          "caused_by")}
+    exc.caused_by = err.get("caused_by")
+    return exc
+
+
+class Node:
+    """A cluster member: cluster state, shard copies, and the write/read coordination."""
+
+    def __init__(
+        self,
+        name: str,
+        profile: Profile,
+        *,
+        clock: Callable[[], float],
+        recorder: Recorder,
+        master: Master,
+        transport: Transport | None = None,
+        replication_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.profile = profile
+        self.clock = clock
+        self.recorder = recorder
+        self.master = master
+        self.transport = transport
+        self.replication_timeout = replication_timeout
+        self.state: dict = {"version": 0, "indices": {}, "nodes": {}}
+        self.copies: dict[tuple[str, int], ShardCopy] = {}
+        self._state_changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+
+    # -- cluster state ---------------------------------------------------------------------
+    async def apply_state(self, state: dict) -> None:
+        """Adopt a newer cluster state: create, promote or drop this node's shard copies."""
+        if state["version"] <= self.state["version"]:
+            return
+        self.state = state
+        wanted = set()
+        for index, meta in state["indices"].items():
+            for shard, routing in enumerate(meta["routing"]):
+                if self.name == routing["primary"] or self.name in routing["replicas"]:
+                    wanted.add((index, shard))
+                    copy = self.copies.get((index, shard))
+                    if copy is None:
+                        self.copies[(index, shard)] = ShardCopy(
+                            term=routing["term"], gc_deletes=meta["gc_deletes"],
+                            order_by_seq_no=self.profile.replicas_order_by_seq_no,
+                        )
+                    elif routing["primary"] == self.name and copy.term < routing["term"]:
+                        copy.term = routing["term"]
+        for key in [k for k in self.copies if k not in wanted]:
+            del self.copies[key]
+        async with self._state_changed:
+            self._state_changed.notify_all()
+
+    def index_meta(self, index: str) -> dict:
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        return meta
+
+    async def ensure_index(self, index: str, doc_type: str | None) -> dict:
+        """The index's metadata, auto-creating the index (and its one type) as Elasticsearch does."""
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            await self.apply_state(await self.master.create_index(index, {}, doc_type))
+            meta = self.index_meta(index)
+        if self.profile.one_type_per_index and doc_type and meta.get("type") != doc_type:
+            if meta.get("type") is None:
+                await self.apply_state(await self.master.set_type(index, doc_type))
+                meta = self.index_meta(index)
+            if meta.get("type") != doc_type:
+                raise ElasticsearchError(
+                    f"Rejecting mapping update to [{index}] as the final mapping would have "
+                    f"more than 1 type: [{meta['type']}, {doc_type}]",
+                    status=400, type="illegal_argument_exception",
+                )
+        return meta
+
+    def shard_of(self, meta: dict, doc_id: str, routing: str | None) -> int:
+        return shard_for(routing if routing is not None else doc_id, meta["shards"],
+                         meta["routing_num_shards"])
+
+    def typed_uids(self) -> bool:
+        """5.x keys documents by type and id (`_uid`); later indices hold one type."""
+        return not self.profile.one_type_per_index
+
+    # -- writes ----------------------------------------------------------------------------
+    async def write(self, w: DocWrite) -> WriteOutcome:
+        """Route a write to its shard's primary, here or on another node."""
+        meta = await self.ensure_index(w.index, w.doc_type)
+        w.shard = self.shard_of(meta, w.doc_id, w.routing)
+        primary = meta["routing"][w.shard]["primary"]
+        if primary is None:
+            raise self._unavailable(w, meta, 0)
+        if primary == self.name:
+            return await self.primary_write(w)
+        reply = await self._ask(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
+        return WriteOutcome(**reply)
+
+    async def primary_write(self, w: DocWrite) -> WriteOutcome:
+        """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
+        meta = self.index_meta(w.index)
+        await self._wait_for_active_shards(w, meta)
+        routing = meta["routing"][w.shard]
+        copy = self.copies[(w.index, w.shard)]
+        request = Write(
+            uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
+            version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
+            if_primary_term=w.if_primary_term, create=w.create,
+        )
+        try:
+            done = copy.write(request, self.clock(),
+                              says_not_found=self.profile.says_document_does_not_exist)
+        except VersionConflict as exc:
+            exc.worded(self.profile.conflict_prefix(w.doc_type, w.doc_id))
+            exc.at(w.index, meta["uuid"], w.shard)
+            self.recorder.record("conflict", index=w.index, shard=w.shard, doc=w.doc_id,
+                                 reason=exc.reason, term=copy.term)
+            raise
+        op = done.operation
+        self.recorder.record(
+            "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
+            version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
+            result=done.result, **_condition_fields(w),
+        )
+        replicas = [r for r in routing["replicas"] if r is not None]
+        outcomes = await asyncio.gather(*(self._replicate(r, w, op) for r in replicas))
+        successful = 1 + sum(1 for o in outcomes if o == "applied" or (
+            o == "discarded" and self.profile.replicas_order_by_seq_no))
+        failures = [o for o in outcomes if isinstance(o, dict)]
+        return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard,
+                            total=1 + len(routing["replicas"]), successful=successful,
+                            failures=failures)
+
+    async def _replicate(self, replica: str, w: DocWrite, op: Operation) -> str | dict:
+        """Send one replica the resolved operation; 'applied', 'discarded' or a failure entry."""
+        body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
+        try:
+            reply = await self._ask(replica, "replicate", body, timeout=self.replication_timeout)
+            outcome = "applied" if reply["applied"] else "discarded"
+        except (TransportError, ElasticsearchError) as exc:
+            reason = exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
+            self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,
+                                 doc=w.doc_id, reason=reason)
+            return {
+                "_index": w.index, "_shard": w.shard, "_node": replica,
+                "reason": {"type": getattr(exc, "type", "node_not_connected_exception"),
+                           "reason": reason},
+                "status": "INTERNAL_SERVER_ERROR", "primary": False,
+            }
+        return outcome
+
+    def replica_apply(self, body: dict) -> dict:
+        """The replica side of replication: apply if newer, else keep what is held."""
+        index, shard, doc = body["index"], body["shard"], body["doc"]
+        copy = self.copies.get((index, shard))
+        if copy is None:
+            raise ElasticsearchError(f"[{index}][{shard}] no such shard on [{self.name}]",
+                                     status=404, type="shard_not_found_exception")
+        op = Operation.from_wire(body)
+        fields = dict(index=index, shard=shard, doc=doc, op=op.op, version=op.version,
+                      seq_no=op.seq_no, term=op.term)
+        try:
+            result = copy.replicate(op, self.clock())
+        except StaleTerm as exc:
+            self.recorder.record("reject", reason=exc.reason, **fields)
+            raise
+        if result.applied:
+            self.recorder.record("apply", **fields)
+            return {"applied": True, "index": index, "shard": shard, "doc": doc,
+                    "version": op.version, "seq_no": op.seq_no}
+        self.recorder.record("discard", held_version=result.held_version,
+                             held_seq_no=result.held_seq_no, reason="stale", **fields)
+        return {"applied": False, "index": index, "shard": shard, "doc": doc,
+                "version": op.version, "seq_no": op.seq_no,
+                "held_version": result.held_version, "held_seq_no": result.held_seq_no}
+
+    async def _wait_for_active_shards(self, w: DocWrite, meta: dict) -> None:
+        """Elasticsearch's pre-flight: enough active copies, or 503 after `timeout`."""
+        wanted = w.wait_for_active_shards
+        if wanted == 1:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + w.timeout
+        while True:
+            routing = self.index_meta(w.index)["routing"][w.shard]
+            total = 1 + len(routing["replicas"])
+            needed = total if wanted == "all" else int(wanted)
+            active = 1 + sum(1 for r in routing["replicas"] if r is not None)
+            if active >= needed:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise self._unavailable(w, meta, active, needed)
+            async with self._state_changed:
+                try:
+                    await asyncio.wait_for(self._state_changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    def _unavailable(self, w: DocWrite, meta: dict, active: int,
+                     needed: int = 1) -> ElasticsearchError:
+        count = "ALL" if w.wait_for_active_shards == "all" else str(needed)
+        return ElasticsearchError(
+            f"[{w.index}][{w.shard}] Not enough active copies to meet shard count of [{count}] "
+            f"(have {active}, needed {needed}). Timeout: [{_fmt_time(w.timeout)}], "
+            f"request: [index {{[{w.index}][{w.doc_type}][{w.doc_id}]}}]",
+            status=503, type="unavailable_shards_exception",
+        ).at(w.index, meta["uuid"], w.shard)
+
+    # -- reads -----------------------------------------------------------------------------
+    async def get(self, index: str, doc_type: str, doc_id: str, *, routing: str | None,
+                  version: int, version_type: str, local_only: bool) -> dict | None:
+        """Read a document from the local copy if this node holds one, else from the primary."""
+        meta = self.index_meta(index)
+        shard = self.shard_of(meta, doc_id, routing)
+        body = {"index": index, "shard": shard, "doc_type": doc_type, "doc_id": doc_id,
+                "version": version, "version_type": version_type}
+        if (index, shard) in self.copies or local_only:
+            return self.local_get(body)
+        primary = meta["routing"][shard]["primary"]
+        if primary is None:
+            raise self._unavailable(DocWrite(index, doc_type, doc_id, INDEX), meta, 0)
+        return (await self._ask(primary, "get", body, timeout=30.0))["doc"]
+
+    def local_get(self, body: dict) -> dict | None:
+        index, shard, doc_id = body["index"], body["shard"], body["doc_id"]
+        copy = self.copies.get((index, shard))
+        if copy is None:
+            return None
+        uid = f"{body['doc_type']}#{doc_id}" if self.typed_uids() else doc_id
+        try:
+            doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]))
+        except VersionConflict as exc:
+            exc.worded(self.profile.conflict_prefix(body["doc_type"], doc_id))
+            raise exc.at(index, self.index_meta(index)["uuid"], shard) from None
+        if doc is None:
+            return None
+        return {"version": doc.version, "seq_no": doc.seq_no, "term": doc.term,
+                "source": doc.source, "shard": shard}
+
+    # -- messages from other nodes and the master ------------------------------------------
+    async def handle_message(self, src: str, kind: str, body: dict) -> dict:
+        """Answer one transport request; errors travel back as Elasticsearch error bodies."""
+        try:
+            if kind == "replicate":
+                return self.replica_apply(body)
+            if kind == "forward":
+                return (await self.primary_write(DocWrite.from_wire(body))).to_wire()
+            if kind == "get":
+                return {"doc": self.local_get(body)}
+            if kind == "stats":
+                return {"counts": self.local_counts()}
+            if kind == "cluster_state":
+                await self.apply_state(body["state"])
+                return {"version": self.state["version"]}
+        except ElasticsearchError as exc:
+            return exc.body()
+        raise ElasticsearchError(f"unknown message kind [{kind}]", status=400,
+                                 type="illegal_argument_exception")
+
+    async def _ask(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
+        if self.transport is None:
+            raise TransportError(f"[{dst}] is not reachable from a single node")
+        reply = await self.transport.request(dst, kind, body, timeout=timeout)
+        if "error" in reply and "status" in reply:
+            raise remote_error(reply)
+        return reply
+
+    def local_counts(self) -> list[list]:
+        return [[self.name, index, shard, copy.live_count()]
+                for (index, shard), copy in self.copies.items()]
+
+    async def copy_counts(self) -> dict[tuple[str, str, int], int]:
+        """Live document count of every shard copy, asked of each node that holds copies."""
+        rows = self.local_counts()
+        others = [n for n in self.state["nodes"] if n != self.name]
+        if self.transport is not None and others:
+            replies = await asyncio.gather(
+                *(self._ask(n, "stats", {}, timeout=5.0) for n in others),
+                return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, dict):
+                    rows.extend(reply["counts"])
+        return {(n, index, shard): count for n, index, shard, count in rows}
+
+    def snapshot(self) -> list[dict]:
+        """One `state` record per shard copy held here."""
+        out = []
+        for (index, shard), copy in sorted(self.copies.items()):
+            routing = self.state["indices"][index]["routing"][shard]
+            docs = copy.snapshot()
+            if self.typed_uids():
+                for doc in docs:
+                    doc["type"], _, doc["id"] = doc["id"].partition("#")
+            out.append({"node": self.name, "index": index, "shard": shard,
+                        "primary": routing["primary"] == self.name, "term": copy.term,
+                        "docs": docs})
+        return out
+
+
+def _condition_fields(w: DocWrite) -> dict:
+    fields: dict = {"version_type": w.version_type}
+    if w.version != MATCH_ANY:
+        fields["expected_version"] = w.version
+    if w.if_seq_no is not None:
+        fields["if_seq_no"] = w.if_seq_no
+        fields["if_primary_term"] = w.if_primary_term
+    return fields
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    if seconds == int(seconds):
+        return f"{int(seconds)}s"
+    return f"{int(seconds * 1000)}ms"
+

@@ -1,0 +1,130 @@
+"""Compatibility profiles: which Elasticsearch generation the API behaves like.
+
+One frozen `Profile` per generation (5, 6, 7, 8, 9) holds every difference the rest of the code
+asks about: version numbers for `GET /`, default shard counts, which URLs and types exist, which
+response fields are present, how a conflict's reason is prefixed, which version types a write
+may use, and the routing formula. Nothing else in the code compares profile numbers for these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    major: int
+    number: str  # the version number `GET /` reports
+    lucene: str
+    build_hash: str
+    build_date: str
+    min_wire: str
+    min_index: str
+
+    @property
+    def default_shards(self) -> int:
+        return 5 if self.major <= 6 else 1
+
+    # -- URLs and types --------------------------------------------------------------------
+    @property
+    def custom_types(self) -> bool:
+        """Whether `/{index}/{type}/{id}` with a type of the user's choice exists."""
+        return self.major <= 7
+
+    @property
+    def doc_endpoint(self) -> bool:
+        """Whether `_doc` is a valid type name (5.x rejects names starting with `_`)."""
+        return self.major >= 6
+
+    @property
+    def typeless_endpoints(self) -> bool:
+        """Whether `/{index}/_create/{id}` and `/{index}/_update/{id}` exist."""
+        return self.major >= 7
+
+    @property
+    def one_type_per_index(self) -> bool:
+        return self.major >= 6
+
+    # -- response bodies -------------------------------------------------------------------
+    @property
+    def type_in_responses(self) -> bool:
+        return self.major <= 7
+
+    @property
+    def seq_no_in_responses(self) -> bool:
+        return self.major >= 6
+
+    @property
+    def created_found_flags(self) -> bool:
+        """5.x carries `created` (index) and `found` (delete) booleans in write responses."""
+        return self.major == 5
+
+    @property
+    def product_header(self) -> bool:
+        """7.14+ answers every request with `X-Elastic-Product: Elasticsearch`."""
+        return self.major >= 7
+
+    @property
+    def build_flavor(self) -> bool:
+        return self.major >= 6
+
+    # -- versioning rules --------------------------------------------------------------------
+    @property
+    def internal_version_occ(self) -> bool:
+        """Whether an explicit internal `version` may guard a write (rejected from 7.0)."""
+        return self.major <= 6
+
+    @property
+    def force_version_type(self) -> bool:
+        return self.major == 5
+
+    @property
+    def seq_no_cas(self) -> bool:
+        """`if_seq_no` / `if_primary_term` (6.6+)."""
+        return self.major >= 6
+
+    @property
+    def replicas_order_by_seq_no(self) -> bool:
+        return self.major >= 6
+
+    @property
+    def says_document_does_not_exist(self) -> bool:
+        """6.x+ explains an internal write to a missing doc as `document does not exist`."""
+        return self.major >= 6
+
+    @property
+    def duplicate_keys_rejected(self) -> bool:
+        """6.0 turned on strict duplicate-key detection in JSON bodies."""
+        return self.major >= 6
+
+    def conflict_prefix(self, doc_type: str, doc_id: str) -> str:
+        """`[type][id]` in 5.x and 6.x, `[id]` from 7.x (reference §1.7)."""
+        return f"[{doc_type}][{doc_id}]" if self.major <= 6 else f"[{doc_id}]"
+
+    def no_such_index(self, index: str) -> str:
+        return "no such index" if self.major <= 6 else f"no such index [{index}]"
+
+    # -- routing -----------------------------------------------------------------------------
+    def routing_num_shards(self, number_of_shards: int) -> int:
+        """Pre-7.0 indices route over the shard count; 7.0+ over a larger power-of-two multiple."""
+        if self.major <= 6:
+            return number_of_shards
+        log2_shards = math.ceil(math.log2(number_of_shards)) if number_of_shards > 1 else 0
+        return number_of_shards << max(1, 10 - log2_shards)
+
+
+PROFILES = {
+    5: Profile(5, "5.6.16", "6.6.1", "3a740d1", "2019-03-13T15:33:36.565Z", "5.6.0", "5.0.0"),
+    6: Profile(6, "6.8.23", "7.7.3", "4f67856", "2022-01-06T21:30:50.087716Z", "5.6.0", "5.0.0"),
+    7: Profile(7, "7.17.28", "8.11.3", "139cb5a961d8de68b8e02c45cc47f5289a3623af",
+               "2025-02-20T09:05:31.349013687Z", "6.8.0", "6.0.0-beta1"),
+    8: Profile(8, "8.19.3", "9.12.2", "7ca7e4c2f4ec4e0a4d0fd5ddbcb4d7e8f7f2f8b3",
+               "2025-08-26T12:00:00.000000000Z", "7.17.0", "7.0.0"),
+    9: Profile(9, "9.1.5", "10.2.2", "90ee222e7e0136dd8ddbb34015538f3a00c129b7",
+               "2025-10-02T12:00:00.000000000Z", "8.19.0", "8.0.0"),
+}
+
+
+def profile(major: int) -> Profile:
+    return PROFILES[major]

@@ -1,0 +1,286 @@
+"""The REST layer's plain data and parsing: requests, responses, query parameters, JSON bodies,
+index names and time values, each failing with the error Elasticsearch gives.
+
+No aiohttp here: the HTTP server and the in-process simulation both build a `Request` and
+serialise a `Response`, so the API behaves the same behind either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from node.errors import ElasticsearchError, IllegalArgument, ParseError, RestError
+
+MAX_MAPPING_DEPTH = 20  # Elasticsearch's index.mapping.depth.limit
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+JSON = "application/json; charset=UTF-8"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str  # decoded path, without the query string
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+
+    @property
+    def actor(self) -> str:
+        return self.headers.get("x-opaque-id", "client")
+
+    def describe(self) -> str:
+        qs = "&".join(f"{k}={v}" if v else k for k, v in self.query.items())
+        return f"{self.path}?{qs}" if qs else self.path
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: dict | list | str | None = None  # str: already-formatted text (cat APIs)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path pattern, its handlers by HTTP method, and when it exists (by profile)."""
+
+    pattern: re.Pattern
+    methods: dict[str, Callable]
+    when: Callable[[object, dict], bool] = lambda node, m: True
+
+    @classmethod
+    def of(cls, path: str, when: Callable | None = None, **methods: Callable) -> Route:
+        """`/{index}/_doc/{id}` style: each `{name}` matches one path segment."""
+        regex = re.sub(r"\{(\w+)\}", lambda g: f"(?P<{g.group(1)}>[^/]+)", path)
+        return cls(re.compile(regex), methods, when or (lambda node, m: True))
+
+
+class Params:
+    """A request's query parameters, read the way Elasticsearch's RestRequest reads them.
+
+    Every read marks the parameter as consumed; `check_consumed` then rejects the rest as
+    unrecognized, as Elasticsearch does.
+    """
+
+    ALWAYS = {"pretty", "human", "error_trace", "filter_path", "format"}
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._query = request.query
+        self._used: set[str] = set()
+
+    def has(self, name: str) -> bool:
+        self._used.add(name)
+        return name in self._query
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        self._used.add(name)
+        return self._query.get(name, default)
+
+    def long(self, name: str, default: int) -> int:
+        value = self.str(name)
+        if value is None:
+            return default
+        return parse_long(name, value)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.str(name)
+        if value is None:
+            return default
+        if value in ("", "true"):
+            return True
+        if value == "false":
+            return False
+        raise IllegalArgument(
+            f"Failed to parse value [{value}] as only [true] or [false] are allowed."
+        )
+
+    def accept(self, *names: str) -> None:
+        """Mark parameters as recognized without reading them."""
+        self._used.update(names)
+
+    def check_consumed(self) -> None:
+        unknown = [k for k in self._query if k not in self._used and k not in self.ALWAYS]
+        if unknown:
+            plural = "s" if len(unknown) > 1 else ""
+            names = ", ".join(f"[{k}]" for k in unknown)
+            raise IllegalArgument(
+                f"request [{self._request.path}] contains unrecognized parameter{plural}: {names}"
+            )
+
+
+def parse_long(name: str, value: str) -> int:
+    """Java's Long.parseLong, with Elasticsearch's message when it fails."""
+    if re.fullmatch(r"[+-]?\d+", value):
+        number = int(value)
+        if LONG_MIN <= number <= LONG_MAX:
+            return number
+    raise IllegalArgument(
+        f"Failed to parse long parameter [{name}] with value [{value}]",
+        caused_by={"type": "number_format_exception", "reason": f'For input string: "{value}"'},
+    )
+
+
+_TIME_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001,
+               "micros": 1e-6, "nanos": 1e-9}
+
+
+def parse_time(setting: str, value: object) -> float:
+    """An Elasticsearch time value ("60s", "1m", "500ms", "-1") in seconds."""
+    text = str(value).strip().lower()
+    if text in ("-1", "0"):
+        return float(text)
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms|micros|nanos)", text)
+    if not match:
+        raise ParseError(
+            f"failed to parse setting [{setting}] with value [{value}] as a time value: "
+            "unit is missing or unrecognized"
+        )
+    return float(match.group(1)) * _TIME_UNITS[match.group(2)]
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def parse_json(body: bytes, *, strict_duplicates: bool) -> object:
+    """Decode a JSON body; raises `ValueError` with a Jackson-like message when it is not JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"Invalid UTF-8 start byte 0x{body[exc.start]:02x}") from None
+    try:
+        if strict_duplicates:
+            return json.loads(text, object_pairs_hook=_reject_duplicates)
+        return json.loads(text)
+    except _DuplicateKey as exc:
+        raise ValueError(f"Duplicate field '{exc.args[0]}'") from None
+    except RecursionError:
+        raise ValueError("Maximum nesting depth exceeded") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at [line: {exc.lineno}, column: {exc.colno}]") from None
+
+
+def require_body(request: Request) -> bytes:
+    if not request.body.strip():
+        raise ParseError("request body is required")
+    return request.body
+
+
+def parse_source(request: Request, *, strict_duplicates: bool) -> dict:
+    """A document source: a JSON object no deeper than the mapping depth limit."""
+    body = require_body(request)
+    try:
+        source = parse_json(body, strict_duplicates=strict_duplicates)
+    except ValueError as exc:
+        raise _failed_to_parse("json_parse_exception", str(exc)) from None
+    if not isinstance(source, dict):
+        raise _failed_to_parse(
+            "not_x_content_exception",
+            "Compressor detection can only be called on some xcontent bytes or compressed "
+            "xcontent bytes",
+        )
+    field_path = _too_deep(source, MAX_MAPPING_DEPTH)
+    if field_path:
+        raise _failed_to_parse(
+            "illegal_argument_exception",
+            f"Limit of mapping depth [{MAX_MAPPING_DEPTH}] has been exceeded due to object "
+            f"field [{field_path}]",
+        )
+    return source
+
+
+def parse_object(request: Request, *, strict_duplicates: bool, required: bool = True) -> dict:
+    """A request body that must be a JSON object (settings, update, mget)."""
+    if not request.body.strip():
+        if required:
+            raise ParseError("request body is required")
+        return {}
+    try:
+        obj = parse_json(request.body, strict_duplicates=strict_duplicates)
+    except ValueError as exc:
+        raise ElasticsearchError(str(exc), status=400, type="x_content_parse_exception") from None
+    if not isinstance(obj, dict):
+        raise ParseError("request body must be a JSON object")
+    return obj
+
+
+def _failed_to_parse(cause_type: str, cause: str) -> ElasticsearchError:
+    return ElasticsearchError(
+        "failed to parse", status=400, type="mapper_parsing_exception",
+        caused_by={"type": cause_type, "reason": cause},
+    )
+
+
+def _too_deep(source: dict, limit: int) -> str | None:
+    """The dotted path of the first object nested deeper than `limit`, iteratively."""
+    stack: list[tuple[dict, str, int]] = [(source, "", 1)]
+    while stack:
+        obj, prefix, depth = stack.pop()
+        for key, value in obj.items():
+            if isinstance(value, list):
+                value = next((v for v in value if isinstance(v, dict)), None)
+            if isinstance(value, dict):
+                path = f"{prefix}.{key}" if prefix else key
+                if depth + 1 > limit:
+                    return path
+                stack.append((value, path, depth + 1))
+    return None
+
+
+_INVALID_INDEX_CHARS = ' , ", *, \\, <, |, ,, >, /, ?'
+
+
+def validate_index_name(name: str) -> None:
+    """Elasticsearch's rules for a new index's name (invalid_index_name_exception)."""
+    problem = None
+    if name in (".", ".."):
+        problem = "must not be '.' or '..'"
+    elif name != name.lower():
+        problem = "must be lowercase"
+    elif any(c in name for c in '\\/*?"<>| ,'):
+        problem = f"must not contain the following characters [{_INVALID_INDEX_CHARS}]"
+    elif "#" in name:
+        problem = "must not contain '#'"
+    elif ":" in name:
+        problem = "must not contain ':'"
+    elif name[:1] in ("_", "-", "+"):
+        problem = "must not start with '_', '-', or '+'"
+    elif len(name.encode()) > 255:
+        problem = f"index name is too long, ({len(name.encode())} > 255)"
+    if problem:
+        raise ElasticsearchError(
+            f"Invalid index name [{name}], {problem}", status=400,
+            type="invalid_index_name_exception", meta={"index_uuid": "_na_", "index": name},
+        )
+
+
+def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
+    """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty)."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    if pretty:
+        return (json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False)
+                + "\n").encode()
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def error_response(exc: Exception) -> Response:
+    if isinstance(exc, RestError):
+        return Response(exc.status, exc.body(), dict(exc.headers))
+    assert isinstance(exc, ElasticsearchError)
+    return Response(exc.status, exc.body())

@@ -1,0 +1,62 @@
+"""The node's HTTP shell: aiohttp in, `api.dispatch` for the Elasticsearch API, out again.
+
+Only translation lives here: an aiohttp request becomes a `rest.Request`, a `rest.Response`
+becomes bytes with Elasticsearch's content type. Routes under `/_internal/` go to the handler the
+transport installs, after the cluster secret is checked (before any routing).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from node.api import dispatch
+from node.node import Node
+from node.rest import JSON, Request, render
+
+DEFAULT_MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # Elasticsearch's http.max_content_length
+SECRET_HEADER = "X-Occsim-Secret"
+
+Internal = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app(
+    node: Node,
+    *,
+    internal: Internal | None = None,
+    secret: str | None = None,
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
+) -> web.Application:
+    """One aiohttp application serving the REST API and, with a secret, the internal routes."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_internal/"):
+            offered = request.headers.get(SECRET_HEADER, "")
+            if secret is None or internal is None:
+                return web.json_response({"error": "internal routes are disabled"}, status=403)
+            if not hmac.compare_digest(offered.encode(), secret.encode()):
+                status = 401 if not offered else 403
+                return web.json_response({"error": "missing or wrong cluster secret",
+                                          "status": status}, status=status)
+            return await internal(request)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413)
+        rest = Request(
+            method=request.method, path=request.path, query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+        )
+        response = await dispatch(node, rest)
+        pretty = "pretty" in rest.query and rest.query["pretty"] != "false"
+        headers = {"Content-Type": JSON, **response.headers}
+        payload = render(response.body, pretty=pretty)
+        if request.method == "HEAD":
+            return web.Response(status=response.status, headers=headers)
+        return web.Response(status=response.status, body=payload, headers=headers)
+
+    app = web.Application(client_max_size=max_content_length)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -1,0 +1,112 @@
+"""Elasticsearch's VersionType rules: which versions are valid, when a write or read conflicts,
+what version a write produces, and the words a conflict is explained with.
+
+Pure functions over integers, exactly as reference §1 states them. The sentinels are
+Elasticsearch's own (`Versions.MATCH_ANY` and friends).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+MATCH_ANY = -3  # no version given: any current version is fine
+NOT_FOUND = -1  # the document is absent (or its tombstone expired)
+MATCH_DELETED = -4  # op_type=create: only if the document is absent or deleted
+
+
+class VersionType(Enum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    EXTERNAL_GTE = "external_gte"
+    FORCE = "force"
+
+    @classmethod
+    def parse(cls, text: str) -> VersionType:
+        """Parse a `version_type` parameter; ValueError carries Elasticsearch's own message."""
+        if text == "external_gt":
+            return cls.EXTERNAL
+        try:
+            return cls(text)
+        except ValueError:
+            raise ValueError(f"No version type match [{text}]") from None
+
+    def for_replication(self) -> VersionType:
+        """5.x replicas check a primary's internal version with the external rule."""
+        return VersionType.EXTERNAL if self is VersionType.INTERNAL else self
+
+
+def valid_for_writes(vt: VersionType, version: int) -> bool:
+    if vt is VersionType.INTERNAL:
+        return version > 0 or version in (MATCH_ANY, MATCH_DELETED)
+    return version >= 0
+
+
+def valid_for_reads(vt: VersionType, version: int) -> bool:
+    if vt is VersionType.INTERNAL:
+        return version > 0 or version == MATCH_ANY
+    return version >= 0 or version == MATCH_ANY
+
+
+def conflicts_for_writes(vt: VersionType, current: int, expected: int, deleted: bool) -> bool:
+    """Whether a write expecting `expected` conflicts with the `current` version."""
+    if vt is VersionType.INTERNAL:
+        if expected == MATCH_ANY:
+            return False
+        if expected == MATCH_DELETED:
+            return not deleted
+        return current != expected
+    if current == NOT_FOUND:
+        return False
+    if expected == MATCH_ANY:
+        return vt is not VersionType.FORCE
+    if vt is VersionType.EXTERNAL:
+        return current >= expected
+    if vt is VersionType.EXTERNAL_GTE:
+        return current > expected
+    return False  # FORCE
+
+
+def conflicts_for_reads(vt: VersionType, current: int, expected: int) -> bool:
+    """Reads are exact-match for every type but force."""
+    if expected == MATCH_ANY or vt is VersionType.FORCE:
+        return False
+    return current != expected
+
+
+def new_version(vt: VersionType, current: int, expected: int) -> int:
+    """The version a successful write stores."""
+    if vt is VersionType.INTERNAL:
+        return 1 if current == NOT_FOUND else current + 1
+    return expected
+
+
+def explain_write_conflict(
+    vt: VersionType, current: int, expected: int, *, says_not_found: bool
+) -> str:
+    """The text after `version conflict, ` (reference §1.6).
+
+    `says_not_found` is the 6.x+ wording for an internal write to a missing document.
+    """
+    if vt is VersionType.INTERNAL:
+        if expected == MATCH_DELETED:
+            return f"document already exists (current version [{current}])"
+        if current == NOT_FOUND and says_not_found:
+            return f"document does not exist (expected version [{expected}])"
+        return f"current version [{current}] is different than the one provided [{expected}]"
+    if vt is VersionType.EXTERNAL:
+        return f"current version [{current}] is higher or equal to the one provided [{expected}]"
+    return f"current version [{current}] is higher than the one provided [{expected}]"
+
+
+def explain_read_conflict(current: int, expected: int) -> str:
+    return f"current version [{current}] is different than the one provided [{expected}]"
+
+
+def explain_cas_conflict(
+    if_seq_no: int, if_primary_term: int, current: tuple[int, int] | None
+) -> str:
+    """The seq_no compare-and-set explanation (reference §1.7)."""
+    head = f"required seqNo [{if_seq_no}], primary term [{if_primary_term}]."
+    if current is None:
+        return head + " but no document was found"
+    return head + f" current document has seqNo [{current[0]}] and primary term [{current[1]}]"

@@ -1,0 +1,110 @@
+"""The message envelope and its wire codec.
+
+This module owns what one message between two parties looks like (`Envelope`) and how it is
+turned into a frame of bytes and back. The wire format is one msgpack array:
+
+    [PROTOCOL_VERSION, id, src, dst, kind, lc, reply_to, body]
+
+`decode` is strict: anything that is not exactly such an array of valid fields raises
+`BadFrame` (a ValueError) with a message that says what was wrong, and nothing else escapes.
+It is pure: no I/O, no clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024 * 1024  # default decode limit
+
+_UNPACK_ERRORS = {msgpack.FormatError: "not valid msgpack", msgpack.StackError: "nested too deeply"}
+_FIELDS = ("version", "id", "src", "dst", "kind", "lc", "reply_to", "body")
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One message: routing, Lamport clock, optional request id it answers, and a payload."""
+
+    id: str  # message id, e.g. "n1:17"
+    src: str  # sender name ("n1", "manager")
+    dst: str  # receiver name
+    kind: str  # "replicate", "replicate_ok", "forward", ... (any non-empty str)
+    body: dict  # msgpack-able payload (str keys)
+    lc: int = 0  # sender's Lamport clock
+    reply_to: str | None = None  # for replies: the id of the request answered
+
+
+class BadFrame(ValueError):
+    """A frame that is not a valid envelope of this protocol."""
+
+
+def encode(env: Envelope) -> bytes:
+    """Serialise an envelope to one msgpack frame (TypeError if the body is not msgpack-able)."""
+    return msgpack.packb(
+        [PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc, env.reply_to, env.body],
+        use_bin_type=True,
+    )
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bad_field(name: str, expected: str, value: object) -> BadFrame:
+    return BadFrame(f"field [{name}] must be {expected}, got {type(value).__name__} {_show(value)}")
+
+
+def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Envelope:
+    """Parse one frame into an envelope; raise BadFrame for anything invalid."""
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise BadFrame(f"frame must be bytes, got {type(frame).__name__}")
+    size = memoryview(frame).nbytes
+    if size > max_bytes:
+        raise BadFrame(f"frame of {size} bytes exceeds the limit of {max_bytes} bytes")
+    # A frame of `size` (<= max_bytes) bytes cannot hold more than `size` items, so these limits
+    # stop a tiny frame that declares a huge array or string from making the unpacker allocate
+    # for it. (unpackb takes no max_buffer_size: the size check above is that limit.)
+    limit = size
+    try:
+        obj = msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=limit,
+            max_bin_len=limit,
+            max_ext_len=limit,
+            max_array_len=limit,
+            max_map_len=limit // 2,
+        )
+    except msgpack.ExtraData as e:
+        raise BadFrame(f"extra data after the envelope ({len(e.extra)} trailing bytes)") from None
+    except Exception as e:  # the unpacker raises several types; callers get only BadFrame
+        detail = str(e) or _UNPACK_ERRORS.get(type(e), type(e).__name__)
+        raise BadFrame(f"invalid msgpack frame of {size} bytes: {detail}") from None
+
+    if not isinstance(obj, list):
+        raise BadFrame(f"frame must be a msgpack array, got {type(obj).__name__}")
+    if not obj:
+        raise BadFrame("frame is an empty array, expected 8 fields")
+    version = obj[0]
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise BadFrame(
+            f"unknown protocol version [{_show(version)}], this node speaks [{PROTOCOL_VERSION}]"
+        )
+    if len(obj) != len(_FIELDS):
+        raise BadFrame(f"frame has {len(obj)} fields, expected {len(_FIELDS)} {list(_FIELDS)}")
+
+    _, id_, src, dst, kind, lc, reply_to, body = obj
+    for name, value in (("id", id_), ("src", src), ("dst", dst), ("kind", kind)):
+        if not isinstance(value, str) or not value:
+            raise _bad_field(name, "a non-empty str", value)
+    if type(lc) is not int or lc < 0:
+        raise _bad_field("lc", "a non-negative int", lc)
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise _bad_field("reply_to", "a str or nil", reply_to)
+    if not isinstance(body, dict):
+        raise _bad_field("body", "a map", body)
+    return Envelope(id=id_, src=src, dst=dst, kind=kind, body=body, lc=lc, reply_to=reply_to)
