@@ -178,7 +178,7 @@ class _Layout:
         result = f" {e['result']}" if ok and e.get("result") else ""
         style = APPLIED if ok else CONFLICT if status == 409 else LOST
         return Row(self._lane(e["node"]), self._lane(e.get("client", "client")), style,
-                   (f"{status}{result}{version}", f"{status}{version}", f"{status}"))
+                   (f"{status}{result}{version}", f"{status}{version}", f"{status}"), (result + version).strip())
 
     def _primary_write(self, i: int, e: dict) -> Row:
         verb = "deletes" if e.get("op") == "delete" else "writes"
@@ -396,7 +396,7 @@ def _copies(events: list[dict], doc: str | None) -> dict[tuple, dict]:
                                                 "deleted": e.get("op") == "delete"}
         elif kind in ("discard", "reject"):
             copy(e, node)
-        elif kind == "deliver" and e.get("mkind") == "replicate":
+        elif kind in ("send", "deliver") and e.get("mkind") == "replicate":
             copy(e, e.get("dst"))
         if kind in ("primary_write", "promote"):
             copy(e, node)
@@ -452,7 +452,7 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
         put(end, "✗" if row.lost else "▶" if step > 0 else "◀", row.style)
         if row.reordered:
             put(b, "⤫", REORDERED)
-        lo, hi = sorted((a + 2 * step, end - 2 * step))
+        lo, hi = (a + 2, end - 2) if step > 0 else (end + 2, a - 2)  # one dash on either side
         drawn = next((label for label in row.labels if len(label) <= hi - lo + 1), "")
         start = lo + (hi - lo + 1 - len(drawn)) // 2
         for k, ch in enumerate(drawn):
@@ -463,6 +463,7 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
             for k, ch in enumerate(row.glyph):
                 put(start + k, ch, row.style)
     line = _join(cells)
+    line.pad_right(notes_x - line.cell_len)
     spilled = row.topic if drawn else row.labels[0] if row.spill and row.labels else ""
     if spilled and drawn != row.labels[0]:
         line.append(spilled + " ", style=row.style)
@@ -476,6 +477,7 @@ def _join(cells: list[tuple[str, str]]) -> Text:
     line = Text(no_wrap=True, overflow="ellipsis", end="\n")
     for style, run in itertools.groupby(cells, key=lambda cell: cell[1]):
         line.append("".join(ch for ch, _ in run), style=style or None)
+    line.rstrip()
     return line
 
 
@@ -545,7 +547,7 @@ def _counters(layout: _Layout) -> list[Text]:
 
 
 def _legend() -> list[Text]:
-    parts = [("● write", APPLIED), ("applied", APPLIED), ("stale", STALE), ("409", CONFLICT),
+    parts = [("applied", APPLIED), ("stale", STALE), ("409", CONFLICT),
              ("✗ lost", LOST), ("◆ dup", DUPLICATE), ("⏸ held", HELD), ("▶ released", HELD),
              ("⤫ out of order", REORDERED)]
     return [Text(words, style=style) for words, style in parts]
@@ -595,7 +597,7 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         src = _carrier(e, before)
         held = next((b for b in reversed(before) if b["kind"] in ("apply", "primary_write")
                      and b.get("node") == node and b.get("index") == e.get("index") and b.get("doc") == doc), None)
-        why = f"newer than the v{held.get('version')} it held" if held else f"it held no doc {doc} yet"
+        why = f"newer than the v{held.get('version')} it held" if held else f"it held no copy of doc {doc} yet"
         return f"{node} applies {op}{src}: {why}"
     if kind == "discard":
         held = (e.get("held_seq_no", -1), e.get("held_version", -1))
@@ -623,14 +625,17 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
                     f"out of order")
         return f"{e.get('dst')} receives {op} from {e.get('src')}"
     if kind == "ack":
-        return f"{e.get('dst')} hears from {e.get('src')}: {e.get('outcome', 'done')}"
+        outcome = e.get("outcome", "answered")
+        what = f" {op}" if doc is not None and e.get("version") is not None else ""
+        return f"{e.get('src')} tells {e.get('dst')} it {outcome}{what}"
     if kind == "client_request":
         return f"{e.get('client', 'client')} sends {e.get('method')} {e.get('path')} to {node}"
     if kind == "response":
         status = e.get("status")
-        done = f", {op} ({e['result']})" if isinstance(status, int) and status < 300 and e.get("version") else ""
-        refused = " version conflict" if status == 409 else ""
-        return f"{node} answers {e.get('client', 'client')}: {status}{refused}{done}"
+        ok = isinstance(status, int) and status < 300
+        result = f" {e['result']}" if ok and e.get("result") else " version conflict" if status == 409 else ""
+        done = f", doc {doc} is now at {_ver_words(e)}" if ok and e.get("version") is not None else ""
+        return f"{node} answers {e.get('client', 'client')}: {status}{result}{done}"
     if kind == "node_down":
         return f"{node} goes down" + (" abruptly" if e.get("abrupt") else "")
     if kind == "node_up":

@@ -267,6 +267,11 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
     return write_response(node, index, doc_type, doc_id, INDEX, await node.write(w))
 
 
+async def create_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`_create` endpoints: index only if the document does not exist."""
+    return await put_doc(node, request, params, {**m, "create": True})
+
+
 async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
     index, doc_type, doc_id = m["index"], m["type"], m["id"]
     version, vt = _version_params(node, params, write=True)
@@ -360,9 +365,8 @@ def _typeless(node: Node, m: dict) -> bool:
 ROUTES = [
     Route.of("/", GET=root, HEAD=root),
     *cat.ROUTES,
-    Route.of("/{index}/_create/{id}", _typeless, PUT=put_doc, POST=put_doc),
-    Route.of("/{index}/{type}/{id}/{create}", lambda n, m: m["create"] == "_create"
-             and _typed(n, m), PUT=put_doc, POST=put_doc),
+    Route.of("/{index}/_create/{id}", _typeless, PUT=create_doc, POST=create_doc),
+    Route.of("/{index}/{type}/{id}/_create", _typed, PUT=create_doc, POST=create_doc),
     Route.of("/{index}/{type}/{id}", _typed, PUT=put_doc, POST=put_doc, GET=get_doc,
              HEAD=get_doc, DELETE=delete_doc),
     Route.of("/{index}/{type}", _typed, POST=put_doc),
