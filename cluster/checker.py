@@ -28,6 +28,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cluster.trace import MESSAGE_KINDS
+
 INVARIANTS = ("convergence", "acked_durability", "single_primary", "term_fencing",
               "version_monotonic", "conditional_writes")
 
@@ -45,7 +47,6 @@ class Violation:
 # small field helpers
 
 _ACK_RESULTS = ("created", "updated", "deleted")
-_OP_CARRIERS = ("send", "deliver", "duplicate", "hold", "release", "drop")
 _MANAGER = "manager"
 
 
@@ -167,7 +168,7 @@ class _Trace:
         self.acks: list[tuple[int, dict, _Op | None]] = []
         self.conflicts: list[tuple[int, dict]] = []
         self.duplicates: list[dict] = []
-        self.noop_positions: dict[tuple, list[int]] = defaultdict(list)
+        self.noop_positions: dict[str, list[int]] = defaultdict(list)  # index -> noop answers
         self._build()
 
     # -- building ------------------------------------------------------------------------------
@@ -175,6 +176,7 @@ class _Trace:
     def _build(self) -> None:
         witnesses: list[tuple[int, dict]] = []
         responses: list[tuple[int, dict]] = []
+        writer_term: dict[tuple, int] = {}  # (node, index, shard) -> term of its last write
         for pos, ev in enumerate(self.events):
             kind = ev.get("kind")
             if kind == "primary_write":
@@ -183,13 +185,14 @@ class _Trace:
                 node, term = ev.get("node"), _term(ev.get("term"))
                 if term is not None:
                     self.term_evidence[(node, ev.get("index"), ev.get("shard"))].append((pos, term))
+                    writer_term[(node, ev.get("index"), ev.get("shard"))] = term
             elif kind in ("apply", "discard", "reject"):
                 witnesses.append((pos, ev))
                 term = _term(ev.get("term"))
                 if kind != "reject" and term is not None:
                     self.term_evidence[(ev.get("node"), ev.get("index"), ev.get("shard"))].append(
                         (pos, term))
-            elif kind in _OP_CARRIERS:
+            elif kind in MESSAGE_KINDS:
                 if ev.get("mkind") == "replicate":
                     witnesses.append((pos, ev))
                 if kind == "duplicate":
@@ -197,7 +200,7 @@ class _Trace:
             elif kind == "response":
                 responses.append((pos, ev))
                 if ev.get("result") == "noop":
-                    self.noop_positions[(ev.get("index"), ev.get("shard"))].append(pos)
+                    self.noop_positions[ev.get("index")].append(pos)
             elif kind == "client_request":
                 if ev.get("msg") is not None:
                     self.requests_by_msg.setdefault(ev["msg"], ev)
@@ -219,7 +222,12 @@ class _Trace:
                     if term is not None:
                         self.term_evidence[(node, *shard_key)].append((pos, term))
             elif kind == "replica_failed":
-                self.failed_at[(ev.get("dst"), ev.get("index"), ev.get("shard"))].append(pos)
+                # a primary whose term was superseded cannot fail a copy (the master refuses)
+                shard_key = (ev.get("index"), ev.get("shard"))
+                reporter_term = writer_term.get((ev.get("node"), *shard_key))
+                if reporter_term is None or (
+                        self.max_promote_term.get(shard_key, 0) <= reporter_term):
+                    self.failed_at[(ev.get("dst"), *shard_key)].append(pos)
             elif kind == "conflict":
                 self.conflicts.append((pos, ev))
             elif kind == "state":
@@ -452,7 +460,7 @@ def _check_copies(tr: _Trace) -> tuple[list[Violation], list[Violation]]:
             # the highest-ranked known operation this copy's state reflects
             best: _Op | None = None
             for op in ops:
-                if (held is not None or op.op == "delete") and _matches(held, op, seq_mode):
+                if _matches(held, op, seq_mode):
                     best = op
             explained = best is not None or not _live(held)
             tolerate_unknown = killed and not explained
@@ -681,9 +689,9 @@ def _check_conditional_writes(tr: _Trace) -> list[Violation]:
                 continue
             # the state before cur: the last op every history keeps, or any op after it
             candidates: list[_Op] = []
-            for prev in reversed(ops[:i]):
-                candidates.append(prev)
-                if tr.globally_required(prev):
+            for j in range(i - 1, -1, -1):
+                candidates.append(ops[j])
+                if tr.globally_required(ops[j]):
                     break
             if cas:
                 def fits(op: _Op) -> bool:
@@ -742,52 +750,51 @@ def _check_conditional_writes(tr: _Trace) -> list[Violation]:
 
 
 def _seq_gaps_at_conflicts(tr: _Trace) -> list[Violation]:
+    """A 409 between two writes of one primary in one term must not leave a seq_no gap."""
     out = []
-    by_primary: dict[tuple, list[_Op]] = defaultdict(list)  # (node, index, shard, term)
-    known_seqs: dict[tuple, list[int]] = defaultdict(list)   # (index, shard) -> seq_nos
+    writes_of: dict[tuple, list[_Op]] = defaultdict(list)  # (node, index, shard), trace order
     for op in tr.writes:
         if op.seq_no is not None:
-            by_primary[(op.writer, op.index, op.shard, op.term)].append(op)
+            writes_of[(op.writer, op.index, op.shard)].append(op)
+    known_seqs: dict[tuple, list[int]] = defaultdict(list)   # (index, shard) -> sorted seq_nos
     for (index, shard, _doc), ops in tr.ops_by_doc.items():
         known_seqs[(index, shard)].extend(op.seq_no for op in ops if op.seq_no is not None)
     for seqs in known_seqs.values():
         seqs.sort()
-    writes_of_node: dict[tuple, list[_Op]] = defaultdict(list)  # (node, index, shard)
-    for (node, index, shard, _term_), ops in by_primary.items():
-        writes_of_node[(node, index, shard)].extend(ops)
-    for ops in writes_of_node.values():
-        ops.sort(key=lambda o: o.pos)
+    positions_of: dict[tuple, list[int]] = {}
+    highest_of: dict[tuple, list[int]] = {}  # per write: highest seq_no so far in its term
+    for key, ops in writes_of.items():
+        positions_of[key] = [op.pos for op in ops]
+        per_term: dict = {}
+        highest = []
+        for op in ops:
+            per_term[op.term] = max(op.seq_no, per_term.get(op.term, op.seq_no))
+            highest.append(per_term[op.term])
+        highest_of[key] = highest
 
-    reported: set[tuple[int, int]] = set()
+    reported: set[tuple] = set()
     for cpos, conflict in tr.conflicts:
-        node, index = conflict.get("node"), conflict.get("index")
-        shard = conflict.get("shard")
-        if shard is None:
-            continue
-        ops = writes_of_node.get((node, index, shard), [])
-        positions = [op.pos for op in ops]
-        i = bisect.bisect_left(positions, cpos)
+        key = (conflict.get("node"), conflict.get("index"), conflict.get("shard"))
+        node, index, shard = key
+        ops = writes_of.get(key, [])
+        i = bisect.bisect_left(positions_of.get(key, []), cpos)
         if i == 0 or i == len(ops):
             continue
         before, after = ops[i - 1], ops[i]
-        if before.term != after.term or before.seq_no is None or after.seq_no is None:
+        if before.term != after.term:
             continue
-        same_term = [op.seq_no for op in by_primary[(node, index, shard, before.term)]
-                     if op.pos <= before.pos]
-        low = max(same_term)
-        high = after.seq_no
-        if high <= low + 1:
+        low, high = highest_of[key][i - 1], after.seq_no
+        if high <= low + 1 or (*key, low, high) in reported:
             continue
         seqs = known_seqs[(index, shard)]
         j = bisect.bisect_right(seqs, low)
         if j < len(seqs) and seqs[j] < high:
             continue  # the missing numbers belong to known operations
-        if any(before.pos < p < after.pos for p in tr.noop_positions.get((index, shard), ())):
-            continue
-        key = (low, high)
-        if key in reported:
-            continue
-        reported.add(key)
+        noops = tr.noop_positions.get(index, [])
+        k = bisect.bisect_right(noops, before.pos)
+        if k < len(noops) and noops[k] < after.pos:
+            continue  # an update answered noop in between; leave it the benefit of the doubt
+        reported.add((*key, low, high))
         out.append(Violation(
             "conditional_writes",
             f"A write on {_shard_label(index, shard)} was refused with 409 on {node}, yet the "
@@ -827,6 +834,7 @@ def check(events: Sequence[dict], *, profile: int = 7) -> list[Violation]:
     return found
 
 
+_STATE_DOCS_SHOWN = 8
 _COMPACT_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term", "status",
                    "result", "if_seq_no", "if_primary_term", "version_type", "expected_version",
                    "held_version", "held_seq_no", "abrupt", "msg")
@@ -847,6 +855,8 @@ def _compact(ev: dict) -> str:
                 shown.append(f"{d.get('id')}:deleted")
             else:
                 shown.append(f"{d.get('id')}:v{d.get('version')}/s{d.get('seq_no')}")
+        if len(shown) > _STATE_DOCS_SHOWN:
+            shown = shown[:_STATE_DOCS_SHOWN] + [f"+{len(shown) - _STATE_DOCS_SHOWN} more"]
         role = "primary" if ev.get("primary") else "replica"
         return (f"{head} {_shard_label(ev.get('index'), ev.get('shard'))} {role} "
                 f"docs[{', '.join(shown)}]")

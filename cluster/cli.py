@@ -7,7 +7,16 @@ import argparse
 import asyncio
 import sys
 
+import json
+import os
+import signal
+
+from cluster import trace
+from cluster.manager import ClusterConfig, ClusterError, Manager
 from cluster.process import LOOPBACK, serve_standalone
+from transport.network import DISTRIBUTIONS, LinkConfig
+
+RUN_FILE = ".occsim-run.json"
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
@@ -24,6 +33,75 @@ def _cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _link(args: argparse.Namespace) -> LinkConfig:
+    low, high = LinkConfig.parse_delay(args.delay)
+    return LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=args.delay_dist,
+                      reorder=args.reorder, loss=args.loss, duplicate=args.duplicate)
+
+
+def cluster_config(args: argparse.Namespace, **overrides: object) -> ClusterConfig:
+    values = dict(nodes=args.nodes, port=args.port, host=args.host, seed=args.seed,
+                  link=_link(args), es_compat=args.es_compat, trace=bool(args.trace))
+    values.update(overrides)
+    return ClusterConfig(**values)
+
+
+def _ready_table(manager: Manager) -> str:
+    rows = [f"{'node':<6}{'address':<22}{'pid':>8}"]
+    for name, info in manager.master.state["nodes"].items():
+        rows.append(f"{name:<6}{'http://' + info['ip'] + ':' + str(info['port']):<22}"
+                    f"{info['pid']:>8}")
+    return "\n".join(rows)
+
+
+async def _up(args: argparse.Namespace) -> int:
+    config = cluster_config(args)
+    if config.host not in LOOPBACK:
+        print(f"warning: binding to {config.host}: the cluster is reachable from other "
+              "machines", file=sys.stderr)
+    manager = Manager(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await manager.start()
+    except ClusterError as exc:
+        print(f"occsim up: {exc}", file=sys.stderr)
+        return 1
+    fd = os.open(RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"manager": manager.address, "secret": manager.secret,
+                   "pid": os.getpid()}, out)
+    print(_ready_table(manager))
+    print(f"ready in {manager.ready_s:.2f}s: Elasticsearch {config.es_compat}.x profile, "
+          f"seed {config.seed}; Ctrl-C stops the cluster", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        events = await manager.stop()
+        if os.path.exists(RUN_FILE):
+            os.unlink(RUN_FILE)
+        if args.trace:
+            trace.write(args.trace, events)
+            print(f"trace: {len(events)} events written to {args.trace}")
+    return 0
+
+
+def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
+    p.add_argument("--nodes", type=int, default=nodes)
+    p.add_argument("--port", type=int, default=9200, help="first node's HTTP port")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--delay", default="0", help="message delay, e.g. 10..120ms")
+    p.add_argument("--delay-dist", choices=DISTRIBUTIONS, default="uniform")
+    p.add_argument("--reorder", type=float, default=0.0, help="probability of extra hold-back")
+    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--duplicate", type=float, default=0.0)
+    p.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5)
+    p.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="occsim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--name", default="n1")
     node.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5)
     node.set_defaults(run=_cmd_node)
+    up = sub.add_parser("up", help="start a cluster of node processes")
+    _add_cluster_options(up)
+    up.set_defaults(run=lambda a: asyncio.run(_up(a)))
     return parser
 
 

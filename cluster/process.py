@@ -6,19 +6,30 @@ Stops cleanly on SIGINT and SIGTERM.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import ctypes
+import json
 import os
 import random
 import signal
+import sys
 import time
 
 from aiohttp import web
 
 from cluster.master import LocalMaster, MasterState
+from cluster.member import Member
 from node.node import Node
 from node.profiles import profile
 from node.server import make_app
+from transport.endpoint import MANAGER
+from transport.network import LinkConfig
 from transport.recorder import Recorder
+from transport.websocket import WebSocketWire
+
+SECRET_ENV = "OCCSIM_SECRET"
+PR_SET_PDEATHSIG = 1
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -45,9 +56,88 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
         await runner.cleanup()
 
 
+async def serve_member(*, name: str, host: str, port: int, manager: str, secret: str,
+                       major: int, seed: int, link: LinkConfig, trace: bool,
+                       replication_timeout: float) -> None:
+    """Run one node of a manager's cluster until SIGTERM/SIGINT or until the manager is gone."""
+    member = Member(name, profile(major), base_clock=time.time, seed=seed, link=link,
+                    trace=trace, replication_timeout=replication_timeout)
+
+    def address_of(dst: str) -> str | None:
+        if dst == MANAGER:
+            return manager
+        info = member.node.state["nodes"].get(dst)
+        return f"{info['ip']}:{info['port']}" if info else None
+
+    wire = WebSocketWire(member.endpoint, secret=secret, address_of=address_of)
+    runner = web.AppRunner(make_app(member.node, internal=wire.serve, secret=secret),
+                           access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    stop = _stop_on_signals()
+    watcher = asyncio.get_running_loop().create_task(_watch_parent(stop))
+    try:
+        await member.join({"ip": host, "port": port, "pid": os.getpid()})
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        await wire.close()
+        await runner.cleanup()
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Stop when the manager that started this process is gone (no orphans, ever)."""
+    parent = os.getppid()
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+        await asyncio.sleep(0.5)
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: _watch_parent still notices
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of a node process the manager spawns (`python -m cluster.process`)."""
+    _die_with_parent()
+    parser = argparse.ArgumentParser(prog="occsim-node")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--manager", required=True, help="host:port of the manager")
+    parser.add_argument("--es-compat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--link", default="{}", help="LinkConfig as JSON")
+    parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--replication-timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    secret = os.environ.pop(SECRET_ENV, "")
+    if not secret:
+        print("occsim node: no cluster secret in the environment", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve_member(
+            name=args.name, host=args.host, port=args.port, manager=args.manager,
+            secret=secret, major=args.es_compat, seed=args.seed,
+            link=LinkConfig(**json.loads(args.link)), trace=args.trace,
+            replication_timeout=args.replication_timeout))
+    except OSError as exc:
+        print(f"occsim node {args.name}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+if __name__ == "__main__":
+    sys.exit(main())

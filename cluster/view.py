@@ -46,8 +46,8 @@ LANE = "dim"
 
 MIN_SPACING, MAX_SPACING = 4, 16  # columns between two lanes
 NOTES_MIN = 40                    # columns kept right of the diagram for the notes
-SIDE_BY_SIDE = 120                # from this width the copies table sits beside the diagram
-DIAGRAM_MIN = 80                  # ... if the diagram keeps at least this many columns
+SIDE_BY_SIDE = 120                # from this width the copies table sits beside the diagram,
+SIDE_NOTES_MIN = 30               # ... if the notes keep this many columns with lanes at MIN_SPACING
 OUTCOME_WINDOW = 200              # how far after a delivery to look for its apply/discard
 
 # Fields a message's events inherit from its `send`, and a request from its `response`.
@@ -101,11 +101,7 @@ class TraceView:
         if heading is not None:
             yield heading
         table = _copies_table(layout.copies)
-        side = 0
-        if table is not None and width >= SIDE_BY_SIDE:
-            side = max(Measurement.get(console, options, table).maximum, 24)
-            if width - side - 2 < DIAGRAM_MIN:
-                side = 0
+        side = _side_width(console, options, table, len(layout.lanes))
         if side:
             grid = Table.grid(padding=(0, 1))
             grid.add_column(width=width - side - 2, no_wrap=True)
@@ -122,6 +118,16 @@ class TraceView:
         yield from _flow(_legend(), width, sep=" · ")
 
 
+def _side_width(console: Console, options: ConsoleOptions, table: Table | None, lanes: int) -> int:
+    """The copies table's width if it goes beside the diagram, else 0 (it goes below)."""
+    width = options.max_width
+    if table is None or width < SIDE_BY_SIDE:
+        return 0
+    side = max(Measurement.get(console, options, table).maximum, 24)
+    tightest = 8 + (lanes - 1) * MIN_SPACING + SIDE_NOTES_MIN  # margins, lanes, notes
+    return side if width - side - 2 >= tightest else 0
+
+
 # --- layout: events -> lanes, rows, copies, counters ------------------------------------------
 
 
@@ -134,6 +140,8 @@ class _Layout:
         self.lane_of = {name: i for i, name in enumerate(self.lanes)}
         self.late = {id(late): newer for late, newer in out_of_order(everything)}
         self.events = [e for e in everything if _keep(e, doc, shard)]
+        self._merged: set[int] = set()          # apply/discard/reject drawn on their delivery's row
+        self._deliveries: Counter = Counter()   # deliveries seen per message id: >1 is a duplicate
         self.rows = self._rows()
         self.copies = _copies(self.events, doc)
         self.counts = Counter(e["kind"] for e in self.events)
@@ -141,8 +149,6 @@ class _Layout:
 
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
-        self._merged: set[int] = set()      # apply/discard/reject drawn on their delivery's row
-        self._deliveries: Counter = Counter()  # deliveries seen per message id: >1 is a duplicate
         down: set[int] = set()
         for i, event in enumerate(self.events):
             if i in self._merged:
@@ -284,7 +290,8 @@ class _Layout:
             f"{e['node']} promoted: primary of {_shard_name(e)}, term {e.get('term')}", style=PROMOTE))
 
     def _fault(self, i: int, e: dict) -> Row:
-        words = " ".join(str(e[k]) for k in ("action", "target", "detail") if e.get(k))
+        words = " ".join(str(e[k]) for k in ("action", "target") if e.get(k))
+        words += f" ({e['detail']})" if e.get("detail") else ""
         named = re.findall(r"[\w-]+", f"{e.get('target', '')} {e.get('detail', '')}")
         lanes = sorted({self.lane_of[n] for n in named if n in self.lane_of})
         return Row(lanes[0] if lanes else None, style=FAULT, glyph="✦", also=tuple(lanes[1:]),
@@ -381,13 +388,15 @@ def _copies(events: list[dict], doc: str | None) -> dict[tuple, dict]:
         return shard["docs"].setdefault(node, {})
 
     states = [e for e in events if e["kind"] == "state"]
-    for e in states:
+    for e in states:  # the latest state of each copy wins
         held = copy(e, e["node"])
         held.clear()
         held.update({str(d["id"]): d for d in e.get("docs", ()) if doc is None or str(d["id"]) == doc})
         if e.get("primary"):
             shards[(e.get("index"), e.get("shard"))]["primary"] = e["node"]
-    for e in () if states else events:
+    if states:
+        return shards
+    for e in events:
         kind, node = e["kind"], e.get("node")
         if e.get("shard") is None:
             continue
@@ -464,8 +473,9 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
                 put(start + k, ch, row.style)
     line = _join(cells)
     line.pad_right(notes_x - line.cell_len)
-    spilled = row.topic if drawn else row.labels[0] if row.spill and row.labels else ""
-    if spilled and drawn != row.labels[0]:
+    full = row.labels[0] if row.labels else ""
+    spilled = "" if drawn == full else row.topic if drawn else full if row.spill else ""
+    if spilled:
         line.append(spilled + " ", style=row.style)
     line.append_text(row.note)
     line.rstrip()
@@ -474,7 +484,7 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
 
 def _join(cells: list[tuple[str, str]]) -> Text:
     """One line that is never wrapped: it ends in … when it is longer than the width."""
-    line = Text(no_wrap=True, overflow="ellipsis", end="\n")
+    line = Text(no_wrap=True, overflow="ellipsis")
     for style, run in itertools.groupby(cells, key=lambda cell: cell[1]):
         line.append("".join(ch for ch, _ in run), style=style or None)
     line.rstrip()
@@ -618,7 +628,10 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         return f"the network delivers {_message(e)} a second time"
     if kind == "deliver":
         if e.get("mkind") != "replicate":
-            return None if str(e.get("mkind", "")).endswith("_ok") else f"{e.get('dst')} receives {_message(e)}"
+            if str(e.get("mkind", "")).endswith("_ok"):
+                return None
+            about = f" about doc {doc}" if doc is not None else ""
+            return f"{e.get('dst')} receives a {e.get('mkind', 'message')} message from {e.get('src')}{about}"
         newer = next((n for late, n in out_of_order(history) if late is e), None)
         if newer is not None:
             return (f"{e.get('dst')} receives {op} from {e.get('src')} after {_ver_words(newer)}: "
@@ -680,11 +693,15 @@ def _recorded(view: TraceView, width: int, color_system: str | None) -> Console:
     return console
 
 
+def _plain(view: TraceView, width: int) -> str:
+    text = _recorded(view, width, None).export_text()
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
 def render_text(events: Iterable[dict], *, width: int = 100, doc: str | None = None,
                 shard: int | None = None) -> str:
     """The whole view as plain text at a fixed width (no colour)."""
-    text = _recorded(TraceView(list(events), doc=doc, shard=shard), width, None).export_text()
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return _plain(TraceView(list(events), doc=doc, shard=shard), width)
 
 
 def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: str | None = None,
@@ -693,7 +710,7 @@ def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: 
     view = TraceView(list(events), doc=doc, shard=shard, title=title)
     if fmt == "text":
         with open(path, "w", encoding="utf-8") as out:
-            out.write(render_text(view.events, width=width, doc=doc, shard=shard))
+            out.write(_plain(view, width))
         return
     console = _recorded(view, width, "truecolor")
     if fmt == "svg":
@@ -755,7 +772,4 @@ if __name__ == "__main__":
         ev("response", "n1", client="alice", msg="r1", status=200, result="updated", **op, version=2, seq_no=1)
         return events
 
-    import shutil
-
-    Console().print(TraceView(_demo(), title="alice's v2 reaches n2 after bob's v3"),
-                    width=shutil.get_terminal_size().columns)
+    Console().print(TraceView(_demo(), title="alice's v2 reaches n2 after bob's v3"))

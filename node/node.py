@@ -22,10 +22,7 @@ from node.engine import INDEX, Operation, ShardCopy, Write
 from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
 from node.profiles import Profile
 from node.versioning import MATCH_ANY, VersionType
-
-
-class TransportError(Exception):
-    """A message could not be delivered or answered (timeout, unreachable, partition)."""
+from transport.message import TransportError
 
 
 class Transport(Protocol):
@@ -247,6 +244,9 @@ class Node:
         try:
             reply = await self._ask(replica, "replicate", body, timeout=self.replication_timeout)
             outcome = "applied" if reply["applied"] else "discarded"
+            self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
+                                 shard=w.shard, doc=w.doc_id, version=op.version,
+                                 seq_no=op.seq_no, term=op.term, outcome=outcome)
         except (TransportError, ElasticsearchError) as exc:
             reason = exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
             self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,

@@ -7,7 +7,6 @@ transport installs, after the cluster secret is checked (before any routing).
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -15,9 +14,9 @@ from aiohttp import web
 from node.api import dispatch
 from node.node import Node
 from node.rest import JSON, Request, render
+from transport.websocket import check_secret
 
 DEFAULT_MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # Elasticsearch's http.max_content_length
-SECRET_HEADER = "X-Occsim-Secret"
 
 Internal = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,14 +32,8 @@ def make_app(
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_internal/"):
-            offered = request.headers.get(SECRET_HEADER, "")
-            if secret is None or internal is None:
-                return web.json_response({"error": "internal routes are disabled"}, status=403)
-            if not hmac.compare_digest(offered.encode(), secret.encode()):
-                status = 401 if not offered else 403
-                return web.json_response({"error": "missing or wrong cluster secret",
-                                          "status": status}, status=status)
-            return await internal(request)
+            refused = check_secret(request, secret)
+            return refused or await internal(request)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

@@ -40,6 +40,10 @@ class BadFrame(ValueError):
     """A frame that is not a valid envelope of this protocol."""
 
 
+class TransportError(Exception):
+    """A message could not be delivered or answered (timeout, unreachable, partition)."""
+
+
 def encode(env: Envelope) -> bytes:
     """Serialise an envelope to one msgpack frame (TypeError if the body is not msgpack-able)."""
     return msgpack.packb(

@@ -1,0 +1,125 @@
+"""A cluster member as the manager sees it: a `Node` with its endpoint, network model, recorder
+and clock, answering both the other nodes and the manager's control messages.
+
+The same `Member` runs inside a real node process (behind aiohttp and websockets) and inside the
+simulation (behind an in-memory wire and a virtual clock); only the wire and the clock differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from node.node import Node, remote_error
+from node.profiles import Profile
+from transport.endpoint import MANAGER, Endpoint
+from transport.network import HoldRule, LinkConfig, NetworkModel
+from transport.recorder import Recorder
+
+NODE_KINDS = ("replicate", "forward", "get", "stats", "cluster_state")
+REPLICATION_TIMEOUT = 10.0
+
+
+class Clock:
+    """Wall (or virtual) time plus an offset the manager can advance for `gc_deletes`."""
+
+    def __init__(self, base: Callable[[], float]) -> None:
+        self.base = base
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.base() + self.offset
+
+
+class RemoteMaster:
+    """The master as a node reaches it: requests to the manager over the transport."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def _ask(self, kind: str, body: dict) -> dict:
+        reply = await self.endpoint.request(MANAGER, kind, body, timeout=30.0)
+        if "error" in reply:
+            raise remote_error(reply)
+        return reply["state"]
+
+    async def create_index(self, index: str, settings: dict, doc_type: str | None) -> dict:
+        return await self._ask("create_index", {"index": index, "body": settings,
+                                                "type": doc_type})
+
+    async def delete_index(self, index: str) -> dict:
+        return await self._ask("delete_index", {"index": index})
+
+    async def set_type(self, index: str, doc_type: str) -> dict:
+        return await self._ask("set_type", {"index": index, "type": doc_type})
+
+
+def link_config(d: dict) -> LinkConfig:
+    return LinkConfig(**d)
+
+
+class Member:
+    """One node with everything around it that the manager controls."""
+
+    def __init__(self, name: str, profile: Profile, *, base_clock: Callable[[], float],
+                 seed: int, link: LinkConfig, trace: bool,
+                 replication_timeout: float = REPLICATION_TIMEOUT) -> None:
+        self.name = name
+        self.clock = Clock(base_clock)
+        self.recorder = Recorder(name, self.clock, enabled=trace)
+        self.network = NetworkModel(link, seed=seed)
+        self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
+                                 handler=self.handle)
+        self.node = Node(name, profile, clock=self.clock, recorder=self.recorder,
+                         master=RemoteMaster(self.endpoint), transport=self.endpoint,
+                         replication_timeout=replication_timeout)
+
+    async def join(self, info: dict) -> None:
+        """Tell the manager this node is up; adopt the cluster state it answers with."""
+        reply = await self.endpoint.request(MANAGER, "join", {"name": self.name, **info},
+                                            timeout=30.0)
+        if reply.get("state"):
+            await self.node.apply_state(reply["state"])
+
+    async def handle(self, src: str, kind: str, body: dict) -> dict:
+        if kind in NODE_KINDS:
+            return await self.node.handle_message(src, kind, body)
+        if kind == "control":
+            return self.control(body)
+        if kind == "events":
+            return {"events": self.recorder.drain()}
+        if kind == "snapshot":
+            return {"copies": self.node.snapshot()}
+        if kind == "traffic":
+            return self.endpoint.traffic()
+        return {"error": {"type": "illegal_argument_exception",
+                          "reason": f"unknown message kind [{kind}]"}, "status": 400}
+
+    def control(self, body: dict) -> dict:
+        """Change the network or the clock at runtime (the manager's and scenarios' levers)."""
+        op = body.get("op")
+        net = self.network
+        if op == "hold":
+            r = body["rule"]
+            rule = HoldRule(src=r.get("src"), dst=r.get("dst"), kind=r.get("kind", "replicate"),
+                            match=r.get("match", {}), limit=r.get("limit"))
+            return {"rule": net.hold(rule)}
+        if op == "release":
+            return {"released": self.endpoint.release(body.get("rule"))}
+        if op == "partition":
+            net.partition(body["a"], body["b"], one_way=body.get("one_way", False))
+        elif op == "heal":
+            net.heal()
+        elif op == "link":
+            config = link_config(body["config"])
+            if body.get("dst"):
+                net.set_link(self.name, body["dst"], config)
+            else:
+                net.set_default(config)
+        elif op == "advance_clock":
+            self.clock.offset += float(body["seconds"])
+        elif op == "rules":
+            return {"rules": net.rules(), "held": net.held_count()}
+        else:
+            return {"error": {"type": "illegal_argument_exception",
+                              "reason": f"unknown control op [{op}]"}, "status": 400}
+        return {"ok": True}

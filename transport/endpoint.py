@@ -1,0 +1,167 @@
+"""One party's side of the transport: requests and replies between nodes (and the manager),
+passed through the network model, stamped with Lamport clocks and traced.
+
+The `Endpoint` is the asyncio shell around the pure `NetworkModel`: for every message it asks
+the model for a decision, then schedules each delivered copy with `loop.call_later` and hands it
+to a `Wire` (real websockets, or in-memory in the simulation). Replies travel back through the
+same network. Messages to or from the manager are control plane: never delayed, never traced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from transport.message import Envelope, TransportError
+from transport.network import MessageInfo, NetworkModel
+from transport.recorder import Recorder
+
+MANAGER = "manager"
+TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
+
+Handler = Callable[[str, str, dict], Awaitable[dict]]
+
+
+class Wire(Protocol):
+    """Carries an envelope to its destination as soon as it is handed over."""
+
+    def transmit(self, env: Envelope) -> None: ...
+
+
+class Endpoint:
+    """Request/reply messaging for one named party over a `Wire` and a `NetworkModel`."""
+
+    def __init__(self, name: str, *, recorder: Recorder, network: NetworkModel,
+                 handler: Handler) -> None:
+        self.name = name
+        self.recorder = recorder
+        self.network = network
+        self.handler = handler
+        self.wire: Wire | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.scheduled = 0  # copies waiting out their delay
+        self.running = 0  # requests from other nodes being handled here
+        self.transmitted: dict[str, int] = {}  # per destination
+        self.received: dict[str, int] = {}  # per source
+
+    # -- sending ---------------------------------------------------------------------------
+    async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
+        """Send a request and wait for its reply; TransportError on timeout or no route."""
+        env = Envelope(f"{self.name}:{next(self._ids)}", self.name, dst, kind, body)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[env.id] = future
+        try:
+            self._send(env)
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TransportError(f"[{dst}] did not answer [{kind}] within {timeout:g}s") from None
+        finally:
+            self._pending.pop(env.id, None)
+
+    def _send(self, env: Envelope) -> None:
+        if MANAGER in (env.src, env.dst):
+            env.lc = self.recorder.lc
+            self._schedule(env, 0.0)
+            return
+        fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+        decision = self.network.decide(MessageInfo(env.src, env.dst, env.kind, fields), env)
+        rec = self.recorder.record
+        delay_ms = round(decision.delays[0] * 1000, 3) if decision.delays else None
+        rec("send", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, delay_ms=delay_ms,
+            **fields)
+        env.lc = self.recorder.lc
+        if decision.outcome == "drop":
+            rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
+                reason=decision.reason, **fields)
+        elif decision.outcome == "hold":
+            rec("hold", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
+                rule=decision.reason, **fields)
+        elif decision.outcome == "duplicate":
+            rec("duplicate", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, **fields)
+        for delay in decision.delays:
+            self._schedule(env, delay)
+
+    def _schedule(self, env: Envelope, delay: float) -> None:
+        if delay <= 0:
+            self._transmit(env)
+            return
+        self.scheduled += 1
+        asyncio.get_running_loop().call_later(delay, self._transmit_later, env)
+
+    def _transmit_later(self, env: Envelope) -> None:
+        self.scheduled -= 1
+        self._transmit(env)
+
+    def _transmit(self, env: Envelope) -> None:
+        self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) + 1
+        assert self.wire is not None, "endpoint has no wire"
+        self.wire.transmit(env)
+
+    def release(self, rule_id: str | None = None) -> int:
+        """Let held messages go now, in the order they were held."""
+        held = self.network.release(rule_id)
+        for env in held:
+            fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+            self.recorder.record("release", msg=env.id, src=env.src, dst=env.dst,
+                                 mkind=env.kind, **fields)
+            self._transmit(env)
+        return len(held)
+
+    def undeliverable(self, env: Envelope, reason: str) -> None:
+        """The wire could not carry `env`: fail the request it belongs to at once."""
+        self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) - 1
+        future = self._pending.get(env.id)
+        if future is not None and not future.done():
+            future.set_exception(TransportError(reason))
+
+    # -- receiving -------------------------------------------------------------------------
+    def receive(self, env: Envelope) -> None:
+        """A frame arrived from the wire: resolve the reply, or handle the request."""
+        self.received[env.src] = self.received.get(env.src, 0) + 1
+        self.recorder.observe(env.lc)
+        if MANAGER not in (env.src, env.dst):
+            fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+            self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
+                                 mkind=env.kind, reply_to=env.reply_to, **fields)
+        if env.reply_to is not None:
+            future = self._pending.get(env.reply_to)
+            if future is not None and not future.done():
+                future.set_result(env.body)
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(env))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, env: Envelope) -> None:
+        data_plane = MANAGER not in (env.src, env.dst)
+        self.running += data_plane
+        try:
+            reply = await self._reply(env)
+        finally:
+            self.running -= data_plane
+        self._send(reply)
+
+    async def answer_now(self, env: Envelope) -> Envelope:
+        """Handle a request that came outside the network (a tool's HTTP post)."""
+        self.recorder.observe(env.lc)
+        return await self._reply(env)
+
+    async def _reply(self, env: Envelope) -> Envelope:
+        try:
+            body = await self.handler(env.src, env.kind, env.body)
+        except Exception as exc:  # a handler bug must not kill the node: answer with it
+            body = {"error": {"type": "exception", "reason": f"{type(exc).__name__}: {exc}"},
+                    "status": 500}
+        return Envelope(f"{self.name}:{next(self._ids)}", self.name, env.src,
+                        env.kind + "_ok", body, lc=self.recorder.lc, reply_to=env.id)
+
+    # -- observation -----------------------------------------------------------------------
+    def traffic(self) -> dict:
+        """Counters the manager compares across nodes to know the network is quiet."""
+        return {"scheduled": self.scheduled, "running": self.running,
+                "transmitted": dict(self.transmitted), "received": dict(self.received),
+                "held": self.network.held_count()}

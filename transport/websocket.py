@@ -1,0 +1,171 @@
+"""The real wire: one persistent aiohttp websocket per destination, reused for every message.
+
+Each link has an ordered queue and one writer task; whatever is queued when the writer wakes
+goes out as one websocket message (a msgpack array of envelope frames), so a busy link batches
+by itself and an idle one sends at once. Incoming websockets are served at
+`/_internal/channel`; a single request can also be posted to `/_internal/message` and answered
+in the HTTP response (for tools and tests). Both sit behind the server's secret check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable
+
+import aiohttp
+import msgpack
+from aiohttp import web
+
+from transport.endpoint import Endpoint
+from transport.message import MAX_FRAME_BYTES, BadFrame, Envelope, decode, encode
+
+SECRET_HEADER = "X-Occsim-Secret"
+CHANNEL = "/_internal/channel"
+MESSAGE = "/_internal/message"
+
+
+def check_secret(request: web.Request, secret: str | None) -> web.Response | None:
+    """None when the request carries the cluster secret; else the 401/403 answer.
+
+    Runs before any routing, so a path that does not exist is refused the same way.
+    """
+    offered = request.headers.get(SECRET_HEADER, "")
+    if secret and offered and hmac.compare_digest(offered.encode(), secret.encode()):
+        return None
+    status = 401 if not offered else 403
+    reason = "missing cluster secret" if not offered else "wrong cluster secret"
+    return web.json_response({"error": {"type": "security_exception", "reason": reason},
+                              "status": status}, status=status)
+
+
+def pack_batch(frames: list[bytes]) -> bytes:
+    return msgpack.packb(frames, use_bin_type=True)
+
+
+def unpack_batch(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> list[bytes]:
+    """Split one websocket message into frames; BadFrame if it is not a batch."""
+    if len(data) > max_bytes:
+        raise BadFrame(f"batch of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    try:
+        frames = msgpack.unpackb(data, raw=False, max_bin_len=max_bytes, max_str_len=0,
+                                 max_array_len=len(data), max_map_len=0)
+    except Exception as exc:
+        raise BadFrame(f"not a batch of frames: {exc or type(exc).__name__}") from None
+    if not isinstance(frames, list) or not all(isinstance(f, bytes) for f in frames):
+        raise BadFrame("a batch must be an array of binary frames")
+    return frames
+
+
+class WebSocketWire:
+    """Carries an endpoint's envelopes to other parties over persistent websockets."""
+
+    def __init__(self, endpoint: Endpoint, *, secret: str,
+                 address_of: Callable[[str], str | None]) -> None:
+        self.endpoint = endpoint
+        self.secret = secret
+        self.address_of = address_of
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._writers: dict[str, asyncio.Task] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._inbound: set[web.WebSocketResponse] = set()
+        endpoint.wire = self
+
+    def transmit(self, env: Envelope) -> None:
+        queue = self._queues.get(env.dst)
+        if queue is None:
+            queue = self._queues[env.dst] = asyncio.Queue()
+        queue.put_nowait(env)
+        writer = self._writers.get(env.dst)
+        if writer is None or writer.done():
+            self._writers[env.dst] = asyncio.get_running_loop().create_task(
+                self._write(env.dst, queue))
+
+    async def _write(self, dst: str, queue: asyncio.Queue) -> None:
+        ws = None
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                if ws is None or ws.closed:
+                    ws = await self._connect(dst)
+                await ws.send_bytes(pack_batch([encode(env) for env in batch]))
+            except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError) as exc:
+                ws = None
+                for env in batch:
+                    self.endpoint.undeliverable(env, f"[{dst}] is not reachable: {exc}")
+
+    async def _connect(self, dst: str) -> aiohttp.ClientWebSocketResponse:
+        address = self.address_of(dst)
+        if address is None:
+            raise aiohttp.ClientError(f"no address known for [{dst}]")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return await self._session.ws_connect(
+            f"http://{address}{CHANNEL}", headers={SECRET_HEADER: self.secret},
+            max_msg_size=MAX_FRAME_BYTES, autoping=True, heartbeat=None,
+            timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
+        )
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """The internal routes: `/_internal/channel` (websocket) and `/_internal/message`."""
+        if request.path == CHANNEL:
+            return await self._channel(request)
+        if request.path == MESSAGE and request.method == "POST":
+            return await self._one_message(request)
+        return web.json_response({"error": f"no internal route [{request.method} "
+                                           f"{request.path}]", "status": 404}, status=404)
+
+    async def _channel(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        self._inbound.add(ws)
+        try:
+            await self._read(ws)
+        finally:
+            self._inbound.discard(ws)
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                await ws.close(code=1003, message=b"binary frames only")
+                break
+            try:
+                envelopes = [decode(frame) for frame in unpack_batch(msg.data)]
+            except BadFrame as exc:
+                await ws.close(code=1007, message=str(exc).encode()[:120])
+                break
+            for env in envelopes:
+                self.endpoint.receive(env)
+
+    async def _one_message(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        try:
+            env = decode(data)
+        except BadFrame as exc:
+            return web.json_response({"error": {"type": "bad_frame", "reason": str(exc)},
+                                      "status": 400}, status=400)
+        reply = await self.endpoint.answer_now(env)
+        return web.Response(body=encode(reply), content_type="application/msgpack")
+
+    async def close(self) -> None:
+        for writer in self._writers.values():
+            writer.cancel()
+        for ws in list(self._inbound):
+            await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+        if self._session is not None:
+            await self._session.close()
+
+
+async def post_message(url: str, secret: str, env: Envelope, *, timeout: float = 30.0) -> dict:
+    """Send one request to `/_internal/message` of `url` and return the reply's body."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}{MESSAGE}", data=encode(env),
+                                headers={SECRET_HEADER: secret},
+                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            data = await response.read()
+            if response.status != 200:
+                raise BadFrame(f"{response.status}: {data[:200].decode(errors='replace')}")
+            return decode(data).body
