@@ -102,6 +102,59 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
     p.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cluster import runner, view
+
+    live = not args.no_live and sys.stdout.isatty()
+    if live:
+        from cluster.live import LiveReport
+        report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario)
+    else:
+        report = runner.Report()
+    try:
+        outcome = asyncio.run(runner.run_scenario(args.scenario, seed=args.seed,
+                                                  es_compat=args.es_compat, report=report))
+    except runner.ScenarioError as exc:
+        print(f"occsim run: {exc}", file=sys.stderr)
+        return 2
+    if args.trace:
+        trace.write(args.trace, outcome.trace)
+    _save_views(args, outcome.trace, outcome.name)
+    if not live:
+        print(view.render_text(outcome.trace, width=args.width, doc=args.doc,
+                               shard=args.shard))
+    print(outcome.verdict)
+    return 0 if outcome.passed else 1
+
+
+def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
+    from cluster import view
+
+    for fmt in ("text", "svg", "html"):
+        path = getattr(args, f"save_{fmt}")
+        if path:
+            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from cluster import runner
+
+    paths = runner.all_scenarios()
+    width = max((len(p.stem) for p in paths), default=0)
+    for path in paths:
+        print(f"{path.stem:<{width}}  {runner.summary(runner.load(path))}")
+    return 0
+
+
+def _add_view_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--doc", help="show only this document id")
+    p.add_argument("--shard", type=int, help="show only this shard number")
+    p.add_argument("--save-text", metavar="FILE")
+    p.add_argument("--save-svg", metavar="FILE")
+    p.add_argument("--save-html", metavar="FILE")
+    p.add_argument("--width", type=int, default=100, help="columns of a plain-text diagram")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="occsim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start a cluster of node processes")
     _add_cluster_options(up)
     up.set_defaults(run=lambda a: asyncio.run(_up(a)))
+    run = sub.add_parser("run", help="run a scenario and print its verdict")
+    run.add_argument("scenario", help="a path or a short name from `occsim list`")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    run.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
+    run.add_argument("--no-live", action="store_true", help="plain text, no live view")
+    _add_view_options(run)
+    run.set_defaults(run=_cmd_run)
+    lister = sub.add_parser("list", help="list the scenarios")
+    lister.set_defaults(run=_cmd_list)
     return parser
 
 

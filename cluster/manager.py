@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from aiohttp import web
 
 from cluster import trace
+from cluster.client import HttpSender
 from cluster.master import MasterState
 from node.errors import ElasticsearchError
 from node.profiles import profile
@@ -69,6 +70,7 @@ class Manager:
         self.endpoint = Endpoint(MANAGER, recorder=self.recorder, network=NetworkModel(),
                                  handler=self.handle)
         self.wire = WebSocketWire(self.endpoint, secret=self.secret, address_of=self._address)
+        self.sender = HttpSender(self._address)
         self.events: list[dict] = []
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.down: dict[str, bool] = {}  # node -> ended abruptly
@@ -131,6 +133,7 @@ class Manager:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
         await asyncio.gather(*(self._reap(proc) for proc in self.procs.values()))
+        await self.sender.close()
         await self.wire.close()
         if self._runner is not None:
             await self._runner.cleanup()

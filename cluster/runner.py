@@ -1,0 +1,201 @@
+"""Running a scenario: find and load its file, start a cluster shaped as it declares, run the
+story, check the trace, and decide the verdict.
+
+`run_scenario` is what `occsim run` and the tests call; the printing is left to the `Report`
+it is given, so the same run can be plain text, live, or silent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from cluster import checker
+from cluster.client import Reply
+from cluster.manager import ClusterConfig, Manager
+from cluster.scenario import Cluster, Setup
+from transport.network import LinkConfig
+
+SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be found, loaded or run with the options given."""
+
+
+def find(name: str) -> Path:
+    """A scenario by path, or by short name (`seed-000-external-version`, `seed_000...`)."""
+    path = Path(name)
+    if path.suffix == ".py" and path.exists():
+        return path
+    stem = name.replace("-", "_").removesuffix(".py")
+    for folder in SCENARIO_DIRS:
+        candidate = folder / f"{stem}.py"
+        if candidate.exists():
+            return candidate
+        matches = sorted(folder.glob(f"{stem}*.py")) if folder.exists() else []
+        if len(matches) == 1:
+            return matches[0]
+    raise ScenarioError(f"no scenario named [{name}]; `occsim list` shows them")
+
+
+def all_scenarios() -> list[Path]:
+    for folder in SCENARIO_DIRS:
+        if folder.exists():
+            return sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    return []
+
+
+def load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"occsim_scenario_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ScenarioError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "run") or not isinstance(getattr(module, "SETUP", None), Setup):
+        raise ScenarioError(f"{path} needs a SETUP = Setup(...) and an async def run(cluster)")
+    return module
+
+
+def summary(module: ModuleType) -> str:
+    """The docstring's first paragraph, on one line."""
+    paragraph = (module.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
+
+
+def free_port_block(count: int, start: int = 9200) -> int:
+    """The first port from `start` on where `count` consecutive ports are free on loopback."""
+    port = start
+    while port < 65000:
+        if all(_free(port + i) for i in range(count)):
+            return port
+        port += count
+    raise ScenarioError("no free ports on loopback")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Report:
+    """Where a run's story goes: plain text lines by default."""
+
+    def __init__(self, out=None) -> None:
+        self.out = out or sys.stdout
+
+    def step(self, actor: str, method: str, target: str, body: object, reply: Reply) -> None:
+        lines = [f"# {actor}", f"{method} {target}"]
+        if body is not None:
+            lines.append(json.dumps(body, indent=2, ensure_ascii=False))
+        lines.append("")
+        lines.append(f"HTTP {reply.status}")
+        if reply.body is not None:
+            lines.append(reply.body if isinstance(reply.body, str) else
+                         json.dumps(reply.body, indent=2, ensure_ascii=False))
+        self.line("\n".join(lines) + "\n")
+
+    def narrate(self, text: str) -> None:
+        self.line(f"-- {text}")
+
+    def line(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def attach(self, backend) -> None:
+        """The cluster is up (a live view starts following its events here)."""
+
+    def events(self, events: list[dict]) -> None:
+        """The run's whole trace, once it ended."""
+
+
+@dataclass
+class Outcome:
+    name: str
+    profile: int
+    passed: bool
+    failure: str | None
+    trace: list[dict] = field(default_factory=list)
+    violations: list = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return f"PASS {self.name}" if self.passed else f"FAIL {self.name}: {self.failure}"
+
+
+def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> ClusterConfig:
+    low, high = LinkConfig.parse_delay(setup.delay)
+    link = LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=setup.delay_dist,
+                      reorder=setup.reorder, loss=setup.loss, duplicate=setup.duplicate)
+    return ClusterConfig(nodes=setup.nodes, port=port, seed=setup.seed if seed is None else seed,
+                         link=link, es_compat=profile, trace=True)
+
+
+def choose_profile(module: ModuleType, es_compat: int | None) -> int:
+    setup: Setup = module.SETUP
+    if es_compat is None:
+        return setup.profiles[0]
+    if es_compat not in setup.profiles:
+        supported = ", ".join(str(p) for p in setup.profiles)
+        raise ScenarioError(f"this story supports --es-compat {supported}, not {es_compat}")
+    return es_compat
+
+
+async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | None = None,
+                       report: Report | None = None, port: int | None = None) -> Outcome:
+    """Run one scenario on real node processes and return its outcome (never raises for a
+    failing story; raises ScenarioError for one that cannot start)."""
+    path = find(name)
+    module = load(path)
+    profile = choose_profile(module, es_compat)
+    report = report or Report()
+    setup: Setup = module.SETUP
+    config = config_for(setup, seed=seed, profile=profile,
+                        port=port or free_port_block(setup.nodes))
+    manager = Manager(config)
+    await manager.start()
+    return await drive(module, path.stem, manager, setup, profile, report)
+
+
+async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: int,
+                report: Report) -> Outcome:
+    """Run the story on a started backend, stop it, check the trace, decide the verdict."""
+    cluster = Cluster(backend, setup, profile, printer=report.step, narrate=report.narrate)
+    failure = None
+    report.attach(backend)
+    try:
+        for index, body in setup.indices.items():
+            await backend.create_index(index, body)
+        await module.run(cluster)
+        await cluster.finish()
+        await cluster.quiesce()
+    except Exception as exc:  # the story broke: report it as the verdict
+        failure = f"{type(exc).__name__}: {exc}"
+        report.line(traceback.format_exc())
+    finally:
+        events = await backend.stop()
+    report.events(events)
+    violations = checker.check(events, profile=profile)
+    found = sorted({v.invariant for v in violations})
+    expected = sorted(set(setup.expect_violations))
+    if failure is None:
+        failure = cluster.first_failure
+    if failure is None and found != expected:
+        unexpected = [v for v in violations if v.invariant not in expected]
+        if unexpected:
+            failure = f"checker: {unexpected[0].invariant}: {unexpected[0].message}"
+        else:
+            failure = f"checker: expected violations {expected}, found {found}"
+    if violations:
+        report.line(checker.format_report(violations))
+    return Outcome(name, profile, failure is None, failure, events, violations)
+

@@ -1,0 +1,191 @@
+"""The scenario API: what a teaching script declares (`Setup`) and the handle it drives
+(`Cluster`): named clients, network levers, quiescence, a clock, and expectations.
+
+A scenario is a Python file in `scenarios/` with a docstring (the story), a `SETUP`, and one
+`async def run(cluster)`. The handle talks to a backend with the manager's interface, so the
+same scenario runs on real node processes and in the simulation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cluster import trace
+from cluster.client import Client, Printer, Reply, Sender
+from node.node import shard_for
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a scenario needs. Defaults: 3 nodes, every profile (first is the default), seed 0,
+    no delay, no indices created up front, no checker violation expected."""
+
+    nodes: int = 3
+    profiles: tuple[int, ...] = (5, 6, 7, 8, 9)
+    seed: int = 0
+    delay: str = "0"
+    delay_dist: str = "uniform"
+    reorder: float = 0.0
+    loss: float = 0.0
+    duplicate: float = 0.0
+    indices: dict[str, dict] = field(default_factory=dict)
+    expect_violations: tuple[str, ...] = ()  # checker invariants the story breaks on purpose
+
+
+class Backend(Protocol):
+    """What the handle needs of a running cluster (the manager, or the simulation)."""
+
+    master: object
+    sender: Sender
+
+    async def control(self, target: str, body: dict) -> dict: ...
+    async def quiesce(self) -> None: ...
+    async def create_index(self, index: str, body: dict) -> dict: ...
+    async def collect(self) -> None: ...
+    events: list[dict]
+    def alive(self) -> list[str]: ...
+
+
+@dataclass
+class Expectation:
+    ok: bool
+    text: str
+
+
+class Cluster:
+    """The handle a scenario's `run(cluster)` receives."""
+
+    def __init__(self, backend: Backend, setup: Setup, profile: int, *,
+                 printer: Printer | None = None,
+                 narrate: Callable[[str], None] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.backend = backend
+        self.setup = setup
+        self.profile = profile
+        self.expectations: list[Expectation] = []
+        self._printer = printer
+        self._narrate = narrate or (lambda text: None)
+        self._sleep = sleep
+        self._tasks: list[asyncio.Task] = []
+
+    # -- actors ----------------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.backend.master.state["nodes"])
+
+    def client(self, name: str, node: str | None = None, *, quiet: bool = False) -> Client:
+        """A named actor talking to `node` (default: the first node)."""
+        return Client(name, node or self.nodes[0], self.backend.sender, self._printer,
+                      quiet=quiet)
+
+    def spawn(self, coro: Awaitable) -> asyncio.Task:
+        """Run an actor's step in the background (for example a write that will block)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        return task
+
+    def say(self, text: str) -> None:
+        """A line of narration between steps."""
+        self._narrate(text)
+
+    @property
+    def doc_type(self) -> str:
+        """The type segment of document URLs this profile prefers (`_doc` from 6.x)."""
+        return "doc" if self.profile == 5 else "_doc"
+
+    # -- where things live ------------------------------------------------------------------
+    def shard_of(self, index: str, doc_id: str) -> int:
+        meta = self.backend.master.state["indices"][index]
+        return shard_for(doc_id, meta["shards"], meta["routing_num_shards"])
+
+    def primary_of(self, index: str, doc_id: str) -> str:
+        meta = self.backend.master.state["indices"][index]
+        return meta["routing"][self.shard_of(index, doc_id)]["primary"]
+
+    def replicas_of(self, index: str, doc_id: str) -> list[str]:
+        meta = self.backend.master.state["indices"][index]
+        return [r for r in meta["routing"][self.shard_of(index, doc_id)]["replicas"] if r]
+
+    async def copies(self, index: str, doc_id: str, *, doc_type: str | None = None
+                     ) -> dict[str, Reply]:
+        """Every copy of a document, read on its own node with `preference=_only_local`."""
+        holders = [self.primary_of(index, doc_id), *self.replicas_of(index, doc_id)]
+        reader = self.client("inspector", quiet=True)
+        replies = await asyncio.gather(*(
+            reader.on(n).get(index, doc_id, doc_type=doc_type or self.doc_type,
+                             preference="_only_local") for n in holders))
+        return dict(zip(holders, replies))
+
+    async def trace(self) -> list[dict]:
+        """Every event recorded so far, in trace order."""
+        await self.backend.collect()
+        return trace.merge([self.backend.events])
+
+    # -- the network and the clock -----------------------------------------------------------
+    async def hold(self, src: str, dst: str | None = None, *, kind: str = "replicate",
+                   limit: int | None = None, **match: object) -> str:
+        """Hold messages from `src` (to `dst`) matching fields such as doc=, version=."""
+        reply = await self.backend.control(src, {"op": "hold", "rule": {
+            "dst": dst, "kind": kind, "limit": limit, "match": match}})
+        return f"{src}/{reply[src]['rule']}"
+
+    async def release(self, rule: str | None = None) -> None:
+        """Let go what a hold rule caught (all rules on all nodes when None)."""
+        if rule is None:
+            await self.backend.control("*", {"op": "release"})
+        else:
+            node, rule_id = rule.split("/")
+            await self.backend.control(node, {"op": "release", "rule": rule_id})
+
+    async def wait_held(self, count: int = 1) -> None:
+        """Wait until the network holds at least `count` messages."""
+        while True:
+            replies = await self.backend.control("*", {"op": "rules"})
+            if sum(r["held"] for r in replies.values()) >= count:
+                return
+            await self._sleep(0.002)
+
+    async def partition(self, side_a: list[str], side_b: list[str] | None = None, *,
+                        one_way: bool = False) -> None:
+        side_b = side_b or [n for n in self.nodes if n not in side_a]
+        await self.backend.control("*", {"op": "partition", "a": side_a, "b": side_b,
+                                         "one_way": one_way})
+
+    async def heal(self) -> None:
+        await self.backend.control("*", {"op": "heal"})
+
+    async def network(self, **config: object) -> None:
+        """Change every link's behaviour now (delay_min_ms=, delay_max_ms=, reorder=, ...)."""
+        await self.backend.control("*", {"op": "link", "config": config})
+
+    async def quiesce(self) -> None:
+        """Wait until every message in flight was delivered or dropped."""
+        await self.backend.quiesce()
+
+    async def advance_clock(self, seconds: float) -> None:
+        """Move every node's clock forward, for example past `index.gc_deletes`."""
+        await self.backend.control("*", {"op": "advance_clock", "seconds": seconds})
+
+    # -- the verdict -------------------------------------------------------------------------
+    def expect(self, ok: bool, text: str) -> bool:
+        """Record an expectation; the first that fails becomes the verdict."""
+        self.expectations.append(Expectation(bool(ok), text))
+        self._narrate(("✔ " if ok else "✘ ") + text)
+        return bool(ok)
+
+    def expect_equal(self, actual: object, expected: object, what: str) -> bool:
+        ok = actual == expected
+        return self.expect(ok, f"{what}: {actual!r}" if ok else
+                           f"{what}: expected {expected!r}, got {actual!r}")
+
+    async def finish(self) -> None:
+        """Wait for the actors the scenario spawned."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    @property
+    def first_failure(self) -> str | None:
+        return next((e.text for e in self.expectations if not e.ok), None)
