@@ -93,6 +93,8 @@ class Manager:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.address = f"{self.config.host}:{port}"
+        self.master.state["master_node"] = {"name": MANAGER, "ip": self.config.host,
+                                            "port": port, "pid": os.getpid()}
         await asyncio.gather(*(self._spawn(i, name) for i, name in enumerate(self.config.names)))
         joined = asyncio.ensure_future(self._joined.wait())
         exits = [asyncio.ensure_future(p.wait()) for p in self.procs.values()]

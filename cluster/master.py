@@ -100,12 +100,12 @@ class MasterState:
     """The cluster state and every change the master makes to it."""
 
     def __init__(self, profile: Profile, *, nodes: dict[str, dict], rng: random.Random,
-                 cluster_name: str = "occsim") -> None:
+                 master: str = "manager", cluster_name: str = "occsim") -> None:
         self.profile = profile
         self.rng = rng
         self.state: dict = {
             "version": 1, "cluster_name": cluster_name, "cluster_uuid": new_uuid(rng),
-            "master": "manager", "nodes": dict(nodes), "indices": {},
+            "master": master, "master_node": None, "nodes": dict(nodes), "indices": {},
         }
 
     def _bump(self) -> dict:

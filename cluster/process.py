@@ -40,7 +40,7 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
     """Run one node that is its own master until `stop` is set (or SIGINT/SIGTERM)."""
     p = profile(major)
     master = MasterState(p, nodes={name: {"ip": host, "port": port, "pid": os.getpid()}},
-                         rng=random.Random())
+                         rng=random.Random(), master=name)
     node = Node(name, p, clock=time.time, recorder=Recorder(name, time.time, enabled=False),
                 master=LocalMaster(master))
     await node.apply_state(master.state)

@@ -46,13 +46,14 @@ async def dispatch(node: Node, request: Request) -> Response:
         response = error_response(exc)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
-    _record_response(node, request, response)
+    _record_response(node, request, response, m)
     return response
 
 
-def _record_response(node: Node, request: Request, response: Response) -> None:
+def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:
     body = response.body if isinstance(response.body, dict) else {}
     fields = {k: body[k] for k in ("result",) if k in body}
+    fields.update(index=route.get("index"), doc=route.get("id"))
     for key, name in (("_index", "index"), ("_id", "doc"), ("_version", "version"),
                       ("_seq_no", "seq_no"), ("_primary_term", "term")):
         if key in body:

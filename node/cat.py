@@ -96,11 +96,15 @@ async def cat_shards(node: Node, request: Request, params: Params, m: dict) -> R
 async def cat_nodes(node: Node, request: Request, params: Params, m: dict) -> Response:
     load = os.getloadavg()
     rows = []
-    for name, info in node.state["nodes"].items():
+    members = [(name, info, "dim") for name, info in node.state["nodes"].items()]
+    dedicated = node.state.get("master_node")
+    if dedicated:
+        members.append((dedicated["name"], dedicated, "m"))
+    for name, info, role in members:
         rows.append({
             "ip": info.get("ip"), "heap.percent": _rss_percent(info.get("pid")),
             "ram.percent": _ram_percent(), "cpu": 0, "load_1m": f"{load[0]:.2f}",
-            "load_5m": f"{load[1]:.2f}", "load_15m": f"{load[2]:.2f}", "node.role": "dim",
+            "load_5m": f"{load[1]:.2f}", "load_15m": f"{load[2]:.2f}", "node.role": role,
             "master": "*" if node.state.get("master") == name else "-", "name": name,
             "pid": info.get("pid"), "port": info.get("port"),
             "http_address": f"{info.get('ip')}:{info.get('port')}",
@@ -158,9 +162,10 @@ async def cluster_health(node: Node, request: Request, params: Params, m: dict) 
         _selected(node, m["index"])
     h = _health(node)
     total = h["active_shards"] + h["unassigned_shards"]
+    dedicated_master = 1 if node.state.get("master_node") else 0
     return Response(200, {
         "cluster_name": node.state.get("cluster_name", "occsim"), "status": h["status"],
-        "timed_out": False, "number_of_nodes": len(node.state["nodes"]),
+        "timed_out": False, "number_of_nodes": len(node.state["nodes"]) + dedicated_master,
         "number_of_data_nodes": len(node.state["nodes"]),
         "active_primary_shards": h["active_primary_shards"],
         "active_shards": h["active_shards"], "relocating_shards": 0, "initializing_shards": 0,
