@@ -3,8 +3,10 @@ the trace.
 
 It spawns one OS process per node (`python -m cluster.process`), waits for each to join,
 publishes the cluster state `MasterState` computes, answers the nodes' master requests (create
-an index, set its type), relays network and clock controls, knows when the network is quiet,
-and at the end gathers every node's events and each shard copy's final state into one trace.
+an index, fail a replica), relays network and clock controls, and knows when the network is
+quiet. It injects node faults (kill, stop, restart, pause, resume, partitions), detects failed
+nodes, promotes replicas, resyncs and recovers copies, and at the end gathers every node's
+events and each shard copy's final state into one trace.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from cluster.master import MasterState
 from node.errors import ElasticsearchError
 from node.profiles import profile
 from transport.endpoint import MANAGER, Endpoint
+from transport.message import TransportError
 from transport.network import LinkConfig, NetworkModel
 from transport.recorder import Recorder
 from transport.websocket import WebSocketWire, check_secret
@@ -38,7 +41,8 @@ JOIN_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class ClusterConfig:
     """A cluster's shape. Defaults: 3 nodes from port 9200 on loopback, seed 0, profile 5,
-    no network faults, no trace."""
+    no network faults, no trace, replication timeout 10 s, a node failed after 3 missed pings
+    0.25 s apart (each waiting 0.5 s)."""
 
     nodes: int = 3
     port: int = 9200
@@ -48,6 +52,9 @@ class ClusterConfig:
     es_compat: int = 5
     trace: bool = False
     replication_timeout: float = 10.0
+    fd_interval: float = 0.25
+    fd_timeout: float = 0.5
+    fd_retries: int = 3
 
     @property
     def names(self) -> list[str]:
@@ -56,6 +63,9 @@ class ClusterConfig:
 
 class ClusterError(Exception):
     """The cluster could not start or a node could not be reached."""
+
+
+FAULTS = ("kill", "stop", "restart", "pause", "resume")
 
 
 class Manager:
@@ -73,18 +83,22 @@ class Manager:
         self.sender = HttpSender(self._address)
         self.events: list[dict] = []
         self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self.down: dict[str, bool] = {}  # node -> ended abruptly
+        self.ports = {name: config.port + i for i, name in enumerate(config.names)}
+        self.known: dict[str, dict] = {}  # every node's last address, members or not
+        self.cut: set[str] = set()  # nodes a partition separates from the master
+        self.paused: set[str] = set()
         self._joined = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
         self.address = ""
-        self.started_at = 0.0
         self.ready_s = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the manager's listener and every node; return when the cluster is ready."""
-        self.started_at = time.perf_counter()
+        started = time.perf_counter()
         app = web.Application()
         app.router.add_route("*", "/_internal/{tail:.*}", self._internal)
         self._runner = web.AppRunner(app, access_log=None)
@@ -95,7 +109,7 @@ class Manager:
         self.address = f"{self.config.host}:{port}"
         self.master.state["master_node"] = {"name": MANAGER, "ip": self.config.host,
                                             "port": port, "pid": os.getpid()}
-        await asyncio.gather(*(self._spawn(i, name) for i, name in enumerate(self.config.names)))
+        await asyncio.gather(*(self._spawn(name) for name in self.config.names))
         joined = asyncio.ensure_future(self._joined.wait())
         exits = [asyncio.ensure_future(p.wait()) for p in self.procs.values()]
         done, _ = await asyncio.wait([joined, *exits], timeout=JOIN_TIMEOUT,
@@ -107,31 +121,40 @@ class Manager:
             await self.stop()
             raise ClusterError("a node did not start (is a port in use?); see its error above")
         await self.publish()
-        self.ready_s = time.perf_counter() - self.started_at
+        self._background(self._detect_failures())
+        self.ready_s = time.perf_counter() - started
 
-    async def _spawn(self, i: int, name: str) -> None:
+    async def _spawn(self, name: str) -> None:
         c = self.config
         args = [sys.executable, "-m", "cluster.process", "--name", name, "--host", c.host,
-                "--port", str(c.port + i), "--manager", self.address,
+                "--port", str(self.ports[name]), "--manager", self.address,
                 "--es-compat", str(c.es_compat), "--seed", str(c.seed),
                 "--link", json.dumps(asdict(c.link)),
                 "--replication-timeout", str(c.replication_timeout)]
         if c.trace:
             args.append("--trace")
-        self.procs[name] = await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *args, env={**os.environ, SECRET_ENV: self.secret},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+        self.procs[name] = proc
+        self._background(self._watch_exit(name, proc))
+
+    def _background(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> list[dict]:
         """Collect the last events and final copies, stop every node, return the trace."""
-        alive = self.alive()
-        if alive and self.master.state["nodes"]:
-            try:
-                await self.collect()
-                self.events.extend(await self._state_events())
-            except ClusterError:
-                pass
-        for name, proc in self.procs.items():
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for name in list(self.paused):
+            self.procs[name].send_signal(signal.SIGCONT)
+        if self.alive() and self.master.state["nodes"]:
+            await self.collect()
+            self.events.extend(await self._state_events())
+        for proc in self.procs.values():
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
         await asyncio.gather(*(self._reap(proc) for proc in self.procs.values()))
@@ -150,19 +173,150 @@ class Manager:
             await proc.wait()
 
     def alive(self) -> list[str]:
-        return [n for n, p in self.procs.items() if p.returncode is None]
+        """Nodes whose process runs and is not paused."""
+        return [n for n, p in self.procs.items() if p.returncode is None and n not in self.paused]
+
+    def members(self) -> list[str]:
+        """Live nodes that are in the cluster state (reachable from the master)."""
+        return [n for n in self.alive() if n in self.master.state["nodes"]]
+
+    # -- faults ----------------------------------------------------------------------------
+    async def fault(self, action: str, target: str) -> dict:
+        """Kill (SIGKILL), stop (SIGTERM), restart, pause (SIGSTOP) or resume (SIGCONT) a node."""
+        if action not in FAULTS:
+            raise ClusterError(f"unknown fault [{action}]; one of {', '.join(FAULTS)}")
+        proc = self.procs.get(target)
+        if proc is None:
+            raise ClusterError(f"no node named [{target}]")
+        self.recorder.record("fault", action=action, target=target)
+        if action == "kill":
+            proc.kill()
+            await proc.wait()
+        elif action in ("stop", "restart"):
+            if proc.returncode is None:
+                await self._collect_from(target)
+                proc.send_signal(signal.SIGTERM)
+                await self._reap(proc)
+            if action == "restart":
+                await self._spawn(target)
+        elif action == "pause":
+            proc.send_signal(signal.SIGSTOP)
+            self.paused.add(target)
+        else:
+            proc.send_signal(signal.SIGCONT)
+            self.paused.discard(target)
+        return {"ok": True, "action": action, "target": target}
+
+    async def partition(self, side_a: list[str], side_b: list[str] | None = None, *,
+                        one_way: bool = False) -> dict:
+        """Cut the links between two sets of nodes. When the two sets split the whole cluster
+        (and both ways), the master stays with the larger side (with `side_b` on a tie) and
+        the other side is cut off from it too."""
+        side_b = side_b or [n for n in self.config.names if n not in side_a]
+        self.recorder.record("fault", action="partition", target=",".join(side_a),
+                             detail=("→" if one_way else "|") + ",".join(side_b))
+        await self.control("*", {"op": "partition", "a": side_a, "b": side_b,
+                                 "one_way": one_way})
+        if not one_way and set(side_a) | set(side_b) >= set(self.config.names):
+            self.cut |= set(side_a if len(side_a) <= len(side_b) else side_b)
+        return {"ok": True, "cut_from_master": sorted(self.cut)}
+
+    async def heal(self) -> dict:
+        self.recorder.record("fault", action="heal", target="*")
+        await self.control("*", {"op": "heal"})
+        self.cut.clear()
+        return {"ok": True}
+
+    async def _watch_exit(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if self._stopping or self.procs.get(name) is not proc:
+            return
+        self.recorder.record_as(name, "node_down", abrupt=code == -signal.SIGKILL, code=code)
+        await self._node_failed(name)
+
+    async def _detect_failures(self) -> None:
+        """Ping every node; a member that misses `fd_retries` pings in a row has failed, and
+        a node that answers again rejoins."""
+        c = self.config
+        misses: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(c.fd_interval)
+            names = [n for n, p in self.procs.items() if p.returncode is None]
+            answers = await asyncio.gather(*(self._ping(n) for n in names))
+            for name, ok in zip(names, answers):
+                member = name in self.master.state["nodes"]
+                misses[name] = 0 if ok else misses.get(name, 0) + 1
+                if ok and not member and name in self.known:
+                    await self._rejoin(name)
+                elif member and misses[name] >= c.fd_retries:
+                    self.recorder.record_as(name, "node_down", abrupt=False,
+                                            reason="failed fault detection")
+                    await self._node_failed(name)
+
+    async def _ping(self, name: str) -> bool:
+        if name in self.cut:
+            return False
+        try:
+            await self.endpoint.request(name, "traffic", {}, timeout=self.config.fd_timeout)
+            return True
+        except TransportError:
+            return False
+
+    async def _node_failed(self, name: str) -> None:
+        """Take a node out: promote in-sync replicas where it was primary, resync, reroute."""
+        async with self._lock:
+            if name not in self.master.state["nodes"]:
+                return
+            promotions = self.master.remove_node(name)
+            for index, shard, node, term in promotions:
+                self.recorder.record_as(node, "promote", index=index, shard=shard, term=term)
+            await self.publish()
+            resyncs = [(index, shard, node, replica)
+                       for index, shard, node, _ in promotions
+                       for replica in self.master.state["indices"][index]["routing"][shard][
+                           "replicas"] if replica]
+        await self._recover(resyncs, reset=True)
+        await self._reroute()
+
+    async def _rejoin(self, name: str) -> None:
+        async with self._lock:
+            if name in self.master.state["nodes"]:
+                return
+            self.master.add_node(name, self.known[name])
+            self.recorder.record_as(name, "node_up")
+            await self.publish()
+        await self._reroute()
+
+    async def _reroute(self) -> None:
+        async with self._lock:
+            recoveries = self.master.reroute()
+            if recoveries:
+                await self.publish()
+        await self._recover(recoveries, reset=False)
+
+    async def _recover(self, items: list, *, reset: bool) -> None:
+        async def one(index: str, shard: int, primary: str, target: str) -> None:
+            try:
+                await self.ask(primary, "recover", {"index": index, "shard": shard,
+                                                    "target": target, "reset": reset},
+                               timeout=30.0)
+            except (ClusterError, TransportError):
+                return
+            if not reset:
+                async with self._lock:
+                    self.master.mark_started(index, shard, target)
+                    await self.publish()
+        await asyncio.gather(*(one(*item) for item in items))
 
     # -- the master role -------------------------------------------------------------------
     async def handle(self, src: str, kind: str, body: dict) -> dict:
         try:
+            if src in self.cut and kind in ("create_index", "delete_index", "set_type",
+                                            "fail_replica"):
+                raise ElasticsearchError("no master reachable from this node", status=503,
+                                         type="master_not_discovered_exception")
             if kind == "join":
-                info = {k: body[k] for k in ("ip", "port", "pid")}
-                nodes = {**self.master.state["nodes"], body["name"]: info}
-                self.master.state = {**self.master.state, "nodes": {
-                    n: nodes[n] for n in self.config.names if n in nodes}}
-                if len(nodes) == self.config.nodes:
-                    self._joined.set()
-                return {}
+                return await self._join(body)
             if kind in ("create_index", "delete_index", "set_type"):
                 async with self._lock:
                     if kind == "create_index":
@@ -174,18 +328,52 @@ class Manager:
                         state = self.master.set_type(body["index"], body["type"])
                     await self.publish()
                 return {"state": state}
+            if kind == "fail_replica":
+                async with self._lock:
+                    accepted = self.master.fail_replica(body["index"], body["shard"],
+                                                        body["replica"], body["term"])
+                    if accepted:
+                        await self.publish()
+                return {"accepted": accepted}
+            if kind == "fault":
+                return await self.fault(body["action"], body["target"])
+            if kind == "partition":
+                return await self.partition(body["a"], body.get("b"),
+                                            one_way=body.get("one_way", False))
+            if kind == "heal":
+                return await self.heal()
             if kind == "control":
                 return await self.control(body.pop("target", "*"), body)
-        except ElasticsearchError as exc:
+            if kind == "status":
+                return {"state": self.master.state, "alive": self.alive(),
+                        "paused": sorted(self.paused), "cut": sorted(self.cut)}
+        except (ElasticsearchError, ClusterError) as exc:
+            if isinstance(exc, ClusterError):
+                exc = ElasticsearchError(str(exc), status=400, type="illegal_argument_exception")
             return exc.body()
         return {"error": {"type": "illegal_argument_exception",
                           "reason": f"unknown message kind [{kind}]"}, "status": 400}
 
+    async def _join(self, body: dict) -> dict:
+        name = body["name"]
+        info = {k: body[k] for k in ("ip", "port", "pid")}
+        self.known[name] = info
+        if not self._joined.is_set():
+            nodes = {**self.master.state["nodes"], name: info}
+            self.master.state = {**self.master.state, "nodes": {
+                n: nodes[n] for n in self.config.names if n in nodes}}
+            if len(nodes) == self.config.nodes:
+                self._joined.set()
+            return {}
+        self._background(self._rejoin(name))
+        return {}
+
     async def publish(self) -> None:
-        """Send the cluster state to every live node and wait until each applied it."""
+        """Send the cluster state to every member and wait until each applied it."""
         state = self.master.state
-        await asyncio.gather(*(self.ask(n, "cluster_state", {"state": state})
-                               for n in self.alive()), return_exceptions=True)
+        await asyncio.gather(*(self.ask(n, "cluster_state", {"state": state}, timeout=5.0)
+                               for n in self.members() if n not in self.cut),
+                             return_exceptions=True)
 
     async def create_index(self, index: str, body: dict) -> dict:
         """Create an index from the manager's side (scenarios declare their indices)."""
@@ -196,7 +384,7 @@ class Manager:
 
     # -- talking to nodes ------------------------------------------------------------------
     def _address(self, name: str) -> str | None:
-        info = self.master.state["nodes"].get(name)
+        info = self.master.state["nodes"].get(name) or self.known.get(name)
         return f"{info['ip']}:{info['port']}" if info else None
 
     async def ask(self, node: str, kind: str, body: dict, *, timeout: float = 10.0) -> dict:
@@ -213,33 +401,38 @@ class Manager:
 
     async def collect(self) -> None:
         """Fetch the events every live node has buffered since the last collection."""
-        replies = await asyncio.gather(*(self.ask(n, "events", {}) for n in self.alive()),
-                                       return_exceptions=True)
-        for reply in replies:
-            if isinstance(reply, dict):
-                self.events.extend(reply["events"])
+        await asyncio.gather(*(self._collect_from(n) for n in self.alive()))
         self.events.extend(self.recorder.drain())
 
+    async def _collect_from(self, name: str) -> None:
+        try:
+            self.events.extend((await self.ask(name, "events", {}, timeout=5.0))["events"])
+        except (ClusterError, TransportError):
+            pass
+
     async def quiesce(self, *, poll: float = 0.005, timeout: float = 60.0) -> None:
-        """Return once no message is in flight: every copy sent was received, none is waiting
-        out a delay, no request is being handled. Held messages stay held."""
+        """Return once no message is in flight: nothing waits out a delay, no request is
+        being handled or waits for its answer, and nothing moved between two looks. Held
+        messages stay held."""
         deadline = time.monotonic() + timeout
+        previous = None
         while True:
             names = self.alive()
-            stats = dict(zip(names, await asyncio.gather(
-                *(self.ask(n, "traffic", {}) for n in names))))
-            busy = any(s["scheduled"] or s["running"] for s in stats.values())
-            balanced = all(
-                stats[a]["transmitted"].get(b, 0) == stats[b]["received"].get(a, 0)
-                for a in names for b in names if a != b)
-            if not busy and balanced:
+            stats = await asyncio.gather(*(self.ask(n, "traffic", {}) for n in names),
+                                         return_exceptions=True)
+            stats = [s for s in stats if isinstance(s, dict)]
+            idle = all(not (s["scheduled"] or s["running"] or s["waiting"]) for s in stats)
+            moved = [(s["transmitted"], s["received"]) for s in stats]
+            if idle and moved == previous:
                 return
+            previous = moved if idle else None
             if time.monotonic() > deadline:
                 raise ClusterError(f"the network did not quiesce within {timeout:g}s")
             await asyncio.sleep(poll)
 
     async def _state_events(self) -> list[dict]:
-        replies = await asyncio.gather(*(self.ask(n, "snapshot", {}) for n in self.alive()),
+        names = self.members()
+        replies = await asyncio.gather(*(self.ask(n, "snapshot", {}) for n in names),
                                        return_exceptions=True)
         lc = max((e["lc"] for e in self.events), default=0) + 1
         now = time.time()

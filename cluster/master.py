@@ -39,7 +39,7 @@ def allocate(nodes: list[str], shards: int, replicas: int,
         primary = chosen[0] if chosen else None
         copies = chosen[1:] + [None] * (replicas - len(chosen[1:]))
         routing.append({"primary": primary, "replicas": copies, "term": 1,
-                        "in_sync": [n for n in chosen]})
+                        "in_sync": list(chosen), "initializing": []})
     return routing
 
 
@@ -148,6 +148,106 @@ class MasterState:
         self.state["indices"] = {k: v for k, v in self.state["indices"].items() if k != index}
         return self._bump()
 
+    # -- membership and failover ---------------------------------------------------------------
+    def add_node(self, name: str, info: dict) -> dict:
+        """A node joins (or comes back): it holds nothing until `reroute` gives it copies."""
+        self.state = {**self.state, "nodes": {**self.state["nodes"], name: info}}
+        return self._bump()
+
+    def remove_node(self, name: str) -> list[tuple[str, int, str, int]]:
+        """A node left or failed: drop its copies, promote an in-sync replica where it was
+        primary (bumping the primary term). Returns the promotions (index, shard, node, term)."""
+        promotions = []
+        nodes = {n: i for n, i in self.state["nodes"].items() if n != name}
+        self.state = {**self.state, "nodes": nodes}
+        for index, meta in self.state["indices"].items():
+            for shard, routing in enumerate(meta["routing"]):
+                copies = [routing["primary"], *routing["replicas"]]
+                if name not in copies:
+                    continue
+                replicas = [None if r == name else r for r in routing["replicas"]]
+                in_sync = [n for n in routing["in_sync"] if n != name]
+                primary, term = routing["primary"], routing["term"]
+                if primary == name:
+                    candidates = [r for r in replicas if r in in_sync]
+                    primary = candidates[0] if candidates else None
+                    if primary is not None:
+                        replicas = [None if r == primary else r for r in replicas]
+                        term += 1
+                        promotions.append((index, shard, primary, term))
+                self.state = _with_shard(self.state, index, shard, {
+                    **routing, "primary": primary, "replicas": replicas, "term": term,
+                    "in_sync": in_sync,
+                    "initializing": [n for n in routing.get("initializing", []) if n != name]})
+        self._bump()
+        return promotions
+
+    def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool:
+        """A primary reports a replica that did not acknowledge. Refused (False) when the
+        primary's term is stale: that primary was replaced and must not acknowledge."""
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            return False
+        routing = meta["routing"][shard]
+        if term < routing["term"]:
+            return False
+        if replica in routing["replicas"]:
+            self.state = _with_shard(self.state, index, shard, {
+                **routing, "replicas": [None if r == replica else r for r in routing["replicas"]],
+                "in_sync": [n for n in routing["in_sync"] if n != replica],
+                "initializing": [n for n in routing.get("initializing", []) if n != replica]})
+            self._bump()
+        return True
+
+    def reroute(self) -> list[tuple[str, int, str, str]]:
+        """Give unassigned replica slots to nodes without a copy of that shard, least loaded
+        first. Each new copy starts initializing. Returns the recoveries to run
+        (index, shard, primary, target)."""
+        names = list(self.state["nodes"])
+        load = {n: 0 for n in names}
+        for meta in self.state["indices"].values():
+            for routing in meta["routing"]:
+                for n in [routing["primary"], *routing["replicas"]]:
+                    if n in load:
+                        load[n] += 1
+        recoveries = []
+        for index, meta in self.state["indices"].items():
+            for shard, routing in enumerate(meta["routing"]):
+                if routing["primary"] is None:
+                    continue
+                replicas = list(routing["replicas"])
+                initializing = list(routing.get("initializing", []))
+                for slot, holder in enumerate(replicas):
+                    if holder is not None:
+                        continue
+                    free = [n for n in names if n != routing["primary"] and n not in replicas]
+                    if not free:
+                        break
+                    target = min(free, key=lambda n: (load[n], names.index(n)))
+                    load[target] += 1
+                    replicas[slot] = target
+                    initializing.append(target)
+                    recoveries.append((index, shard, routing["primary"], target))
+                if replicas != routing["replicas"]:
+                    self.state = _with_shard(self.state, index, shard, {
+                        **routing, "replicas": replicas, "initializing": initializing})
+        if recoveries:
+            self._bump()
+        return recoveries
+
+    def mark_started(self, index: str, shard: int, node: str) -> None:
+        """A recovered copy is in sync with its primary."""
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            return
+        routing = meta["routing"][shard]
+        if node not in routing["replicas"]:
+            return
+        self.state = _with_shard(self.state, index, shard, {
+            **routing, "initializing": [n for n in routing.get("initializing", []) if n != node],
+            "in_sync": [*[n for n in routing["in_sync"] if n != node], node]})
+        self._bump()
+
     def set_type(self, index: str, doc_type: str) -> dict:
         meta = self.state["indices"].get(index)
         if meta is None:
@@ -173,3 +273,13 @@ class LocalMaster:
 
     async def set_type(self, index: str, doc_type: str) -> dict:
         return self.master.set_type(index, doc_type)
+
+    async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool:
+        return self.master.fail_replica(index, shard, replica, term)
+
+
+def _with_shard(state: dict, index: str, shard: int, routing: dict) -> dict:
+    meta = state["indices"][index]
+    table = list(meta["routing"])
+    table[shard] = routing
+    return {**state, "indices": {**state["indices"], index: {**meta, "routing": table}}}

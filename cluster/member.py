@@ -15,7 +15,7 @@ from transport.endpoint import MANAGER, Endpoint
 from transport.network import HoldRule, LinkConfig, NetworkModel
 from transport.recorder import Recorder
 
-NODE_KINDS = ("replicate", "forward", "get", "stats", "cluster_state")
+NODE_KINDS = ("replicate", "forward", "get", "stats", "cluster_state", "recover", "recovery")
 REPLICATION_TIMEOUT = 10.0
 
 
@@ -51,6 +51,11 @@ class RemoteMaster:
 
     async def set_type(self, index: str, doc_type: str) -> dict:
         return await self._ask("set_type", {"index": index, "type": doc_type})
+
+    async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool:
+        reply = await self.endpoint.request(MANAGER, "fail_replica", {
+            "index": index, "shard": shard, "replica": replica, "term": term}, timeout=10.0)
+        return bool(reply.get("accepted"))
 
 
 def link_config(d: dict) -> LinkConfig:

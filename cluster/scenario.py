@@ -74,6 +74,7 @@ class Cluster:
     # -- actors ----------------------------------------------------------------------------
     @property
     def nodes(self) -> list[str]:
+        """The nodes in the cluster now (a failed node leaves this list)."""
         return list(self.backend.master.state["nodes"])
 
     def client(self, name: str, node: str | None = None, *, quiet: bool = False) -> Client:
@@ -150,12 +151,39 @@ class Cluster:
 
     async def partition(self, side_a: list[str], side_b: list[str] | None = None, *,
                         one_way: bool = False) -> None:
-        side_b = side_b or [n for n in self.nodes if n not in side_a]
-        await self.backend.control("*", {"op": "partition", "a": side_a, "b": side_b,
-                                         "one_way": one_way})
+        """Cut `side_a` from `side_b` (default: every other node); the master stays with
+        the larger side, so the smaller one also loses the master."""
+        await self.backend.partition(side_a, side_b, one_way=one_way)
 
     async def heal(self) -> None:
-        await self.backend.control("*", {"op": "heal"})
+        await self.backend.heal()
+
+    # -- node faults -------------------------------------------------------------------------
+    async def kill(self, node: str) -> None:
+        """SIGKILL: the node dies at once and loses whatever it had not sent."""
+        await self.backend.fault("kill", node)
+
+    async def stop(self, node: str) -> None:
+        await self.backend.fault("stop", node)
+
+    async def restart(self, node: str) -> None:
+        await self.backend.fault("restart", node)
+
+    async def pause(self, node: str) -> None:
+        """SIGSTOP: the node freezes; the master soon treats it as failed."""
+        await self.backend.fault("pause", node)
+
+    async def resume(self, node: str) -> None:
+        await self.backend.fault("resume", node)
+
+    async def wait_for(self, condition, what: str, timeout: float = 30.0) -> None:
+        """Poll the cluster state until `condition(state)` holds (e.g. a promotion)."""
+        waited = 0.0
+        while not condition(self.backend.master.state):
+            if waited > timeout:
+                raise TimeoutError(f"waited {timeout:g}s for {what}")
+            await self._sleep(0.01)
+            waited += 0.01
 
     async def network(self, **config: object) -> None:
         """Change every link's behaviour now (delay_min_ms=, delay_max_ms=, reorder=, ...)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 from node.errors import StaleTerm, VersionConflict
@@ -126,6 +127,12 @@ class ShardCopy:
         self.local_checkpoint = -1
         self._processed_above_checkpoint: set[int] = set()
         self._next_prune = 0.0
+        # What search sees: the live uids as of the last refresh (Lucene's refreshed reader).
+        self.searchable: frozenset[str] = frozenset()
+        self.refresh_interval: float | None = None  # None: refresh only when asked
+        self.search_idle_after: float | None = None  # 7.0+: idle shards skip scheduled refreshes
+        self._next_refresh = 0.0
+        self._last_search = 0.0
 
     # -- reading ---------------------------------------------------------------------------
     def _current(self, uid: str, now: float) -> Doc | None:
@@ -187,9 +194,15 @@ class ShardCopy:
 
         Raises StaleTerm for an operation of an older primary term; adopts a newer term.
         """
-        if op.term < self.term:
-            raise StaleTerm(f"operation primary term [{op.term}] is too old (current [{self.term}])")
-        self.term = op.term
+        self._check_term(op.term)
+        return self._apply_if_newer(op, now)
+
+    def _check_term(self, term: int) -> None:
+        if term < self.term:
+            raise StaleTerm(f"operation primary term [{term}] is too old (current [{self.term}])")
+        self.term = term
+
+    def _apply_if_newer(self, op: Operation, now: float) -> ReplicaResult:
         held = self._current(op.uid, now)
         if self.order_by_seq_no:
             stale = self._was_processed(op.seq_no) or (held is not None and op.seq_no <= held.seq_no)
@@ -207,8 +220,45 @@ class ShardCopy:
         self._store(op, now)
         return ReplicaResult(True)
 
+    # -- recovery --------------------------------------------------------------------------
+    def export(self) -> list[Operation]:
+        """Every document and tombstone as the operation that produced it (for recovery)."""
+        return [Operation(uid, DELETE if d.deleted else INDEX, d.version, d.seq_no, d.term,
+                          d.source, d.digest, VersionType.EXTERNAL)
+                for uid, d in self.docs.items()]
+
+    def recover(self, ops: list[Operation], *, primary_term: int, checkpoint: int,
+                now: float, reset: bool) -> None:
+        """Catch up from a primary's copy.
+
+        A new copy applies each operation if newer (live writes may already have arrived).
+        After a promotion (`reset`), the copy takes the new primary's history: what it holds
+        from older terms and the new primary lacks is trimmed, as Elasticsearch's resync does;
+        what it already got from the new primary and is newer stays.
+        """
+        self._check_term(primary_term)
+        if reset:
+            snapshot = {op.uid: op for op in ops}
+            keep = {uid: d for uid, d in self.docs.items()
+                    if d.term >= primary_term
+                    and (uid not in snapshot or d.seq_no > snapshot[uid].seq_no)}
+            self.docs = {}
+            for op in ops:
+                self._store(op, now)
+            self.docs.update(keep)
+            self.max_seq_no = max((d.seq_no for d in self.docs.values()), default=-1)
+        else:
+            for op in ops:
+                self._apply_if_newer(op, now)
+        if checkpoint > self.local_checkpoint:
+            self.local_checkpoint = checkpoint
+            self._processed_above_checkpoint = {
+                s for s in self._processed_above_checkpoint if s > checkpoint}
+        self._mark_processed(self.local_checkpoint)
+
     # -- bookkeeping -----------------------------------------------------------------------
     def _store(self, op: Operation, now: float) -> None:
+        self._scheduled_refresh(now)  # a refresh due before this change sees the state before it
         self.docs[op.uid] = Doc(op.version, op.seq_no, op.term, op.source, op.digest,
                                 now if op.op == DELETE else 0.0)
         if op.seq_no > self.max_seq_no:
@@ -236,6 +286,44 @@ class ShardCopy:
         ]
         for uid in expired:
             del self.docs[uid]
+
+    # -- search visibility (refresh) -------------------------------------------------------
+    def refresh(self) -> None:
+        """Make every live document visible to search, as a Lucene refresh does."""
+        self.searchable = frozenset(uid for uid, d in self.docs.items() if not d.deleted)
+
+    def schedule_refresh(self, now: float, interval: float,
+                         search_idle_after: float | None = None) -> None:
+        """Refresh every `interval` seconds from `now` (`index.refresh_interval`).
+
+        With `search_idle_after`, a scheduled refresh is skipped while no search has come for
+        that long, and the next search refreshes first (7.0+ search-idle shards).
+        """
+        self.refresh_interval = interval
+        self.search_idle_after = search_idle_after
+        self._next_refresh = now + interval
+        self._last_search = now
+
+    def _scheduled_refresh(self, now: float) -> None:
+        """Run the scheduled refreshes due by `now`, lazily: the documents have not changed since
+        the last operation, so one refresh now equals the first one that was due."""
+        interval = self.refresh_interval
+        if interval is None or now < self._next_refresh:
+            return
+        due = self._next_refresh
+        idle = self.search_idle_after
+        if idle is None or due - self._last_search < idle:
+            self.refresh()
+        self._next_refresh = due + (math.floor((now - due) / interval) + 1) * interval
+
+    def search_count(self, now: float) -> int:
+        """How many documents a search of this copy counts (only what a refresh made visible)."""
+        self._scheduled_refresh(now)
+        idle = self.search_idle_after
+        if idle is not None and now - self._last_search >= idle:
+            self.refresh()  # a search on a search-idle shard waits for a refresh
+        self._last_search = now
+        return len(self.searchable)
 
     def live_count(self) -> int:
         return sum(1 for d in self.docs.values() if not d.deleted)

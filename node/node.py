@@ -25,6 +25,10 @@ from node.versioning import MATCH_ANY, VersionType
 from transport.message import TransportError
 
 
+REFRESH_INTERVAL = 1.0  # Elasticsearch's default index.refresh_interval (seconds)
+SEARCH_IDLE_AFTER = 30.0  # index.search.idle.after (7.0+)
+
+
 class Transport(Protocol):
     async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict: ...
 
@@ -35,6 +39,7 @@ class Master(Protocol):
     async def create_index(self, index: str, settings: dict, doc_type: str | None) -> dict: ...
     async def delete_index(self, index: str) -> dict: ...
     async def set_type(self, index: str, doc_type: str) -> dict: ...
+    async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool: ...
 
 
 class Recorder(Protocol):
@@ -69,6 +74,7 @@ class DocWrite:
     wait_for_active_shards: int | str = 1
     timeout: float = 60.0
     shard: int = 0
+    refresh: str | None = None  # None, "true" (refresh now) or "wait_for"
 
     def to_wire(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -93,6 +99,7 @@ class WriteOutcome:
     total: int
     successful: int
     failures: list = field(default_factory=list)
+    forced_refresh: bool = False  # `refresh=true`: the response says `forced_refresh`
 
     def to_wire(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -147,10 +154,12 @@ class Node:
                     wanted.add((index, shard))
                     copy = self.copies.get((index, shard))
                     if copy is None:
-                        self.copies[(index, shard)] = ShardCopy(
+                        copy = self.copies[(index, shard)] = ShardCopy(
                             term=routing["term"], gc_deletes=meta["gc_deletes"],
                             order_by_seq_no=self.profile.replicas_order_by_seq_no,
                         )
+                        copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
+                                              self._search_idle_after())
                     elif routing["primary"] == self.name and copy.term < routing["term"]:
                         copy.term = routing["term"]
         for key in [k for k in self.copies if k not in wanted]:
@@ -192,16 +201,51 @@ class Node:
 
     # -- writes ----------------------------------------------------------------------------
     async def write(self, w: DocWrite) -> WriteOutcome:
-        """Route a write to its shard's primary, here or on another node."""
+        """Route a write to its shard's primary, here or on another node.
+
+        If the primary cannot be reached, or is replaced while the write is on its way, wait
+        for the next cluster state and route again (Elasticsearch's retry on primary failure).
+        """
         meta = await self.ensure_index(w.index, w.doc_type)
         w.shard = self.shard_of(meta, w.doc_id, w.routing)
-        primary = meta["routing"][w.shard]["primary"]
-        if primary is None:
-            raise self._unavailable(w, meta, 0)
-        if primary == self.name:
-            return await self.primary_write(w)
-        reply = await self._ask(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
-        return WriteOutcome(**reply)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + w.timeout
+        while True:
+            routing = self.index_meta(w.index)["routing"][w.shard]
+            primary, version = routing["primary"], self.state["version"]
+            if primary == self.name:
+                return await self.primary_write(w)
+            if primary is not None:
+                forward = asyncio.ensure_future(
+                    self._ask(primary, "forward", w.to_wire(), timeout=w.timeout + 5))
+                moved = asyncio.ensure_future(self._primary_moved(w, primary))
+                done, _ = await asyncio.wait({forward, moved},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                moved.cancel()
+                if forward in done:
+                    try:
+                        return WriteOutcome(**forward.result())
+                    except TransportError:
+                        pass
+                else:
+                    forward.cancel()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise self._unavailable(w, meta, 0)
+            await self._newer_state(version, remaining)
+
+    async def _primary_moved(self, w: DocWrite, primary: str) -> None:
+        async with self._state_changed:
+            await self._state_changed.wait_for(
+                lambda: self.index_meta(w.index)["routing"][w.shard]["primary"] != primary)
+
+    async def _newer_state(self, version: int, timeout: float) -> None:
+        async with self._state_changed:
+            try:
+                await asyncio.wait_for(self._state_changed.wait_for(
+                    lambda: self.state["version"] > version), timeout)
+            except TimeoutError:
+                pass
 
     async def primary_write(self, w: DocWrite) -> WriteOutcome:
         """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
@@ -224,6 +268,8 @@ class Node:
                                  reason=exc.reason, term=copy.term)
             raise
         op = done.operation
+        if w.refresh is not None:
+            copy.refresh()
         self.recorder.record(
             "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
             version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
@@ -234,13 +280,17 @@ class Node:
         successful = 1 + sum(1 for o in outcomes if o == "applied" or (
             o == "discarded" and self.profile.replicas_order_by_seq_no))
         failures = [o for o in outcomes if isinstance(o, dict)]
+        for failure in failures:
+            await self._fail_replica(w, failure["_node"], op.term)
         return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard,
                             total=1 + len(routing["replicas"]), successful=successful,
-                            failures=failures)
+                            failures=failures, forced_refresh=w.refresh == "true")
 
     async def _replicate(self, replica: str, w: DocWrite, op: Operation) -> str | dict:
         """Send one replica the resolved operation; 'applied', 'discarded' or a failure entry."""
         body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
+        if w.refresh is not None:
+            body["refresh"] = True
         try:
             reply = await self._ask(replica, "replicate", body, timeout=self.replication_timeout)
             outcome = "applied" if reply["applied"] else "discarded"
@@ -259,6 +309,24 @@ class Node:
             }
         return outcome
 
+    async def _fail_replica(self, w: DocWrite, replica: str, term: int) -> None:
+        """Ask the master to take a replica out of the in-sync set before acknowledging.
+
+        A refusal means this primary was replaced (its term is stale): it must not
+        acknowledge a write it could not replicate, so the client gets an error instead.
+        """
+        try:
+            accepted = await self.master.fail_replica(w.index, w.shard, replica, term)
+            reason = "was demoted while failing replica shard"
+        except (TransportError, ElasticsearchError):
+            accepted, reason = False, "could not reach the master while failing replica shard"
+        if not accepted:
+            self.recorder.record("fault", action="fenced", target=self.name, index=w.index,
+                                 shard=w.shard, doc=w.doc_id, term=term)
+            raise ElasticsearchError(f"[{w.index}][{w.shard}] primary shard [{self.name}] "
+                                     f"{reason} [{replica}]", status=503,
+                                     type="retry_on_primary_exception")
+
     def replica_apply(self, body: dict) -> dict:
         """The replica side of replication: apply if newer, else keep what is held."""
         index, shard, doc = body["index"], body["shard"], body["doc"]
@@ -274,6 +342,8 @@ class Node:
         except StaleTerm as exc:
             self.recorder.record("reject", reason=exc.reason, **fields)
             raise
+        if body.get("refresh"):
+            copy.refresh()
         if result.applied:
             self.recorder.record("apply", **fields)
             return {"applied": True, "index": index, "shard": shard, "doc": doc,
@@ -319,15 +389,21 @@ class Node:
 
     # -- reads -----------------------------------------------------------------------------
     async def get(self, index: str, doc_type: str, doc_id: str, *, routing: str | None,
-                  version: int, version_type: str, local_only: bool) -> dict | None:
-        """Read a document from the local copy if this node holds one, else from the primary."""
+                  version: int, version_type: str, local_only: bool,
+                  primary_only: bool = False) -> dict | None:
+        """Read a document from the local copy if this node holds one, else from the primary.
+
+        `primary_only` reads the primary's copy even where this node holds a replica (the
+        update API reads what the primary holds, like Elasticsearch's update on the primary).
+        """
         meta = self.index_meta(index)
         shard = self.shard_of(meta, doc_id, routing)
         body = {"index": index, "shard": shard, "doc_type": doc_type, "doc_id": doc_id,
                 "version": version, "version_type": version_type}
-        if (index, shard) in self.copies or local_only:
-            return self.local_get(body)
         primary = meta["routing"][shard]["primary"]
+        if local_only or ((index, shard) in self.copies
+                          and (not primary_only or primary == self.name)):
+            return self.local_get(body)
         if primary is None:
             raise self._unavailable(DocWrite(index, doc_type, doc_id, INDEX), meta, 0)
         return (await self._ask(primary, "get", body, timeout=30.0))["doc"]
@@ -337,16 +413,20 @@ class Node:
         copy = self.copies.get((index, shard))
         if copy is None:
             return None
-        uid = f"{body['doc_type']}#{doc_id}" if self.typed_uids() else doc_id
+        doc_type = body["doc_type"]
+        if self.typed_uids() and doc_type == "_all":  # 5.x: a get without a type finds any
+            doc_type = next((u.partition("#")[0] for u, d in copy.docs.items()
+                             if not d.deleted and u.partition("#")[2] == doc_id), "_all")
+        uid = f"{doc_type}#{doc_id}" if self.typed_uids() else doc_id
         try:
             doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]))
         except VersionConflict as exc:
-            exc.worded(self.profile.conflict_prefix(body["doc_type"], doc_id))
+            exc.worded(self.profile.conflict_prefix(doc_type, doc_id))
             raise exc.at(index, self.index_meta(index)["uuid"], shard) from None
         if doc is None:
             return None
         return {"version": doc.version, "seq_no": doc.seq_no, "term": doc.term,
-                "source": doc.source, "shard": shard}
+                "source": doc.source, "shard": shard, "type": doc_type}
 
     # -- messages from other nodes and the master ------------------------------------------
     async def handle_message(self, src: str, kind: str, body: dict) -> dict:
@@ -359,7 +439,11 @@ class Node:
             if kind == "get":
                 return {"doc": self.local_get(body)}
             if kind == "stats":
-                return {"counts": self.local_counts()}
+                return self.stats_message(body)
+            if kind == "recover":
+                return await self.recover_replica(body)
+            if kind == "recovery":
+                return self.apply_recovery(body)
             if kind == "cluster_state":
                 await self.apply_state(body["state"])
                 return {"version": self.state["version"]}
@@ -368,6 +452,31 @@ class Node:
         raise ElasticsearchError(f"unknown message kind [{kind}]", status=400,
                                  type="illegal_argument_exception")
 
+    async def recover_replica(self, body: dict) -> dict:
+        """As a primary: send a copy everything this copy holds (recovery or resync)."""
+        index, shard, target = body["index"], body["shard"], body["target"]
+        copy = self.copies[(index, shard)]
+        self.recorder.record("fault", action="recovery", target=target, index=index,
+                             shard=shard, term=copy.term, detail="reset" if body.get("reset")
+                             else "catch-up")
+        await self._ask(target, "recovery", {
+            "index": index, "shard": shard, "term": copy.term,
+            "checkpoint": copy.local_checkpoint, "reset": bool(body.get("reset")),
+            "ops": [op.to_wire() for op in copy.export()]}, timeout=30.0)
+        return {"ok": True}
+
+    def apply_recovery(self, body: dict) -> dict:
+        """As a new or resynced copy: take what the primary sent."""
+        copy = self.copies.get((body["index"], body["shard"]))
+        if copy is None:
+            raise ElasticsearchError(f"[{body['index']}][{body['shard']}] no such shard on "
+                                     f"[{self.name}]", status=404,
+                                     type="shard_not_found_exception")
+        copy.recover([Operation.from_wire(op) for op in body["ops"]],
+                     primary_term=body["term"], checkpoint=body["checkpoint"],
+                     now=self.clock(), reset=body["reset"])
+        return {"ok": True}
+
     async def _ask(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
         if self.transport is None:
             raise TransportError(f"[{dst}] is not reachable from a single node")
@@ -375,6 +484,95 @@ class Node:
         if "error" in reply and "status" in reply:
             raise remote_error(reply)
         return reply
+
+    def stats_message(self, body: dict) -> dict:
+        """`stats`: live counts of the copies here; with `op`, a refresh or a search count of
+        listed copies (carried by `stats` so that every transport already passes it on)."""
+        op = body.get("op")
+        if op == "refresh":
+            return {"done": self.refresh_local(body["copies"])}
+        if op == "count":
+            return {"done": self.search_count_local(body["copies"])}
+        return {"counts": self.local_counts()}
+
+    # -- refresh and search counts ---------------------------------------------------------
+    def refresh_local(self, copies: list) -> list[list]:
+        """Refresh the listed [index, shard] copies held here; answer those refreshed."""
+        done = []
+        for index, shard in copies:
+            copy = self.copies.get((index, shard))
+            if copy is not None:
+                copy.refresh()
+                done.append([index, shard])
+        return done
+
+    def search_count_local(self, copies: list) -> list[list]:
+        """[index, shard, count] of what a search sees in each listed copy held here."""
+        now = self.clock()
+        return [[index, shard, self.copies[(index, shard)].search_count(now)]
+                for index, shard in copies if (index, shard) in self.copies]
+
+    async def _on_copies(self, op: str, targets: dict[str, list]) -> dict[str, list | Exception]:
+        """Run a refresh or count on the copies each node holds, here or over the transport."""
+        local = {"refresh": self.refresh_local, "count": self.search_count_local}[op]
+        results: dict[str, list | Exception] = {}
+        remote = [n for n in targets if n != self.name]
+        if self.name in targets:
+            results[self.name] = local(targets[self.name])
+        replies = await asyncio.gather(
+            *(self._ask(n, "stats", {"op": op, "copies": targets[n]}, timeout=30.0)
+              for n in remote), return_exceptions=True)
+        for n, reply in zip(remote, replies):
+            results[n] = reply["done"] if isinstance(reply, dict) else reply
+        return results
+
+    async def refresh(self, indices: list[str]) -> dict:
+        """Refresh every copy of the indices, on every node holding one (`_refresh`).
+
+        Answers the broadcast `_shards`: all copies in `total` (unassigned ones too), the copies
+        refreshed in `successful`, unreachable ones as failures.
+        """
+        total, targets = 0, {}
+        for index in indices:
+            for shard, routing in enumerate(self.index_meta(index)["routing"]):
+                total += 1 + len(routing["replicas"])
+                for holder in [routing["primary"], *routing["replicas"]]:
+                    if holder is not None:
+                        targets.setdefault(holder, []).append([index, shard])
+        successful, failures = 0, []
+        for holder, result in (await self._on_copies("refresh", targets)).items():
+            if isinstance(result, Exception):
+                failures.extend(_copy_failure(index, shard, holder, result)
+                                for index, shard in targets[holder])
+            else:
+                successful += len(result)
+        return {"total": total, "successful": successful, "failed": len(failures),
+                "failures": failures}
+
+    async def search_count(self, indices: list[str]) -> dict:
+        """Count what searches see, one primary per shard (`_count`)."""
+        total, targets, failures = 0, {}, []
+        for index in indices:
+            for shard, routing in enumerate(self.index_meta(index)["routing"]):
+                total += 1
+                if routing["primary"] is None:
+                    failures.append(_copy_failure(index, shard, None, None))
+                else:
+                    targets.setdefault(routing["primary"], []).append([index, shard])
+        count, successful = 0, 0
+        for holder, result in (await self._on_copies("count", targets)).items():
+            if isinstance(result, Exception):
+                failures.extend(_copy_failure(index, shard, holder, result)
+                                for index, shard in targets[holder])
+            else:
+                successful += len(result)
+                count += sum(n for _, _, n in result)
+        return {"count": count, "total": total, "successful": successful,
+                "failed": len(failures), "failures": failures}
+
+    def _search_idle_after(self) -> float | None:
+        """7.0+ shards go search-idle after 30s without searches (index.search.idle.after)."""
+        return SEARCH_IDLE_AFTER if self.profile.major >= 7 else None
 
     def local_counts(self) -> list[list]:
         return [[self.name, index, shard, copy.live_count()]
@@ -406,6 +604,19 @@ class Node:
                         "primary": routing["primary"] == self.name, "term": copy.term,
                         "docs": docs})
         return out
+
+
+def _copy_failure(index: str, shard: int, holder: str | None,
+                  exc: Exception | None) -> dict:
+    """A shard failure entry of a broadcast response (`_shards.failures`)."""
+    if exc is None:
+        reason = {"type": "no_shard_available_action_exception",
+                  "reason": f"[{index}][{shard}] no primary shard is active"}
+    else:
+        reason = {"type": getattr(exc, "type", "node_not_connected_exception"),
+                  "reason": getattr(exc, "reason", str(exc))}
+    return {"shard": shard, "index": index, "node": holder, "status": "INTERNAL_SERVER_ERROR",
+            "reason": reason}
 
 
 def _condition_fields(w: DocWrite) -> dict:

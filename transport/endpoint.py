@@ -45,8 +45,10 @@ class Endpoint:
         self._tasks: set[asyncio.Task] = set()
         self.scheduled = 0  # copies waiting out their delay
         self.running = 0  # requests from other nodes being handled here
-        self.transmitted: dict[str, int] = {}  # per destination
-        self.received: dict[str, int] = {}  # per source
+        self.transmitted: dict[str, int] = {}  # data-plane copies sent, per destination
+        self.received: dict[str, int] = {}  # data-plane copies received, per source
+        self._held: set[str] = set()  # requests whose request or reply a hold rule caught
+        self._control: set[str] = set()  # pending requests of the control plane
 
     # -- sending ---------------------------------------------------------------------------
     async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
@@ -54,6 +56,8 @@ class Endpoint:
         env = Envelope(f"{self.name}:{next(self._ids)}", self.name, dst, kind, body)
         future = asyncio.get_running_loop().create_future()
         self._pending[env.id] = future
+        if MANAGER in (self.name, dst):
+            self._control.add(env.id)
         try:
             self._send(env)
             return await asyncio.wait_for(future, timeout)
@@ -61,6 +65,7 @@ class Endpoint:
             raise TransportError(f"[{dst}] did not answer [{kind}] within {timeout:g}s") from None
         finally:
             self._pending.pop(env.id, None)
+            self._control.discard(env.id)
 
     def _send(self, env: Envelope) -> None:
         if MANAGER in (env.src, env.dst):
@@ -78,6 +83,7 @@ class Endpoint:
             rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
                 reason=decision.reason, **fields)
         elif decision.outcome == "hold":
+            self._held.add(env.reply_to or env.id)
             rec("hold", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
                 rule=decision.reason, **fields)
         elif decision.outcome == "duplicate":
@@ -97,7 +103,8 @@ class Endpoint:
         self._transmit(env)
 
     def _transmit(self, env: Envelope) -> None:
-        self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) + 1
+        if MANAGER not in (env.src, env.dst):
+            self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) + 1
         assert self.wire is not None, "endpoint has no wire"
         self.wire.transmit(env)
 
@@ -105,6 +112,7 @@ class Endpoint:
         """Let held messages go now, in the order they were held."""
         held = self.network.release(rule_id)
         for env in held:
+            self._held.discard(env.reply_to or env.id)
             fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
             self.recorder.record("release", msg=env.id, src=env.src, dst=env.dst,
                                  mkind=env.kind, **fields)
@@ -113,7 +121,8 @@ class Endpoint:
 
     def undeliverable(self, env: Envelope, reason: str) -> None:
         """The wire could not carry `env`: fail the request it belongs to at once."""
-        self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) - 1
+        if MANAGER not in (env.src, env.dst):
+            self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) - 1
         future = self._pending.get(env.id)
         if future is not None and not future.done():
             future.set_exception(TransportError(reason))
@@ -121,9 +130,9 @@ class Endpoint:
     # -- receiving -------------------------------------------------------------------------
     def receive(self, env: Envelope) -> None:
         """A frame arrived from the wire: resolve the reply, or handle the request."""
-        self.received[env.src] = self.received.get(env.src, 0) + 1
         self.recorder.observe(env.lc)
         if MANAGER not in (env.src, env.dst):
+            self.received[env.src] = self.received.get(env.src, 0) + 1
             fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
             self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
                                  mkind=env.kind, reply_to=env.reply_to, **fields)
@@ -162,6 +171,8 @@ class Endpoint:
     # -- observation -----------------------------------------------------------------------
     def traffic(self) -> dict:
         """Counters the manager compares across nodes to know the network is quiet."""
-        return {"scheduled": self.scheduled, "running": self.running,
-                "transmitted": dict(self.transmitted), "received": dict(self.received),
-                "held": self.network.held_count()}
+        waiting = sum(1 for rid in self._pending
+                      if rid not in self._held and rid not in self._control)
+        return {"scheduled": self.scheduled, "running": self.running, "waiting": waiting,
+                "transmitted": sum(self.transmitted.values()),
+                "received": sum(self.received.values()), "held": self.network.held_count()}

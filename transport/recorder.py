@@ -34,6 +34,14 @@ class Recorder:
         self._seq += 1
         self._events.append(fields)
 
+    def record_as(self, node: str, kind: str, **fields: object) -> None:
+        """Record an event about another party (the manager noting a node went down)."""
+        name, self.name = self.name, node
+        try:
+            self.record(kind, **fields)
+        finally:
+            self.name = name
+
     def observe(self, remote_lc: int) -> None:
         """Merge a received message's Lamport clock (the receive event then ticks past it)."""
         if remote_lc > self.lc:
