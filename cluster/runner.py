@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import random
 import socket
 import sys
 import traceback
@@ -69,9 +70,10 @@ def summary(module: ModuleType) -> str:
     return " ".join(line.strip() for line in paragraph.splitlines())
 
 
-def free_port_block(count: int, start: int = 9200) -> int:
-    """The first port from `start` on where `count` consecutive ports are free on loopback."""
-    port = start
+def free_port_block(count: int, start: int | None = None) -> int:
+    """The first port from `start` (default: a random one above 20000, so that runs side by
+    side rarely collide) where `count` consecutive ports are free on loopback."""
+    port = start if start is not None else random.randrange(20000, 40000)
     while port < 65000:
         if all(_free(port + i) for i in range(count)):
             return port

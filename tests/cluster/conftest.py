@@ -15,7 +15,7 @@ from cluster.scenario import Cluster, Setup
 async def running(**config):
     """A started manager and its scenario handle; stopped (and traced) on exit."""
     nodes = config.get("nodes", 3)
-    manager = Manager(ClusterConfig(port=free_port_block(nodes, 9500), trace=True, **config))
+    manager = Manager(ClusterConfig(port=free_port_block(nodes), trace=True, **config))
     await manager.start()
     handle = Cluster(manager, Setup(nodes=nodes), config.get("es_compat", 5))
     try:
