@@ -146,6 +146,64 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manager_address(args: argparse.Namespace) -> tuple[str, str]:
+    """Where the running cluster's manager listens, and its secret (from the run file)."""
+    info = {}
+    if os.path.exists(RUN_FILE):
+        with open(RUN_FILE) as f:
+            info = json.load(f)
+    address = (args.manager or info.get("manager", "")).removeprefix("http://")
+    secret = os.environ.get("OCCSIM_SECRET") or info.get("secret", "")
+    if not address or not secret:
+        raise SystemExit(f"occsim: no running cluster here (no {RUN_FILE}); start one with "
+                         "`occsim up`, or pass --manager and set OCCSIM_SECRET")
+    return address, secret
+
+
+def _tell_manager(args: argparse.Namespace, kind: str, body: dict) -> int:
+    from transport.message import Envelope
+    from transport.websocket import post_message
+
+    address, secret = _manager_address(args)
+    try:
+        reply = asyncio.run(post_message(f"http://{address}", secret,
+                                         Envelope("cli:1", "cli", "manager", kind, body)))
+    except Exception as exc:
+        print(f"occsim {args.command}: cannot reach the manager at {address}: {exc}",
+              file=sys.stderr)
+        return 1
+    if "error" in reply:
+        print(f"occsim {args.command}: {reply['error']['reason']}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply))
+    return 0
+
+
+def _cmd_fault(args: argparse.Namespace) -> int:
+    return _tell_manager(args, "fault", {"action": args.command, "target": args.node})
+
+
+def _cmd_partition(args: argparse.Namespace) -> int:
+    side_a = args.side_a.split(",")
+    side_b = args.side_b.split(",") if args.side_b else None
+    return _tell_manager(args, "partition", {"a": side_a, "b": side_b,
+                                             "one_way": args.one_way})
+
+
+def _cmd_heal(args: argparse.Namespace) -> int:
+    return _tell_manager(args, "heal", {})
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from cluster import checker
+
+    events = trace.read(args.trace)
+    profile = args.es_compat or trace.profile_of(events)
+    violations = checker.check(events, profile=profile)
+    print(checker.format_report(violations), end="")
+    return 1 if violations else 0
+
+
 def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--doc", help="show only this document id")
     p.add_argument("--shard", type=int, help="show only this shard number")
@@ -177,6 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(run=_cmd_run)
     lister = sub.add_parser("list", help="list the scenarios")
     lister.set_defaults(run=_cmd_list)
+    for action, text in (("kill", "SIGKILL a node"), ("stop", "stop a node (SIGTERM)"),
+                         ("restart", "stop a node and start it again"),
+                         ("pause", "freeze a node (SIGSTOP)"), ("resume", "unfreeze a node")):
+        fault = sub.add_parser(action, help=f"{text} of the running cluster")
+        fault.add_argument("node")
+        fault.add_argument("--manager", help="the manager's address (default: the run file)")
+        fault.set_defaults(run=_cmd_fault)
+    part = sub.add_parser("partition", help="cut a set of nodes from the rest (or from a set)")
+    part.add_argument("side_a", help="comma-separated nodes, e.g. n1,n2")
+    part.add_argument("side_b", nargs="?", help="the other side (default: every other node)")
+    part.add_argument("--one-way", action="store_true", help="cut only side_a → side_b")
+    part.add_argument("--manager")
+    part.set_defaults(run=_cmd_partition)
+    heal = sub.add_parser("heal", help="remove every partition")
+    heal.add_argument("--manager")
+    heal.set_defaults(run=_cmd_heal)
+    check = sub.add_parser("check", help="check a trace: nothing acknowledged was lost, ...")
+    check.add_argument("trace")
+    check.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    check.set_defaults(run=_cmd_check)
     return parser
 
 

@@ -120,8 +120,12 @@ class Manager:
             joined.cancel()
             await self.stop()
             raise ClusterError("a node did not start (is a port in use?); see its error above")
+        self.recorder.record("cluster", es_compat=self.config.es_compat,
+                             nodes=self.config.nodes, seed=self.config.seed)
         await self.publish()
         self._background(self._detect_failures())
+        if self.config.trace:
+            self._background(self._collect_regularly())
         self.ready_s = time.perf_counter() - started
 
     async def _spawn(self, name: str) -> None:
@@ -252,6 +256,12 @@ class Manager:
                     self.recorder.record_as(name, "node_down", abrupt=False,
                                             reason="failed fault detection")
                     await self._node_failed(name)
+
+    async def _collect_regularly(self, every: float = 0.25) -> None:
+        """Fetch events often, so a node killed with SIGKILL loses at most the last moment."""
+        while True:
+            await asyncio.sleep(every)
+            await self.collect()
 
     async def _ping(self, name: str) -> bool:
         if name in self.cut:

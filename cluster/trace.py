@@ -57,6 +57,7 @@ Kinds:
     promote          a replica became primary (index, shard, node, term)
     state            at the end of a run, one per shard copy: node, index, shard,
                      primary: bool, docs: [{id, version, seq_no, term, digest, deleted}]
+    cluster          the first event, by the manager: es_compat, nodes, seed
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from pathlib import Path
 KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
-    "node_up", "node_down", "fault", "promote", "state",
+    "node_up", "node_down", "fault", "promote", "state", "cluster",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")
@@ -98,6 +99,11 @@ def read(path: str | Path) -> list[dict]:
     """Read a JSON-lines trace written by `write`."""
     with open(path, encoding="utf-8") as src:
         return [json.loads(line) for line in src if line.strip()]
+
+
+def profile_of(events: Iterable[dict], default: int = 5) -> int:
+    """The compatibility profile a trace was recorded with (its `cluster` event)."""
+    return next((e["es_compat"] for e in events if e["kind"] == "cluster"), default)
 
 
 def out_of_order(events: Iterable[dict]) -> Iterator[tuple[dict, dict]]:

@@ -84,7 +84,8 @@ async def cat_shards(node: Node, request: Request, params: Params, m: dict) -> R
                 info = node.state["nodes"].get(holder, {})
                 rows.append({
                     "index": index, "shard": shard, "prirep": role,
-                    "state": "STARTED" if holder else "UNASSIGNED",
+                    "state": ("UNASSIGNED" if holder is None else "INITIALIZING"
+                              if holder in routing.get("initializing", []) else "STARTED"),
                     "docs": counts.get((holder, index, shard)), "store": None,
                     "ip": info.get("ip") if holder else None, "node": holder,
                     "term": routing["term"] if holder else None,
