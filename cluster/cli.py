@@ -111,9 +111,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario)
     else:
         report = runner.Report()
+    story = runner.run_scenario(args.scenario, seed=args.seed, es_compat=args.es_compat,
+                                report=report, sim=args.sim)
     try:
-        outcome = asyncio.run(runner.run_scenario(args.scenario, seed=args.seed,
-                                                  es_compat=args.es_compat, report=report))
+        if args.sim:
+            from cluster import simloop
+            outcome = simloop.run(story)
+        else:
+            outcome = asyncio.run(story)
     except runner.ScenarioError as exc:
         print(f"occsim run: {exc}", file=sys.stderr)
         return 2
@@ -231,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     run.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
     run.add_argument("--no-live", action="store_true", help="plain text, no live view")
+    run.add_argument("--sim", action="store_true",
+                     help="one process on virtual time: same seed, same trace")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
     lister = sub.add_parser("list", help="list the scenarios")

@@ -12,19 +12,16 @@ events and each shard copy's final state into one trace.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
 import secrets
 import signal
-import sys
 import time
-from dataclasses import asdict, dataclass, field
-
-from aiohttp import web
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from cluster import trace
-from cluster.client import HttpSender
+from cluster.launch import ProcessLauncher
 from cluster.master import MasterState
 from node.errors import ElasticsearchError
 from node.profiles import profile
@@ -32,10 +29,16 @@ from transport.endpoint import MANAGER, Endpoint
 from transport.message import TransportError
 from transport.network import LinkConfig, NetworkModel
 from transport.recorder import Recorder
-from transport.websocket import WebSocketWire, check_secret
 
-SECRET_ENV = "OCCSIM_SECRET"
 JOIN_TIMEOUT = 30.0
+
+
+class Launcher(Protocol):
+    """Starts nodes for the manager: real processes, or members of the simulation."""
+
+    async def open(self, manager: Manager) -> None: ...
+    async def spawn(self, manager: Manager, name: str): ...
+    async def close(self, manager: Manager) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,16 +74,20 @@ FAULTS = ("kill", "stop", "restart", "pause", "resume")
 class Manager:
     """Owns the node processes and the master role of one cluster."""
 
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, *, launcher: Launcher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.launcher = launcher or ProcessLauncher()
+        self.clock = clock
         self.secret = secrets.token_hex(16)
         self.master = MasterState(profile(config.es_compat), nodes={},
                                   rng=random.Random(config.seed))
-        self.recorder = Recorder(MANAGER, time.time, enabled=config.trace)
+        self.recorder = Recorder(MANAGER, clock, enabled=config.trace,
+                                 sequencer=getattr(self.launcher, "sequencer", None))
         self.endpoint = Endpoint(MANAGER, recorder=self.recorder, network=NetworkModel(),
                                  handler=self.handle)
-        self.wire = WebSocketWire(self.endpoint, secret=self.secret, address_of=self._address)
-        self.sender = HttpSender(self._address)
+        self.wire = None  # set by the launcher
+        self.sender = None  # set by the launcher
         self.events: list[dict] = []
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.ports = {name: config.port + i for i, name in enumerate(config.names)}
@@ -88,9 +95,8 @@ class Manager:
         self.cut: set[str] = set()  # nodes a partition separates from the master
         self.paused: set[str] = set()
         self._joined = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: dict[asyncio.Task, None] = {}
         self._stopping = False
         self.address = ""
         self.ready_s = 0.0
@@ -99,16 +105,7 @@ class Manager:
     async def start(self) -> None:
         """Start the manager's listener and every node; return when the cluster is ready."""
         started = time.perf_counter()
-        app = web.Application()
-        app.router.add_route("*", "/_internal/{tail:.*}", self._internal)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.address = f"{self.config.host}:{port}"
-        self.master.state["master_node"] = {"name": MANAGER, "ip": self.config.host,
-                                            "port": port, "pid": os.getpid()}
+        await self.launcher.open(self)
         await asyncio.gather(*(self._spawn(name) for name in self.config.names))
         joined = asyncio.ensure_future(self._joined.wait())
         exits = [asyncio.ensure_future(p.wait()) for p in self.procs.values()]
@@ -129,24 +126,14 @@ class Manager:
         self.ready_s = time.perf_counter() - started
 
     async def _spawn(self, name: str) -> None:
-        c = self.config
-        args = [sys.executable, "-m", "cluster.process", "--name", name, "--host", c.host,
-                "--port", str(self.ports[name]), "--manager", self.address,
-                "--es-compat", str(c.es_compat), "--seed", str(c.seed),
-                "--link", json.dumps(asdict(c.link)),
-                "--replication-timeout", str(c.replication_timeout)]
-        if c.trace:
-            args.append("--trace")
-        proc = await asyncio.create_subprocess_exec(
-            *args, env={**os.environ, SECRET_ENV: self.secret},
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+        proc = await self.launcher.spawn(self, name)
         self.procs[name] = proc
         self._background(self._watch_exit(name, proc))
 
     def _background(self, coro) -> None:
         task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = None
+        task.add_done_callback(lambda t: self._tasks.pop(t, None))
 
     async def stop(self) -> list[dict]:
         """Collect the last events and final copies, stop every node, return the trace."""
@@ -162,10 +149,7 @@ class Manager:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
         await asyncio.gather(*(self._reap(proc) for proc in self.procs.values()))
-        await self.sender.close()
-        await self.wire.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.launcher.close(self)
         return self.trace()
 
     @staticmethod
@@ -393,7 +377,7 @@ class Manager:
         return self.master.state["indices"][index]
 
     # -- talking to nodes ------------------------------------------------------------------
-    def _address(self, name: str) -> str | None:
+    def address_of(self, name: str) -> str | None:
         info = self.master.state["nodes"].get(name) or self.known.get(name)
         return f"{info['ip']}:{info['port']}" if info else None
 
@@ -424,7 +408,8 @@ class Manager:
         """Return once no message is in flight: nothing waits out a delay, no request is
         being handled or waits for its answer, and nothing moved between two looks. Held
         messages stay held."""
-        deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         previous = None
         while True:
             names = self.alive()
@@ -436,7 +421,7 @@ class Manager:
             if idle and moved == previous:
                 return
             previous = moved if idle else None
-            if time.monotonic() > deadline:
+            if loop.time() > deadline:
                 raise ClusterError(f"the network did not quiesce within {timeout:g}s")
             await asyncio.sleep(poll)
 
@@ -445,7 +430,7 @@ class Manager:
         replies = await asyncio.gather(*(self.ask(n, "snapshot", {}) for n in names),
                                        return_exceptions=True)
         lc = max((e["lc"] for e in self.events), default=0) + 1
-        now = time.time()
+        now = self.clock()
         out = []
         for reply in replies:
             if isinstance(reply, dict):
@@ -455,7 +440,3 @@ class Manager:
 
     def trace(self) -> list[dict]:
         return trace.merge([self.events])
-
-    async def _internal(self, request: web.Request) -> web.StreamResponse:
-        refused = check_secret(request, self.secret)
-        return refused or await self.wire.serve(request)

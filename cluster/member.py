@@ -7,7 +7,7 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from node.node import Node, remote_error
 from node.profiles import Profile
@@ -67,10 +67,11 @@ class Member:
 
     def __init__(self, name: str, profile: Profile, *, base_clock: Callable[[], float],
                  seed: int, link: LinkConfig, trace: bool,
-                 replication_timeout: float = REPLICATION_TIMEOUT) -> None:
+                 replication_timeout: float = REPLICATION_TIMEOUT,
+                 sequencer: Iterator[int] | None = None) -> None:
         self.name = name
         self.clock = Clock(base_clock)
-        self.recorder = Recorder(name, self.clock, enabled=trace)
+        self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer)
         self.network = NetworkModel(link, seed=seed)
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
                                  handler=self.handle)

@@ -18,6 +18,7 @@ import time
 
 from aiohttp import web
 
+from cluster.launch import SECRET_ENV
 from cluster.master import LocalMaster, MasterState
 from cluster.member import Member
 from node.node import Node
@@ -28,7 +29,7 @@ from transport.network import LinkConfig
 from transport.recorder import Recorder
 from transport.websocket import WebSocketWire
 
-SECRET_ENV = "OCCSIM_SECRET"
+
 PR_SET_PDEATHSIG = 1
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -7,6 +7,7 @@ it is given, so the same run can be plain text, live, or silent.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import random
@@ -21,6 +22,7 @@ from cluster import checker
 from cluster.client import Reply
 from cluster.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Setup
+from cluster.sim import SimLauncher
 from transport.network import LinkConfig
 
 SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
@@ -139,7 +141,8 @@ def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> Cl
     link = LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=setup.delay_dist,
                       reorder=setup.reorder, loss=setup.loss, duplicate=setup.duplicate)
     return ClusterConfig(nodes=setup.nodes, port=port, seed=setup.seed if seed is None else seed,
-                         link=link, es_compat=profile, trace=True)
+                         link=link, es_compat=profile, trace=True,
+                         replication_timeout=setup.replication_timeout)
 
 
 def choose_profile(module: ModuleType, es_compat: int | None) -> int:
@@ -153,25 +156,33 @@ def choose_profile(module: ModuleType, es_compat: int | None) -> int:
 
 
 async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | None = None,
-                       report: Report | None = None, port: int | None = None) -> Outcome:
-    """Run one scenario on real node processes and return its outcome (never raises for a
-    failing story; raises ScenarioError for one that cannot start)."""
+                       report: Report | None = None, port: int | None = None,
+                       sim: bool = False) -> Outcome:
+    """Run one scenario and return its outcome (never raises for a failing story; raises
+    ScenarioError for one that cannot start). On real node processes, or with `sim` in this
+    process on virtual time (the caller runs it on a `simloop.VirtualTimeLoop`)."""
     path = find(name)
     module = load(path)
     profile = choose_profile(module, es_compat)
     report = report or Report()
     setup: Setup = module.SETUP
-    config = config_for(setup, seed=seed, profile=profile,
-                        port=port or free_port_block(setup.nodes))
-    manager = Manager(config)
+    if sim:
+        config = config_for(setup, seed=seed, profile=profile, port=9200)
+        manager = Manager(config, launcher=SimLauncher(),
+                          clock=asyncio.get_running_loop().time)
+    else:
+        config = config_for(setup, seed=seed, profile=profile,
+                            port=port or free_port_block(setup.nodes))
+        manager = Manager(config)
     await manager.start()
-    return await drive(module, path.stem, manager, setup, profile, report)
+    return await drive(module, path.stem, manager, setup, profile, report, config.seed)
 
 
 async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: int,
-                report: Report) -> Outcome:
+                report: Report, seed: int) -> Outcome:
     """Run the story on a started backend, stop it, check the trace, decide the verdict."""
-    cluster = Cluster(backend, setup, profile, printer=report.step, narrate=report.narrate)
+    cluster = Cluster(backend, setup, profile, printer=report.step, narrate=report.narrate,
+                      seed=seed)
     failure = None
     report.attach(backend)
     try:

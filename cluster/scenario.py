@@ -21,7 +21,8 @@ from node.node import shard_for
 @dataclass(frozen=True)
 class Setup:
     """What a scenario needs. Defaults: 3 nodes, every profile (first is the default), seed 0,
-    no delay, no indices created up front, no checker violation expected."""
+    no delay, no indices created up front, a 10 s replication timeout, no checker violation
+    expected."""
 
     nodes: int = 3
     profiles: tuple[int, ...] = (5, 6, 7, 8, 9)
@@ -32,6 +33,7 @@ class Setup:
     loss: float = 0.0
     duplicate: float = 0.0
     indices: dict[str, dict] = field(default_factory=dict)
+    replication_timeout: float = 10.0  # seconds a primary waits for a replica's answer
     expect_violations: tuple[str, ...] = ()  # checker invariants the story breaks on purpose
 
 
@@ -61,10 +63,12 @@ class Cluster:
     def __init__(self, backend: Backend, setup: Setup, profile: int, *,
                  printer: Printer | None = None,
                  narrate: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 seed: int | None = None) -> None:
         self.backend = backend
         self.setup = setup
         self.profile = profile
+        self.seed = setup.seed if seed is None else seed  # the run's seed (`occsim run --seed`)
         self.expectations: list[Expectation] = []
         self._printer = printer
         self._narrate = narrate or (lambda text: None)

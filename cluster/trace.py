@@ -11,6 +11,7 @@ Fields present on every event:
     t      float  wall time in seconds (virtual time in simulation mode)
     lc     int    the recorder's Lamport clock after the event
     seq    int    the recorder's own event counter (0, 1, 2, ...), to keep its order stable
+    order  int    simulation only: the event's place in the one process's execution order
 
 Fields present where they apply:
     msg    str    message id ("n1:17"); a REST request's id for client_request/response
@@ -76,8 +77,9 @@ MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")
 
 
 def order_key(event: dict) -> tuple:
-    """Merge order: wall (or virtual) time, then Lamport clock, then recorder and its counter."""
-    return (event["t"], event["lc"], event["node"], event["seq"])
+    """Merge order: wall (or virtual) time, then the simulation's execution order when there
+    is one, then Lamport clock, then recorder and its counter."""
+    return (event["t"], event.get("order", 0), event["lc"], event["node"], event["seq"])
 
 
 def merge(streams: Iterable[Iterable[dict]]) -> list[dict]:

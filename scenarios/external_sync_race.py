@@ -43,7 +43,7 @@ async def run(cluster):
     typed = cluster.doc_type
     changes = [(row, v, name) for row, names in HISTORY.items()
                for v, name in enumerate(names, 1)]
-    rng = random.Random(cluster.setup.seed)
+    rng = random.Random(cluster.seed)
     rng.shuffle(changes)
     while last_writer_wins(changes) == DATABASE:  # make sure an old change arrives last
         rng.shuffle(changes)

@@ -7,16 +7,22 @@ causality stays right while tracing costs almost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 class Recorder:
-    """Lamport clock plus buffered trace events of one recorder (a node, the manager)."""
+    """Lamport clock plus buffered trace events of one recorder (a node, the manager).
 
-    def __init__(self, name: str, clock: Callable[[], float], *, enabled: bool = True) -> None:
+    In the simulation all recorders share a `sequencer`, and each event carries its place in
+    the single process's execution order (`order`), which breaks ties of virtual time.
+    """
+
+    def __init__(self, name: str, clock: Callable[[], float], *, enabled: bool = True,
+                 sequencer: Iterator[int] | None = None) -> None:
         self.name = name
         self.clock = clock
         self.enabled = enabled
+        self.sequencer = sequencer
         self.lc = 0
         self._seq = 0
         self._events: list[dict] = []
@@ -32,6 +38,8 @@ class Recorder:
         fields["lc"] = self.lc
         fields["seq"] = self._seq
         self._seq += 1
+        if self.sequencer is not None:
+            fields["order"] = next(self.sequencer)
         self._events.append(fields)
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:

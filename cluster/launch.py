@@ -1,0 +1,72 @@
+"""How the manager starts nodes for real: OS processes on loopback (`python -m cluster.process`),
+reached over persistent websockets, with the manager listening for them over HTTP.
+
+The simulation has its own launcher with the same three methods; the manager cannot tell them
+apart, which is what lets every master decision run unchanged in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from cluster.client import HttpSender
+from transport.endpoint import MANAGER
+from transport.websocket import WebSocketWire, check_secret
+
+if TYPE_CHECKING:
+    from cluster.manager import Manager
+
+SECRET_ENV = "OCCSIM_SECRET"
+
+
+class ProcessLauncher:
+    """Spawns node processes and gives the manager its HTTP listener, wire and client sender."""
+
+    def __init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+
+    async def open(self, manager: Manager) -> None:
+        wire = WebSocketWire(manager.endpoint, secret=manager.secret,
+                             address_of=manager.address_of)
+
+        async def internal(request: web.Request) -> web.StreamResponse:
+            return check_secret(request, manager.secret) or await wire.serve(request)
+
+        app = web.Application()
+        app.router.add_route("*", "/_internal/{tail:.*}", internal)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, manager.config.host, 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        manager.address = f"{manager.config.host}:{port}"
+        manager.master.state["master_node"] = {"name": MANAGER, "ip": manager.config.host,
+                                               "port": port, "pid": os.getpid()}
+        manager.wire = wire
+        manager.sender = HttpSender(manager.address_of)
+
+    async def spawn(self, manager: Manager, name: str) -> asyncio.subprocess.Process:
+        c = manager.config
+        args = [sys.executable, "-m", "cluster.process", "--name", name, "--host", c.host,
+                "--port", str(manager.ports[name]), "--manager", manager.address,
+                "--es-compat", str(c.es_compat), "--seed", str(c.seed),
+                "--link", json.dumps(asdict(c.link)),
+                "--replication-timeout", str(c.replication_timeout)]
+        if c.trace:
+            args.append("--trace")
+        return await asyncio.create_subprocess_exec(
+            *args, env={**os.environ, SECRET_ENV: manager.secret},
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+
+    async def close(self, manager: Manager) -> None:
+        await manager.sender.close()
+        await manager.wire.close()
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,171 @@
+"""The deterministic simulation: every node, the manager and the clients in one process, on an
+in-memory wire and a virtual clock.
+
+`SimLauncher` gives the manager `Member`s instead of OS processes (a `SimProcess` answers the
+same signals a real process does), a `MemoryNetwork` instead of websockets, and a sender that
+hands client requests straight to a node's REST dispatcher. Everything else — the engine, the
+node's write path, the network model, the master's decisions, the scenario code — is the code the
+real processes run. With the same seed, the same story gives a byte-identical trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import urllib.parse
+from typing import TYPE_CHECKING
+
+from cluster.client import Reply
+from cluster.member import Member
+from node.api import dispatch
+from node.profiles import profile
+from node.rest import Request, render
+from transport.endpoint import MANAGER, Endpoint
+from transport.message import Envelope, decode, encode
+
+if TYPE_CHECKING:
+    from cluster.manager import Manager
+
+
+class MemoryNetwork:
+    """Carries encoded envelopes between the endpoints of one process."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, Endpoint] = {}
+        self.paused: dict[str, list[bytes]] = {}  # node -> frames waiting for it to resume
+        self.messages = 0
+
+    def attach(self, endpoint: Endpoint) -> None:
+        self.endpoints[endpoint.name] = endpoint
+        endpoint.wire = _MemoryWire(self, endpoint)
+
+    def detach(self, name: str) -> None:
+        self.endpoints.pop(name, None)
+        self.paused.pop(name, None)
+
+    def deliver(self, src: str, frame: bytes) -> None:
+        env = decode(frame)
+        if src not in self.endpoints:
+            return  # the sender died meanwhile
+        if env.dst in self.paused:
+            self.paused[env.dst].append(frame)
+            return
+        target = self.endpoints.get(env.dst)
+        if target is None:
+            self.endpoints[src].undeliverable(env, f"[{env.dst}] is not reachable")
+            return
+        self.messages += 1
+        target.receive(env)
+
+    def pause(self, name: str) -> None:
+        self.paused.setdefault(name, [])
+
+    def resume(self, name: str) -> None:
+        for frame in self.paused.pop(name, []):
+            asyncio.get_running_loop().call_soon(self.deliver, decode(frame).src, frame)
+
+
+class _MemoryWire:
+    def __init__(self, network: MemoryNetwork, endpoint: Endpoint) -> None:
+        self.network = network
+        self.endpoint = endpoint
+
+    def transmit(self, env: Envelope) -> None:
+        if self.endpoint.name in self.network.paused:
+            self.network.paused[self.endpoint.name].append(encode(env))
+            return
+        asyncio.get_running_loop().call_soon(self.network.deliver, env.src, encode(env))
+
+    async def close(self) -> None:
+        """Nothing to close in memory."""
+
+
+class SimProcess:
+    """A simulated node process: answers the signals the manager sends a real one."""
+
+    def __init__(self, member: Member, network: MemoryNetwork) -> None:
+        self.member = member
+        self.network = network
+        self.returncode: int | None = None
+        self._ended = asyncio.Event()
+
+    async def wait(self) -> int:
+        await self._ended.wait()
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is not None:
+            return
+        if sig == signal.SIGSTOP:
+            self.network.pause(self.member.name)
+        elif sig == signal.SIGCONT:
+            self.network.resume(self.member.name)
+        else:
+            self.returncode = -sig if sig == signal.SIGKILL else 0
+            self.network.detach(self.member.name)
+            self._ended.set()
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class SimSender:
+    """A client's requests handed straight to the node's dispatcher, bodies as JSON."""
+
+    def __init__(self, launcher: SimLauncher) -> None:
+        self.launcher = launcher
+
+    async def __call__(self, node: str, method: str, target: str, headers: dict,
+                       body: bytes) -> Reply:
+        proc = self.launcher.processes.get(node)
+        if proc is None or proc.returncode is not None:
+            raise ConnectionRefusedError(f"[{node}] is not running")
+        parts = urllib.parse.urlsplit(target)
+        request = Request(method, urllib.parse.unquote(parts.path),
+                          dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+                          {k.lower(): v for k, v in headers.items()}, body)
+        response = await dispatch(proc.member.node, request)
+        if proc.returncode is not None:
+            raise ConnectionResetError(f"[{node}] died before it answered")
+        if isinstance(response.body, (dict, list)):
+            return Reply(response.status, json.loads(render(response.body, pretty=False)))
+        return Reply(response.status, response.body)
+
+    async def close(self) -> None:
+        """Nothing to close in memory."""
+
+
+class SimLauncher:
+    """Starts the manager's nodes as in-process members on a `MemoryNetwork`."""
+
+    def __init__(self) -> None:
+        self.network = MemoryNetwork()
+        self.processes: dict[str, SimProcess] = {}
+        self.sequencer = itertools.count()  # one execution order for every recorder
+
+    async def open(self, manager: Manager) -> None:
+        self.network.attach(manager.endpoint)
+        manager.address = "memory"
+        manager.master.state["master_node"] = {"name": MANAGER, "ip": "memory", "port": 0,
+                                               "pid": 0}
+        manager.wire = manager.endpoint.wire
+        manager.sender = SimSender(self)
+
+    async def spawn(self, manager: Manager, name: str) -> SimProcess:
+        c = manager.config
+        loop = asyncio.get_running_loop()
+        member = Member(name, profile(c.es_compat), base_clock=loop.time, seed=c.seed,
+                        link=c.link, trace=c.trace, replication_timeout=c.replication_timeout,
+                        sequencer=self.sequencer)
+        self.network.attach(member.endpoint)
+        proc = SimProcess(member, self.network)
+        self.processes[name] = proc
+        loop.create_task(member.join({"ip": "127.0.0.1", "port": manager.ports[name],
+                                      "pid": 0}))
+        return proc
+
+    async def close(self, manager: Manager) -> None:
+        """Nothing outlives the simulation's loop."""
