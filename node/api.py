@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 
-from node import cat
+from node import bulk, cat, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
 from node.node import DocWrite, Node, WriteOutcome
@@ -124,18 +124,23 @@ def _cas_params(node: Node, params: Params) -> tuple[int | None, int | None]:
 def _validate_write(node: Node, op: str, doc_id: str | None, version: int, vt: VersionType,
                     seq_no: int, term: int, create: bool) -> None:
     """IndexRequest / DeleteRequest validation, message for message (reference §1.2, §1.9)."""
+    errors = write_validation_errors(node, op, doc_id, version, vt, seq_no, term, create)
+    if errors:
+        raise ValidationError(*errors)
+
+
+def write_validation_errors(node: Node, op: str, doc_id: str | None, version: int,
+                            vt: VersionType, seq_no: int, term: int, create: bool) -> list[str]:
+    """The messages of `_validate_write` (a bulk gathers those of all its items)."""
     p = node.profile
     errors: list[str] = []
     if create:
         if vt is not VersionType.INTERNAL:
-            raise ValidationError("create operations only support internal versioning. "
-                                  "use index instead")
+            return ["create operations only support internal versioning. use index instead"]
         if version != MATCH_ANY:
-            raise ValidationError("create operations do not support explicit versions. "
-                                  "use index instead")
+            return ["create operations do not support explicit versions. use index instead"]
         if seq_no != UNASSIGNED_SEQ_NO or term != UNASSIGNED_PRIMARY_TERM:
-            raise ValidationError("create operations do not support compare and set. "
-                                  "use index instead")
+            return ["create operations do not support compare and set. use index instead"]
     if doc_id is None and (version != MATCH_ANY or vt is not VersionType.INTERNAL) \
             and p.major >= 7:
         errors.append("an id must be provided if version type or value are set")
@@ -157,14 +162,18 @@ def _validate_write(node: Node, op: str, doc_id: str | None, version: int, vt: V
         errors.append(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
                       f"{size}" if p.major >= 7 else
                       f"id is too long, must be no longer than 512 bytes but was: {size}")
-    if errors:
-        raise ValidationError(*errors)
+    return errors
+
+
+def refresh_policy(value: str | None) -> str | None:
+    """WriteRequest.RefreshPolicy.parse: None (false), "true" (also ``), or "wait_for"."""
+    if value not in (None, "", "true", "false", "wait_for"):
+        raise IllegalArgument(f"Unknown value for refresh: [{value}].")
+    return {"": "true", "true": "true", "wait_for": "wait_for"}.get(value)
 
 
 def _write_options(params: Params) -> dict:
-    refresh = params.str("refresh")
-    if refresh not in (None, "", "true", "false", "wait_for"):
-        raise IllegalArgument(f"Unknown value for refresh: [{refresh}].")
+    refresh = refresh_policy(params.str("refresh"))
     timeout = params.str("timeout")
     active = params.str("wait_for_active_shards")
     wanted: int | str = 1
@@ -177,7 +186,7 @@ def _write_options(params: Params) -> dict:
             raise IllegalArgument(f"cannot parse ActiveShardCount[{active}]")
     params.accept("pipeline", "require_alias")
     return {"timeout": parse_time("timeout", timeout) if timeout else 60.0,
-            "wait_for_active_shards": wanted}
+            "wait_for_active_shards": wanted, "refresh": refresh}
 
 
 def _check_type(node: Node, doc_type: str) -> None:
@@ -208,6 +217,8 @@ def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
     body.update(_head(node, index, doc_type, doc_id))
     body["_version"] = out.version
     body["result"] = out.result
+    if out.forced_refresh:
+        body["forced_refresh"] = True
     shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
     if out.failures:
         shards["failures"] = out.failures
@@ -366,6 +377,10 @@ def _typeless(node: Node, m: dict) -> bool:
 ROUTES = [
     Route.of("/", GET=root, HEAD=root),
     *cat.ROUTES,
+    *bulk.ROUTES,
+    Route.of("/{index}/_update/{id}", _typeless, POST=update.update_doc),
+    Route.of("/{index}/{type}/{id}/_update", lambda n, m: n.profile.custom_types and _typed(n, m),
+             POST=update.update_doc),
     Route.of("/{index}/_create/{id}", _typeless, PUT=create_doc, POST=create_doc),
     Route.of("/{index}/{type}/{id}/_create", lambda n, m: n.profile.custom_types and _typed(n, m),
              PUT=create_doc, POST=create_doc),

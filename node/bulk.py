@@ -1,0 +1,558 @@
+"""Multi-document APIs: `_bulk`, `_mget`, and the search side's `_refresh` and `_count`.
+
+`_bulk` parses its NDJSON body as Elasticsearch's BulkRequestParser of each generation does
+(action names, metadata names, error messages with line numbers), validates every item the way
+the single-document request would be validated (one invalid item fails the whole request with
+400, as BulkRequest.validate does), then runs the items in order, each through the same `Node`
+write (or `run_update`) as the single-document API. An item that fails while executing — a
+version conflict, a missing document, an unparsable source — is reported inside its item with
+its `status` and the same error object the single-document API answers (without `root_cause`,
+as bulk items print it), and the response says `errors: true`.
+
+`_mget` answers each entry like a GET (found or not), or with an `error` (a missing index).
+
+`_count` counts what searches see: only what the last refresh of each primary made visible.
+A refresh happens on `_refresh`, on a write with `refresh=true` / `wait_for` (each copy the write
+reached), and every second (`index.refresh_interval`), lazily by the node's clock; from 7.0 a
+shard without searches for 30s skips its scheduled refreshes and refreshes when searched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from node import cat
+from node.engine import DELETE, INDEX
+from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
+from node.node import DocWrite, Node
+from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
+from node.update import (UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, UpdateSpec,
+                         fields_with_locations, parse_update_body, run_update, token,
+                         update_validation_errors)
+from node.versioning import MATCH_ANY, VersionType
+
+
+def _api():
+    from node import api  # api imports this module for its routes
+    return api
+
+
+# -- per-generation rules -------------------------------------------------------------------
+def _bulk_meta_names(node: Node) -> dict[str, str]:
+    """The action/metadata names each generation's bulk parser accepts, and what they set.
+
+    5.x and 6.x also accept the old underscore and camel-case spellings; 7.0 removed them; 8.0
+    removed `_type`.
+    """
+    p = node.profile
+    names = {"_index": "index", "_id": "id", "routing": "routing", "op_type": "op_type",
+             "version": "version", "version_type": "version_type",
+             "retry_on_conflict": "retry_on_conflict", "pipeline": "pipeline"}
+    if p.major <= 7:
+        names["_type"] = "type"
+    if p.seq_no_cas:
+        names.update(if_seq_no="if_seq_no", if_primary_term="if_primary_term")
+    if p.major >= 7:
+        names["require_alias"] = "require_alias"
+    if p.major <= 6:
+        names.update({"_routing": "routing", "_parent": "parent", "parent": "parent",
+                      "_version": "version", "_version_type": "version_type",
+                      "_versionType": "version_type", "versionType": "version_type",
+                      "opType": "op_type", "_retry_on_conflict": "retry_on_conflict",
+                      "_retryOnConflict": "retry_on_conflict"})
+    if p.major == 5:
+        names.update({"_timestamp": "timestamp", "timestamp": "timestamp", "_ttl": "ttl",
+                      "ttl": "ttl"})
+    return names
+
+
+def _bulk_needs_newline(node: Node) -> bool:
+    """6.0 refuses a bulk body whose last line has no newline; 5.x silently drops that line."""
+    return node.profile.major >= 6
+
+
+def _action_line_must_end(node: Node) -> bool:
+    """8.x refuses anything after the action's object on an action line."""
+    return node.profile.major >= 8
+
+
+def _default_type(node: Node, url_type: str | None) -> str | None:
+    """The type of items without `_type`: the URL's (5.x/6.x: none, so `type is missing`);
+    7.x `_doc`; 8.x has no types (`_doc` internally)."""
+    if url_type is not None:
+        return url_type
+    return "_doc" if node.profile.major >= 7 else None
+
+
+def _count_has_skipped(node: Node) -> bool:
+    """`_shards.skipped` in search and count responses (6.0+)."""
+    return node.profile.major >= 6
+
+
+# -- bulk: parsing ----------------------------------------------------------------------------
+@dataclass(slots=True)
+class BulkItem:
+    action: str  # index, create, delete, update
+    line: int
+    index: str | None
+    doc_type: str | None
+    doc_id: str | None
+    routing: str | None = None
+    create: bool = False
+    version: int = MATCH_ANY
+    version_type: VersionType = VersionType.INTERNAL
+    if_seq_no: int = UNASSIGNED_SEQ_NO
+    if_primary_term: int = UNASSIGNED_PRIMARY_TERM
+    source: bytes = b""
+    update: UpdateSpec | None = None
+
+
+def _malformed(line: int, detail: str) -> IllegalArgument:
+    return IllegalArgument(f"Malformed action/metadata line [{line}], {detail}")
+
+
+def _text(value: object) -> str:
+    """XContentParser.text() of a scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _long(name: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise IllegalArgument(f"Current token (VALUE_{str(value).upper()}) not numeric, can not "
+                              f"use numeric value accessors for [{name}]")
+    if isinstance(value, (int, float)):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise IllegalArgument(f"For input string: \"{value}\"") from None
+
+
+def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type: str | None,
+               default_routing: str | None) -> list[BulkItem]:
+    """BulkRequestParser.parse: the items of an NDJSON body, or the 400 it fails with."""
+    p = node.profile
+    names = _bulk_meta_names(node)
+    decoder = json.JSONDecoder()
+    items: list[BulkItem] = []
+    line, pos = 0, 0
+
+    def next_marker(start: int) -> int:
+        found = data.find(b"\n", start)
+        if found == -1 and start != len(data) and _bulk_needs_newline(node):
+            raise IllegalArgument("The bulk request must be terminated by a newline [\\n]")
+        return found
+
+    while True:
+        end = next_marker(pos)
+        if end == -1:
+            break
+        line += 1
+        raw, pos = data[pos:end], end + 1
+        text = raw.decode("utf-8", errors="replace").strip()
+        if not text:
+            continue
+        try:
+            if p.duplicate_keys_rejected:
+                parse_json(raw, strict_duplicates=True)  # duplicate keys fail the whole line
+            action_obj, _ = decoder.raw_decode(text)
+        except (ValueError, json.JSONDecodeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise ElasticsearchError(f"{reason} at line [{line}]", status=400,
+                                     type="json_parse_exception") from None
+        if not isinstance(action_obj, dict):
+            raise _malformed(line, f"expected START_OBJECT but found [{token(action_obj)}]")
+        if not action_obj:
+            raise _malformed(line, "expected FIELD_NAME but found [END_OBJECT]")
+        action, meta = next(iter(action_obj.items()))
+        if _action_line_must_end(node) and len(action_obj) > 1:
+            raise _malformed(line, "expected END_OBJECT but found [FIELD_NAME]")
+        if not isinstance(meta, dict):
+            raise _malformed(line, f"expected START_OBJECT or END_OBJECT but found "
+                             f"[{token(meta)}]")
+        fields: dict = {}
+        source_param: object = None
+        for key, value in meta.items():
+            if isinstance(value, list):
+                if key == "fields" and p.major == 5:
+                    continue
+                raise _malformed(line, f"expected a simple value for field [{key}] but found "
+                                 "[START_ARRAY]")
+            if isinstance(value, dict):
+                if key == "_source":
+                    source_param = value
+                    continue
+                raise _malformed(line, f"expected a simple value for field [{key}] but found "
+                                 "[START_OBJECT]")
+            if value is None:
+                continue
+            if key == "_source":
+                source_param = value
+                continue
+            if key == "fields" and p.major == 5:
+                raise IllegalArgument(f"Action/metadata line [{line}] contains a simple value "
+                                      "for parameter [fields] while a list is expected")
+            name = names.get(key)
+            if name is None:
+                raise IllegalArgument(f"Action/metadata line [{line}] contains an unknown "
+                                      f"parameter [{key}]")
+            fields[name] = value
+        item = _item(node, action, line, fields, default_index, default_type, default_routing)
+        if action == "delete":
+            items.append(item)
+            continue
+        end = next_marker(pos)
+        if end == -1:
+            break
+        line += 1
+        source, pos = data[pos:end], end + 1
+        if source.endswith(b"\r"):
+            source = source[:-1]
+        if action in ("index", "create"):
+            item.source = source
+            item.create = action == "create" or _text(fields.get("op_type", "")) == "create"
+        elif action == "update":
+            item.update = _update_item(node, item, fields, source, source_param)
+        else:
+            raise _malformed(line, "expected field [create], [delete], [index] or [update] but "
+                             f"found [{action}]")
+        items.append(item)
+    return items
+
+
+def _item(node: Node, action: str, line: int, fields: dict, default_index: str | None,
+          default_type: str | None, default_routing: str | None) -> BulkItem:
+    item = BulkItem(action, line,
+                    index=_text(fields["index"]) if "index" in fields else default_index,
+                    doc_type=_text(fields["type"]) if "type" in fields else default_type,
+                    doc_id=_text(fields["id"]) if "id" in fields else None,
+                    routing=_text(fields["routing"]) if "routing" in fields else default_routing)
+    if "version" in fields:
+        item.version = _long("version", fields["version"])
+    if "version_type" in fields:
+        try:
+            item.version_type = VersionType.parse(_text(fields["version_type"]))
+        except ValueError as exc:
+            raise IllegalArgument(str(exc)) from None
+    if "if_seq_no" in fields:
+        item.if_seq_no = _long("if_seq_no", fields["if_seq_no"])
+    if "if_primary_term" in fields:
+        item.if_primary_term = _long("if_primary_term", fields["if_primary_term"])
+    return item
+
+
+def _update_item(node: Node, item: BulkItem, fields: dict, source: bytes,
+                 source_param: object) -> UpdateSpec:
+    if node.profile.major >= 7 and (item.version != MATCH_ANY
+                                    or item.version_type is not VersionType.INTERNAL):
+        raise IllegalArgument("Update requests do not support versioning. Please use "
+                              "`if_seq_no` and `if_primary_term` instead")
+    u = UpdateSpec(item.index, item.doc_type, item.doc_id, routing=item.routing,
+                   version=item.version, version_type=item.version_type,
+                   if_seq_no=item.if_seq_no, if_primary_term=item.if_primary_term)
+    if "retry_on_conflict" in fields:
+        u.retry_on_conflict = _long("retry_on_conflict", fields["retry_on_conflict"])
+    parse_update_body(node, source, u)
+    if source_param is not None:
+        u.fetch_source = source_param is True or source_param == "true"
+    return u
+
+
+def _item_errors(node: Node, item: BulkItem) -> list[str]:
+    """The validation messages of one item's request (IndexRequest, DeleteRequest, ...)."""
+    if item.update is not None:
+        return update_validation_errors(node, item.update)
+    errors = []
+    if item.index is None:
+        errors.append("index is missing")
+    if item.doc_type is None:
+        errors.append("type is missing")
+    if item.action == "delete" and item.doc_id is None:
+        errors.append("id is missing")
+    doc_id = item.doc_id if item.action != "delete" else (item.doc_id or "")
+    return errors + _api().write_validation_errors(
+        node, DELETE if item.action == "delete" else INDEX, doc_id, item.version,
+        item.version_type, item.if_seq_no, item.if_primary_term, item.create)
+
+
+# -- bulk: running ----------------------------------------------------------------------------
+def _item_source(node: Node, raw: bytes) -> dict:
+    if not raw.strip():
+        raise ElasticsearchError("failed to parse, document is empty", status=400,
+                                 type="mapper_parsing_exception")
+    return parse_source(Request("POST", "/_bulk", body=raw),
+                        strict_duplicates=node.profile.duplicate_keys_rejected)
+
+
+async def _run_item(node: Node, item: BulkItem, options: dict) -> dict:
+    """One item's entry of `items`: its answer with `status`, or its error."""
+    api = _api()
+    key = "create" if item.create else item.action
+    if item.action in ("index", "create") and item.doc_id is None:
+        item.doc_id = api._auto_id()  # ids are generated before anything can fail
+    try:
+        if item.update is not None:
+            u = item.update
+            u.refresh, u.timeout = options["refresh"], options["timeout"]
+            u.wait_for_active_shards = options["wait_for_active_shards"]
+            status, body = await run_update(node, u, in_bulk=True)
+            return {key: {**body, "status": status}}
+        op = DELETE if item.action == "delete" else INDEX
+        source = None
+        if op == INDEX:
+            api._check_type(node, item.doc_type)
+            source = _item_source(node, item.source)
+        elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
+            node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
+        seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
+        w = DocWrite(item.index, item.doc_type, item.doc_id, op, source=source,
+                     version=item.version, version_type=item.version_type.value,
+                     create=item.create, routing=item.routing, if_seq_no=seq_no,
+                     if_primary_term=None if seq_no is None else item.if_primary_term,
+                     **options)
+        answer = api.write_response(node, item.index, item.doc_type, item.doc_id, op,
+                                    await node.write(w))
+        return {key: {**answer.body, "status": answer.status}}
+    except ElasticsearchError as exc:
+        error = exc.body()["error"]
+        del error["root_cause"]
+        entry: dict = {"_index": item.index}
+        if node.profile.type_in_responses:
+            entry["_type"] = item.doc_type
+        entry.update(_id=item.doc_id, status=exc.status, error=error)
+        return {key: entry}
+
+
+async def bulk(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`POST /_bulk`, `/{index}/_bulk` (and `/{index}/{type}/_bulk` while types exist)."""
+    api = _api()
+    p = node.profile
+    started = node.clock()
+    options = api._write_options(params)
+    default_routing = params.str("routing")
+    url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
+    params.accept("_source", "_source_includes", "_source_excludes", "_source_include",
+                  "_source_exclude")
+    if p.major == 5:
+        params.accept("fields")
+    if not request.body:
+        raise ParseError("request body is required")
+    items = parse_bulk(node, request.body, m.get("index"), _default_type(node, url_type),
+                       default_routing)
+    params.check_consumed()
+    errors = [] if items else ["no requests added"]
+    for item in items:
+        errors.extend(_item_errors(node, item))
+    if errors:
+        raise ValidationError(*errors)
+    answers = [await _run_item(node, item, options) for item in items]
+    failed = any("error" in next(iter(a.values())) for a in answers)
+    took = max(0, int(round((node.clock() - started) * 1000)))
+    node.recorder.record("bulk", items=len(items), errors=failed)
+    return Response(200, {"took": took, "errors": failed, "items": answers})
+
+
+# -- mget -------------------------------------------------------------------------------------
+_MGET_FIELDS = {"_index": "index", "_type": "type", "_id": "id", "routing": "routing",
+                "_source": "source", "stored_fields": "stored_fields", "version": "version",
+                "version_type": "version_type"}
+_MGET_OLD_FIELDS = {"_routing": "routing", "_version": "version",
+                    "_version_type": "version_type", "parent": "parent", "_parent": "parent",
+                    "fields": "stored_fields"}
+
+
+def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
+                routing: str | None) -> list[dict]:
+    """MultiGetRequest.add: the entries of `docs` or `ids`."""
+    p = node.profile
+    names = dict(_MGET_FIELDS)
+    if p.major <= 6:
+        names.update(_MGET_OLD_FIELDS)
+    if p.major >= 8:
+        del names["_type"]
+    items: list[dict] = []
+    for key, value in body.items():
+        if not isinstance(value, list):
+            raise ParseError(f"unexpected token [{token(value)}], expected [docs] or [ids]")
+        if key == "docs":
+            for entry in value:
+                if not isinstance(entry, dict):
+                    raise IllegalArgument("docs array element should include an object")
+                item = {"index": index, "type": doc_type, "id": None, "routing": routing,
+                        "version": MATCH_ANY, "version_type": VersionType.INTERNAL}
+                for field_name, field_value in entry.items():
+                    name = names.get(field_name)
+                    if name is None:
+                        raise ParseError("failed to parse multi get request. unknown field "
+                                         f"[{field_name}]")
+                    if name in ("index", "type", "id", "routing") and field_value is not None:
+                        item[name] = _text(field_value)
+                    elif name == "version":
+                        item["version"] = _long("version", field_value)
+                    elif name == "version_type":
+                        try:
+                            item["version_type"] = VersionType.parse(_text(field_value))
+                        except ValueError as exc:
+                            raise IllegalArgument(str(exc)) from None
+                items.append(item)
+        elif key == "ids":
+            for entry in value:
+                if isinstance(entry, (dict, list)):
+                    raise IllegalArgument("ids array element should only contain ids")
+                items.append({"index": index, "type": doc_type, "id": _text(entry),
+                              "routing": routing, "version": MATCH_ANY,
+                              "version_type": VersionType.INTERNAL})
+        else:
+            raise ParseError(f"unknown key [{key}] for a START_ARRAY, expected [docs] or [ids]")
+    return items
+
+
+async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
+    p = node.profile
+    index, doc_id = item["index"], item["id"]
+    requested = item["type"] if p.major <= 6 else (item["type"] or "_doc")
+    head: dict = {"_index": index}
+    try:
+        meta = node.index_meta(index)
+        lookup = requested or ("_all" if p.major == 5 else meta.get("type") or "_doc")
+        doc = None
+        if not (p.one_type_per_index and requested and meta.get("type") not in (None,
+                                                                               requested)):
+            doc = await node.get(index, lookup, doc_id, routing=item["routing"],
+                                 version=item["version"],
+                                 version_type=item["version_type"].value,
+                                 local_only=local_only)
+    except ElasticsearchError as exc:
+        if p.type_in_responses:
+            head["_type"] = requested
+        head.update(_id=doc_id, error=exc.body()["error"])
+        return head
+    if p.type_in_responses:
+        head["_type"] = requested if doc is None else (
+            doc.get("type", lookup) if p.major == 5 else requested or lookup)
+    head["_id"] = doc_id
+    if doc is None:
+        head["found"] = False
+        return head
+    head["_version"] = doc["version"]
+    if p.seq_no_in_responses:
+        head["_seq_no"] = doc["seq_no"]
+        head["_primary_term"] = doc["term"]
+    head["found"] = True
+    head["_source"] = doc["source"]
+    return head
+
+
+async def mget(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`GET|POST /_mget`, `/{index}/_mget` (and `/{index}/{type}/_mget` while types exist)."""
+    routing = params.str("routing")
+    preference = params.str("preference")
+    refresh = params.bool("refresh", False)
+    params.accept("realtime", "stored_fields", "_source", "_source_includes", "_source_excludes",
+                  "_source_include", "_source_exclude", "fields")
+    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
+                        required=False)
+    items = _mget_items(node, body, m.get("index"), m.get("type"), routing)
+    params.check_consumed()
+    errors = [] if items else ["no documents to get"]
+    for n, item in enumerate(items):
+        if item["index"] is None:
+            errors.append(f"index is missing for doc {n}")
+        if item["id"] is None:
+            errors.append(f"id is missing for doc {n}")
+    if errors:
+        raise ValidationError(*errors)
+    if refresh:
+        indices = [i for i in dict.fromkeys(item["index"] for item in items)
+                   if i in node.state["indices"]]
+        await node.refresh(indices)
+    docs = [await _mget_one(node, item, preference == "_only_local") for item in items]
+    return Response(200, {"docs": docs})
+
+
+# -- refresh and count ------------------------------------------------------------------------
+def _failures(entries: list[dict]) -> list[dict]:
+    return [{"shard": f["shard"], "index": f["index"], "status": f["status"],
+             "reason": f["reason"]} for f in entries]
+
+
+async def refresh(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`POST|GET /_refresh`, `/{index}/_refresh`: every copy's search view catches up."""
+    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
+                  "ignore_throttled")
+    params.check_consumed()
+    shards = await node.refresh(cat._selected(node, m.get("index")))
+    header = {"total": shards["total"], "successful": shards["successful"],
+              "failed": shards["failed"]}
+    if shards["failures"]:
+        header["failures"] = _failures(shards["failures"])
+    return Response(200, {"_shards": header})
+
+
+def _unsupported_query(what: str) -> IllegalArgument:
+    return IllegalArgument(f"occsim counts with the [match_all] query only: {what} is not "
+                           "supported")
+
+
+def _count_query(node: Node, request: Request) -> None:
+    """RestActions.getQueryContent: `{"query": {...}}` only; occsim runs `match_all`."""
+    if not request.body.strip():
+        return
+    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected)
+    text = request.body.decode("utf-8")
+    for name, value, name_at, _ in fields_with_locations(text):
+        if name != "query":
+            line, col = name_at.split(":")
+            raise ElasticsearchError(f"request does not support [{name}]", status=400,
+                                     type="parsing_exception",
+                                     meta={"line": int(line), "col": int(col)})
+    query = body.get("query")
+    if not isinstance(query, dict) or len(query) != 1:
+        raise _unsupported_query(f"the query {json.dumps(query)}")
+    (kind, clause), = query.items()
+    if kind != "match_all":
+        raise _unsupported_query(f"the query [{kind}]")
+    if not isinstance(clause, dict) or set(clause) - {"boost", "_name"}:
+        raise _unsupported_query(f"[match_all] with {json.dumps(clause)}")
+
+
+async def count(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`GET|POST /_count`, `/{index}/_count`: documents visible to search, per primary."""
+    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards", "preference",
+                  "routing", "min_score", "terminate_after", "analyzer", "analyze_wildcard",
+                  "default_operator", "df", "lenient", "ignore_throttled")
+    q = params.str("q")
+    if q is not None and q.strip() not in ("*", "*:*"):
+        raise _unsupported_query(f"the query string [{q}]")
+    _count_query(node, request)
+    params.check_consumed()
+    result = await node.search_count(cat._selected(node, m.get("index")))
+    header = {"total": result["total"], "successful": result["successful"]}
+    if _count_has_skipped(node):
+        header["skipped"] = 0
+    header["failed"] = result["failed"]
+    if result["failures"]:
+        header["failures"] = [{"shard": f["shard"], "index": f["index"], "node": f["node"],
+                               "reason": f["reason"]} for f in result["failures"]]
+    return Response(200, {"count": result["count"], "_shards": header})
+
+
+def _with_types(node: Node, m: dict) -> bool:
+    return node.profile.custom_types
+
+
+ROUTES = [
+    Route.of("/_bulk", POST=bulk, PUT=bulk),
+    Route.of("/{index}/_bulk", POST=bulk, PUT=bulk),
+    Route.of("/{index}/{type}/_bulk", _with_types, POST=bulk, PUT=bulk),
+    Route.of("/_mget", GET=mget, POST=mget),
+    Route.of("/{index}/_mget", GET=mget, POST=mget),
+    Route.of("/{index}/{type}/_mget", _with_types, GET=mget, POST=mget),
+    Route.of("/_refresh", GET=refresh, POST=refresh),
+    Route.of("/{index}/_refresh", GET=refresh, POST=refresh),
+    Route.of("/_count", GET=count, POST=count),
+    Route.of("/{index}/_count", GET=count, POST=count),
+]

@@ -1,0 +1,538 @@
+"""The update API: get → merge → write with a compare-and-set condition, retried on conflict.
+
+`POST /{index}/{type}/{id}/_update` (5.x–7.x) and `POST /{index}/_update/{id}` (7.x on), run as
+Elasticsearch's UpdateHelper and TransportUpdateAction run it (reference §2, §3.5):
+
+* the document is read from the primary, realtime;
+* an existing document gets `doc` merged into its source recursively (`merge`); a merge that
+  changes nothing is a `noop` when `detect_noop` is on (the default): nothing is written;
+* otherwise the merged source is written with a condition taken from the read — the read's
+  `_seq_no`/`_primary_term` from 7.0, its internal `_version` before — so a change that lands
+  between the read and the write fails the write with a version conflict, and the whole
+  get → merge → write runs again, up to `retry_on_conflict` times (default 0), then 409;
+* a missing document is created from `upsert`, or from `doc` with `doc_as_upsert`, as a create;
+  without either the answer is 404 `document_missing_exception`.
+
+The same `run_update` serves `_bulk`'s update items. Scripts are not supported by occsim: an
+update that would run a script is refused with a 400.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+
+from node.engine import INDEX
+from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
+from node.node import DocWrite, Node
+from node.rest import Params, Request, Response, parse_json
+from node.versioning import MATCH_ANY, VersionType, explain_cas_conflict, valid_for_writes
+
+UNASSIGNED_SEQ_NO = -2
+UNASSIGNED_PRIMARY_TERM = 0
+UPDATE_FIELDS = ("script", "scripted_upsert", "upsert", "doc", "doc_as_upsert", "detect_noop",
+                 "_source", "if_seq_no", "if_primary_term")
+_REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurrency control. "
+                    "Please use `if_seq_no` and `if_primary_term` instead")
+
+
+def _api():
+    from node import api  # api imports this module for its routes
+    return api
+
+
+# -- per-generation rules (Elasticsearch behaviour by major version) ---------------------------
+def strict_body(node: Node) -> bool:
+    """7.0 parses the update body with an ObjectParser: unknown fields are errors (ignored
+    before)."""
+    return node.profile.major >= 7
+
+
+def rejects_version_params(node: Node) -> bool:
+    """7.0's RestUpdateAction refuses `version` / `version_type` outright."""
+    return node.profile.major >= 7
+
+
+def noop_has_seq_no(node: Node) -> bool:
+    """7.4 added `_seq_no` / `_primary_term` to noop answers."""
+    return node.profile.major >= 7
+
+
+def cas_from_read(node: Node) -> bool:
+    """7.0's UpdateHelper guards the write with the read's seq_no; 5.x/6.x with its version."""
+    return node.profile.major >= 7
+
+
+def missing_prefix(node: Node, doc_type: str, doc_id: str) -> str:
+    """DocumentMissingException: `[type][id]` up to 7.x, `[id]` from 8.0."""
+    return f"[{doc_type}][{doc_id}]" if node.profile.major <= 7 else f"[{doc_id}]"
+
+
+# -- the merge ---------------------------------------------------------------------------------
+_ABSENT = object()
+
+
+def merge(source: dict, changes: dict) -> tuple[dict, bool]:
+    """XContentHelper.update: `changes` merged into a copy of `source`, and whether it changed.
+
+    Objects present on both sides merge key by key, recursively; any other value (arrays too)
+    replaces what was there. A change counts only if the new value differs from the old one
+    (JSON-typed: `1`, `1.0` and `true` all differ).
+    """
+    merged = copy.deepcopy(source)
+    return merged, _merge_into(merged, changes)
+
+
+def _merge_into(target: dict, changes: dict) -> bool:
+    modified = False
+    for key, value in changes.items():
+        old = target.get(key, _ABSENT)
+        if isinstance(old, dict) and isinstance(value, dict):
+            modified = _merge_into(old, value) or modified
+            continue
+        target[key] = copy.deepcopy(value)
+        modified = modified or old is _ABSENT or not same_json(old, value)
+    return modified
+
+
+def same_json(a: object, b: object) -> bool:
+    """Java's `Objects.equals` on parsed JSON: equal values of the same JSON type."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def is_noop(source: dict, changes: dict) -> bool:
+    """Whether merging `changes` into `source` would leave it as it is."""
+    return not merge(source, changes)[1]
+
+
+# -- the request -------------------------------------------------------------------------------
+@dataclass(slots=True)
+class UpdateSpec:
+    """One update request, from the URL and body or from a bulk item."""
+
+    index: str | None
+    doc_type: str | None
+    doc_id: str | None
+    doc: dict | None = None
+    upsert: dict | None = None
+    doc_as_upsert: bool = False
+    detect_noop: bool = True
+    script: bool = False
+    scripted_upsert: bool = False
+    fetch_source: bool = False
+    routing: str | None = None
+    retry_on_conflict: int = 0
+    version: int = MATCH_ANY
+    version_type: VersionType = VersionType.INTERNAL
+    if_seq_no: int = UNASSIGNED_SEQ_NO
+    if_primary_term: int = UNASSIGNED_PRIMARY_TERM
+    refresh: str | None = None
+    timeout: float = 60.0
+    wait_for_active_shards: int | str = 1
+
+
+def token(value: object) -> str:
+    """The Jackson token a JSON value starts with."""
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if isinstance(value, bool):
+        return "VALUE_BOOLEAN"
+    if isinstance(value, (int, float)):
+        return "VALUE_NUMBER"
+    if isinstance(value, str):
+        return "VALUE_STRING"
+    return "VALUE_NULL"
+
+
+def fields_with_locations(text: str) -> list[tuple[str, object, str, str]]:
+    """The top-level fields of a JSON object text, each with the `line:col` (Jackson's, 1-based)
+    of its name and of its value. The text must already be known to be a valid object."""
+    decoder = json.JSONDecoder()
+    out: list[tuple[str, object, str, str]] = []
+    i = _skip(text, 0) + 1
+    i = _skip(text, i)
+    if text[i] == "}":
+        return out
+    while True:
+        key_at = i
+        key, i = json.decoder.scanstring(text, i + 1)
+        i = _skip(text, _skip(text, i) + 1)
+        value_at = i
+        value, i = decoder.raw_decode(text, i)
+        out.append((key, value, location(text, key_at), location(text, value_at)))
+        i = _skip(text, i)
+        if text[i] != ",":
+            return out
+        i = _skip(text, i + 1)
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def location(text: str, pos: int) -> str:
+    line = text.count("\n", 0, pos) + 1
+    return f"{line}:{pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
+
+
+def _x_parse(loc: str, reason: str, caused_by: dict | None = None) -> ElasticsearchError:
+    return ElasticsearchError(f"[{loc}] {reason}", status=400, type="x_content_parse_exception",
+                              caused_by=caused_by)
+
+
+def suggest(unknown: str, candidates: tuple[str, ...]) -> str:
+    """SuggestingErrorOnUnknown: ` did you mean [x]?` for names close to the unknown one."""
+    scored = []
+    for candidate in candidates:
+        longest = max(len(unknown), len(candidate)) or 1
+        similarity = 1 - _levenshtein(unknown, candidate) / longest
+        if similarity > 0.5:
+            scored.append((-similarity, candidate))
+    if not scored:
+        return ""
+    keys = [c for _, c in sorted(scored)]
+    return f" did you mean [{keys[0]}]?" if len(keys) == 1 else \
+        f" did you mean any of [{', '.join(keys)}]?"
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def parse_update_body(node: Node, raw: bytes, u: UpdateSpec) -> None:
+    """UpdateRequest.fromXContent into `u`: strict from 7.0, lenient (unknown fields ignored)
+    before; every bad value fails as the generation's parser fails."""
+    if not raw.strip():
+        raise ParseError("request body is required")
+    try:
+        body = parse_json(raw, strict_duplicates=node.profile.duplicate_keys_rejected)
+    except ValueError as exc:
+        raise ElasticsearchError(str(exc), status=400, type="x_content_parse_exception") from None
+    text = raw.decode("utf-8")
+    strict = strict_body(node)
+    if not isinstance(body, dict):
+        if strict:
+            raise _x_parse(location(text, _skip(text, 0)),
+                           f"[UpdateRequest] Expected START_OBJECT but was: {token(body)}")
+        raise ParseError("request body must be a JSON object")
+    for name, value, name_at, value_at in fields_with_locations(text):
+        if name not in UPDATE_FIELDS or (not strict and name in ("if_seq_no", "if_primary_term")):
+            if strict:
+                raise _x_parse(name_at, f"[UpdateRequest] unknown field [{name}]"
+                               + suggest(name, UPDATE_FIELDS))
+            continue
+        if name in ("doc", "upsert"):
+            if not isinstance(value, dict):
+                raise _unsupported(strict, name, value, value_at)
+            setattr(u, name, value)
+        elif name == "script":
+            if not isinstance(value, (dict, str)):
+                raise _unsupported(strict, name, value, value_at)
+            u.script = True
+        elif name in ("doc_as_upsert", "detect_noop", "scripted_upsert"):
+            setattr(u, name, _boolean(strict, name, value, value_at))
+        elif name == "_source":
+            if not isinstance(value, (dict, list, bool, str)):
+                raise _unsupported(strict, name, value, value_at)
+            u.fetch_source = value is True or value == "true"
+        else:  # if_seq_no / if_primary_term (7.0+ body fields)
+            number = _long(name, value, value_at)
+            if name == "if_seq_no":
+                if number < 0 and number != UNASSIGNED_SEQ_NO:
+                    raise _x_parse(value_at, "[UpdateRequest] failed to parse field [if_seq_no]",
+                                   {"type": "illegal_argument_exception", "reason":
+                                    f"sequence numbers must be non negative. got [{number}]."})
+                u.if_seq_no = number
+            else:
+                if number < 0:
+                    raise _x_parse(value_at, "[UpdateRequest] failed to parse field "
+                                   "[if_primary_term]", {"type": "illegal_argument_exception",
+                                   "reason": f"primary term must be non negative. got [{number}]"})
+                u.if_primary_term = number
+
+
+def _unsupported(strict: bool, name: str, value: object, at: str) -> ElasticsearchError:
+    if strict:
+        return _x_parse(at, f"[UpdateRequest] {name} doesn't support values of type: "
+                        f"{token(value)}")
+    return ElasticsearchError(f"failed to parse [{name}]: expected an object, found "
+                              f"[{token(value)}]", status=400, type="parse_exception")
+
+
+def _boolean(strict: bool, name: str, value: object, at: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    if strict:
+        if isinstance(value, str):
+            raise _x_parse(at, f"[UpdateRequest] failed to parse field [{name}]",
+                           {"type": "illegal_argument_exception", "reason":
+                            f"Failed to parse value [{value}] as only [true] or [false] are "
+                            "allowed."})
+        raise _unsupported(strict, name, value, at)
+    if isinstance(value, (int, float)):
+        return value != 0  # 5.x/6.x parsers read a number as a boolean
+    raise IllegalArgument(f"Failed to parse value [{value}] as only [true] or [false] are "
+                          "allowed.")
+
+
+def _long(name: str, value: object, at: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        if isinstance(value, float) and value == int(value):
+            return int(value)
+        raise _x_parse(at, f"[UpdateRequest] {name} doesn't support values of type: "
+                       f"{token(value)}")
+    if isinstance(value, int):
+        return value
+    if re.fullmatch(r"[+-]?\d+", value):
+        return int(value)
+    raise _x_parse(at, f"[UpdateRequest] failed to parse field [{name}]",
+                   {"type": "number_format_exception", "reason": f'For input string: "{value}"'})
+
+
+def update_validation_errors(node: Node, u: UpdateSpec) -> list[str]:
+    """UpdateRequest.validate of the generation, message for message, in its order."""
+    p = node.profile
+    errors: list[str] = []
+    if u.index is None:
+        errors.append("index is missing")
+    if p.major <= 6:
+        if p.major == 6 and u.version != MATCH_ANY and u.upsert is not None:
+            errors.append("can't provide both upsert request and a version")
+        if u.doc_type is None:
+            errors.append("type is missing")
+    if u.doc_id is None:
+        errors.append("id is missing")
+    if p.major <= 6:
+        if u.version_type is not VersionType.INTERNAL:
+            errors.append(f"version type [{u.version_type.name}] is not supported by the "
+                          "update API")
+        else:
+            if u.version != MATCH_ANY and u.retry_on_conflict > 0:
+                errors.append("can't provide both retry_on_conflict and a specific version")
+            if not valid_for_writes(u.version_type, u.version):
+                errors.append(f"illegal version value [{u.version}] for version type "
+                              f"[{u.version_type.name}]")
+    if p.seq_no_cas:
+        seq_no, term = u.if_seq_no, u.if_primary_term
+        if p.major >= 7 and u.version_type is VersionType.INTERNAL and u.version != MATCH_ANY:
+            errors.append(_REJECT_VERSIONS)
+        if seq_no != UNASSIGNED_SEQ_NO and (u.version_type is not VersionType.INTERNAL
+                                            or u.version != MATCH_ANY):
+            errors.append("compare and write operations can not use versioning")
+        if term == UNASSIGNED_PRIMARY_TERM and seq_no != UNASSIGNED_SEQ_NO:
+            errors.append("ifSeqNo is set, but primary term is [0]")
+        if term != UNASSIGNED_PRIMARY_TERM and seq_no == UNASSIGNED_SEQ_NO:
+            errors.append(f"ifSeqNo is unassigned, but primary term is [{term}]")
+        if seq_no != UNASSIGNED_SEQ_NO:
+            if u.retry_on_conflict > 0:
+                errors.append("compare and write operations can not be retried")
+            if u.doc_as_upsert:
+                errors.append("compare and write operations can not be used with upsert")
+            if u.upsert is not None:
+                errors.append("upsert requests don't support `if_seq_no` and `if_primary_term`")
+    if not u.script and u.doc is None:
+        errors.append("script or doc is missing")
+    if u.script and u.doc is not None:
+        errors.append("can't provide both script and doc")
+    if u.doc is None and u.doc_as_upsert:
+        errors.append("doc must be specified if doc_as_upsert is enabled")
+    return errors
+
+
+# -- running it --------------------------------------------------------------------------------
+def _no_scripts(what: str) -> IllegalArgument:
+    return IllegalArgument(f"scripts are not supported by occsim: this update would run its "
+                           f"[script] {what}; send a partial document in [doc] (with [upsert] or "
+                           "[doc_as_upsert] for a missing document) instead")
+
+
+async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tuple[int, dict]:
+    """Execute a validated update: (HTTP status, response body); raises Elasticsearch errors.
+
+    In a bulk, a noop answers the shard's `_shards` like every item of that shard, and a
+    bulk-level `refresh=true` marks it `forced_refresh`; alone it answers zeros.
+    """
+    p = node.profile
+    meta = await node.ensure_index(u.index, None)  # the update API auto-creates the index
+    attempt = 0
+    while True:
+        doc = await _read(node, u, meta)
+        shard = node.shard_of(meta, u.doc_id, u.routing)
+        if doc is None:
+            if u.upsert is None and not u.doc_as_upsert:
+                raise ElasticsearchError(
+                    f"{missing_prefix(node, u.doc_type, u.doc_id)}: document missing",
+                    status=404, type="document_missing_exception",
+                ).at(u.index, meta["uuid"], shard)
+            if u.script and u.scripted_upsert:
+                raise _no_scripts("on the upsert document (scripted_upsert)")
+            source = u.doc if u.doc_as_upsert else u.upsert
+            w = _doc_write(u, source, create=True)
+        else:
+            if u.script:
+                raise _no_scripts("on the current document")
+            source, modified = merge(doc["source"], u.doc)
+            if u.detect_noop and not modified:
+                return 200, _noop_body(node, u, doc, meta, shard, in_bulk)
+            w = _doc_write(u, source)
+            if u.if_seq_no != UNASSIGNED_SEQ_NO and not cas_from_read(node):
+                w.if_seq_no, w.if_primary_term = u.if_seq_no, u.if_primary_term
+            elif cas_from_read(node):
+                w.if_seq_no, w.if_primary_term = doc["seq_no"], doc["term"]
+            else:
+                w.version, w.version_type = doc["version"], VersionType.INTERNAL.value
+        _api()._check_type(node, u.doc_type)
+        try:
+            out = await node.write(w)
+        except ElasticsearchError as exc:
+            if exc.type == "version_conflict_engine_exception" and attempt < u.retry_on_conflict:
+                attempt += 1
+                node.recorder.record("update_retry", index=u.index, doc=u.doc_id,
+                                     attempt=attempt, reason=exc.reason)
+                continue
+            raise
+        body = _head(node, u)
+        body["_version"] = out.version
+        body["result"] = out.result
+        if out.forced_refresh:
+            body["forced_refresh"] = True
+        shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
+        if out.failures:
+            shards["failures"] = out.failures
+        body["_shards"] = shards
+        if p.seq_no_in_responses:
+            body["_seq_no"] = out.seq_no
+            body["_primary_term"] = out.term
+        if u.fetch_source:
+            body["get"] = _get_section(node, out.seq_no, out.term, source)
+        return (201 if out.result == "created" else 200), body
+
+
+async def _read(node: Node, u: UpdateSpec, meta: dict) -> dict | None:
+    """The realtime read of the primary (5.x/6.x: checked against the request's version)."""
+    if node.profile.one_type_per_index and meta.get("type") not in (None, u.doc_type):
+        return None  # another type than the index's one: nothing of this type exists
+    doc = await node.get(u.index, u.doc_type, u.doc_id, routing=u.routing,
+                         version=u.version if node.profile.internal_version_occ else MATCH_ANY,
+                         version_type=VersionType.INTERNAL.value, local_only=False,
+                         primary_only=True)
+    if doc is not None and u.if_seq_no != UNASSIGNED_SEQ_NO and (
+            (doc["seq_no"], doc["term"]) != (u.if_seq_no, u.if_primary_term)):
+        conflict = ElasticsearchError(
+            f"{node.profile.conflict_prefix(u.doc_type, u.doc_id)}: version conflict, "
+            + explain_cas_conflict(u.if_seq_no, u.if_primary_term, (doc["seq_no"], doc["term"])),
+            status=409, type="version_conflict_engine_exception")
+        raise conflict.at(u.index, meta["uuid"], doc["shard"])
+    return doc
+
+
+def _doc_write(u: UpdateSpec, source: dict, *, create: bool = False) -> DocWrite:
+    return DocWrite(u.index, u.doc_type, u.doc_id, INDEX, source=source, create=create,
+                    routing=u.routing, refresh=u.refresh, timeout=u.timeout,
+                    wait_for_active_shards=u.wait_for_active_shards)
+
+
+def _head(node: Node, u: UpdateSpec) -> dict:
+    body = {"_index": u.index}
+    if node.profile.type_in_responses:
+        body["_type"] = u.doc_type
+    body["_id"] = u.doc_id
+    return body
+
+
+def _noop_body(node: Node, u: UpdateSpec, doc: dict, meta: dict, shard: int,
+               in_bulk: bool) -> dict:
+    body = _head(node, u)
+    body["_version"] = doc["version"]
+    body["result"] = "noop"
+    if in_bulk:
+        if u.refresh == "true":
+            body["forced_refresh"] = True
+        routing = meta["routing"][shard]
+        body["_shards"] = {"total": 1 + len(routing["replicas"]),
+                           "successful": 1 + sum(r is not None for r in routing["replicas"]),
+                           "failed": 0}
+    else:
+        body["_shards"] = {"total": 0, "successful": 0, "failed": 0}
+    if noop_has_seq_no(node):
+        body["_seq_no"] = doc["seq_no"]
+        body["_primary_term"] = doc["term"]
+    if u.fetch_source:
+        body["get"] = _get_section(node, doc["seq_no"], doc["term"], doc["source"])
+    return body
+
+
+def _get_section(node: Node, seq_no: int, term: int, source: dict) -> dict:
+    """The `get` object an update answers with when `_source` was asked for."""
+    get: dict = {}
+    if node.profile.seq_no_in_responses:
+        get.update(_seq_no=seq_no, _primary_term=term)
+    get.update(found=True, _source=source)
+    return get
+
+
+# -- the REST handler --------------------------------------------------------------------------
+def int_param(params: Params, name: str, default: int) -> int:
+    """RestRequest.paramAsInt, with Elasticsearch's message when it fails."""
+    value = params.str(name)
+    if value is None:
+        return default
+    if re.fullmatch(r"[+-]?\d+", value) and -2**31 <= int(value) < 2**31:
+        return int(value)
+    raise IllegalArgument(f"Failed to parse int parameter [{name}] with value [{value}]",
+                          caused_by={"type": "number_format_exception",
+                                     "reason": f'For input string: "{value}"'})
+
+
+async def update_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`POST .../_update`: parameters as RestUpdateAction reads them, then the body."""
+    api = _api()
+    p = node.profile
+    u = UpdateSpec(m["index"], m.get("type") or "_doc", m["id"])
+    u.routing = params.str("routing") or None
+    options = api._write_options(params)
+    u.timeout, u.wait_for_active_shards = options["timeout"], options["wait_for_active_shards"]
+    u.refresh = options["refresh"]
+    u.doc_as_upsert = params.bool("doc_as_upsert", False)
+    source = params.str("_source")
+    u.fetch_source = source in ("", "true")
+    params.accept("_source_includes", "_source_excludes", "_source_include", "_source_exclude")
+    if p.major <= 6:
+        params.accept("parent", "fields", "lang")
+    if p.major in (6, 7):
+        params.accept("include_type_name")
+    u.retry_on_conflict = int_param(params, "retry_on_conflict", 0)
+    if rejects_version_params(node):
+        if params.has("version") or params.has("version_type"):
+            raise ValidationError(_REJECT_VERSIONS)
+    else:
+        u.version, u.version_type = api._version_params(node, params, write=True)
+    seq_no, term = api._cas_params(node, params)
+    if seq_no is not None:
+        u.if_seq_no, u.if_primary_term = seq_no, term
+    parse_update_body(node, request.body, u)
+    params.check_consumed()
+    errors = update_validation_errors(node, u)
+    if errors:
+        raise ValidationError(*errors)
+    status, body = await run_update(node, u)
+    return Response(status, body)
