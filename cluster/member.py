@@ -7,6 +7,7 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 
 from node.node import Node, remote_error
@@ -77,7 +78,8 @@ class Member:
                                  handler=self.handle)
         self.node = Node(name, profile, clock=self.clock, recorder=self.recorder,
                          master=RemoteMaster(self.endpoint), transport=self.endpoint,
-                         replication_timeout=replication_timeout)
+                         replication_timeout=replication_timeout,
+                         rng=random.Random(f"{seed}:{name}:ids"))
 
     async def join(self, info: dict) -> None:
         """Tell the manager this node is up; adopt the cluster state it answers with."""

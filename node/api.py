@@ -9,7 +9,6 @@ Elasticsearch-shaped bodies here and nowhere else.
 from __future__ import annotations
 
 import re
-import uuid as uuidlib
 
 from node import bulk, cat, update
 from node.engine import DELETE, INDEX
@@ -271,7 +270,7 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
     source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
     _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
     if doc_id is None:
-        doc_id = _auto_id()
+        doc_id = node.new_id()
     w = DocWrite(index, doc_type, doc_id, INDEX, source=source, version=version,
                  version_type=vt.value, create=create, routing=routing,
                  if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
@@ -355,8 +354,6 @@ async def head_index(node: Node, request: Request, params: Params, m: dict) -> R
     return Response(200 if m["index"] in node.state["indices"] else 404, None)
 
 
-def _auto_id() -> str:
-    return uuidlib.uuid4().hex[:20]
 
 
 # -- the route table -----------------------------------------------------------------------

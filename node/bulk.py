@@ -292,7 +292,7 @@ async def _run_item(node: Node, item: BulkItem, options: dict) -> dict:
     api = _api()
     key = "create" if item.create else item.action
     if item.action in ("index", "create") and item.doc_id is None:
-        item.doc_id = api._auto_id()  # ids are generated before anything can fail
+        item.doc_id = node.new_id()  # ids are generated before anything can fail
     try:
         if item.update is not None:
             u = item.update

@@ -11,7 +11,8 @@ single-process simulation.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import base64
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -128,6 +129,7 @@ class Node:
         master: Master,
         transport: Transport | None = None,
         replication_timeout: float = 30.0,
+        rng: random.Random | None = None,
     ) -> None:
         self.name = name
         self.profile = profile
@@ -139,7 +141,12 @@ class Node:
         self.state: dict = {"version": 0, "indices": {}, "nodes": {}}
         self.copies: dict[tuple[str, int], ShardCopy] = {}
         self._state_changed = asyncio.Condition()
-        self._ids = itertools.count(1)
+        self._rng = rng or random.Random()
+
+    def new_id(self) -> str:
+        """A 20-character URL-safe id for a document indexed without one, as Elasticsearch
+        makes them (from the node's own seeded generator, so a simulation repeats them)."""
+        return base64.urlsafe_b64encode(self._rng.randbytes(15)).decode()
 
     # -- cluster state ---------------------------------------------------------------------
     async def apply_state(self, state: dict) -> None:
