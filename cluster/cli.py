@@ -141,6 +141,16 @@ def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> Non
             view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title)
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from cluster import replay
+
+    events = trace.read(args.trace)
+    _save_views(args, events, os.path.basename(args.trace))
+    replay.replay(events, step=args.step, speed=args.speed, doc=args.doc, shard=args.shard,
+                  width=args.width)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from cluster import runner
 
@@ -209,6 +219,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if violations else 0
 
 
+def _cmd_console(args: argparse.Namespace) -> int:
+    from cluster import console
+
+    return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from cluster import bench
+
+    return bench.main(args)
+
+
 def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--doc", help="show only this document id")
     p.add_argument("--shard", type=int, help="show only this shard number")
@@ -240,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one process on virtual time: same seed, same trace")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
+    rep = sub.add_parser("replay", help="replay a saved trace in the terminal")
+    rep.add_argument("trace")
+    rep.add_argument("--step", action="store_true", help="one event per key press, explained")
+    rep.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice as fast)")
+    _add_view_options(rep)
+    rep.set_defaults(run=_cmd_replay)
     lister = sub.add_parser("list", help="list the scenarios")
     lister.set_defaults(run=_cmd_list)
     for action, text in (("kill", "SIGKILL a node"), ("stop", "stop a node (SIGTERM)"),
@@ -262,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("trace")
     check.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     check.set_defaults(run=_cmd_check)
+    from cluster.bench import add_arguments as _add_bench_arguments
+    bench = sub.add_parser("bench", help="measure writes/s, latency, memory and the "
+                           "simulation's speed (or --soak SECONDS)")
+    _add_bench_arguments(bench)
+    bench.set_defaults(run=_cmd_bench)
+    con = sub.add_parser("console", help="send a console file's requests (Kibana console "
+                         "style) and print the answers, checked against pasted ones")
+    con.add_argument("file", help="a console file (`-` reads standard input)")
+    con.add_argument("--node", default="http://127.0.0.1:9200",
+                     help="the running node to send to (default: %(default)s)")
+    con.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5,
+                     help="the profile of the --up cluster")
+    con.add_argument("--up", action="store_true",
+                     help="start a 1-node cluster just for the file, and stop it after")
+    con.set_defaults(run=_cmd_console)
     return parser
 
 
