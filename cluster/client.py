@@ -52,7 +52,10 @@ Printer = Callable[[str, str, str, object, Reply], None]
 
 
 class HttpSender:
-    """Sends requests to node processes over HTTP on loopback (one pooled session)."""
+    """Sends requests to node processes over HTTP on loopback (one pooled session).
+
+    A node that is down raises the builtin `ConnectionError`, as the simulation's sender does.
+    """
 
     def __init__(self, address_of: Callable[[str], str]) -> None:
         self.address_of = address_of
@@ -65,10 +68,13 @@ class HttpSender:
                 connector=aiohttp.TCPConnector(limit=0),
                 timeout=aiohttp.ClientTimeout(total=120))
         url = f"http://{self.address_of(node)}{target}"
-        async with self._session.request(method, url, data=body or None,
-                                         headers=headers) as response:
-            raw = await response.read()
-            ctype = response.headers.get("Content-Type", "")
+        try:
+            async with self._session.request(method, url, data=body or None,
+                                             headers=headers) as response:
+                raw = await response.read()
+                ctype = response.headers.get("Content-Type", "")
+        except aiohttp.ClientConnectionError as exc:  # the node is down: as in the simulation
+            raise ConnectionError(f"[{node}] {exc}") from exc
             decoded = json.loads(raw) if raw and "json" in ctype else (
                 raw.decode() if raw else None)
             return Reply(response.status, decoded)

@@ -58,7 +58,8 @@ class ProcessLauncher:
                 "--port", str(manager.ports[name]), "--manager", manager.address,
                 "--es-compat", str(c.es_compat), "--seed", str(c.seed),
                 "--link", json.dumps(asdict(c.link)),
-                "--replication-timeout", str(c.replication_timeout)]
+                "--replication-timeout", str(c.replication_timeout),
+                "--max-content-length", str(c.max_content_length)]
         if c.trace:
             args.append("--trace")
         return await asyncio.create_subprocess_exec(

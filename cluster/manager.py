@@ -45,7 +45,7 @@ class Launcher(Protocol):
 class ClusterConfig:
     """A cluster's shape. Defaults: 3 nodes from port 9200 on loopback, seed 0, profile 5,
     no network faults, no trace, replication timeout 10 s, a node failed after 3 missed pings
-    0.25 s apart (each waiting 0.5 s)."""
+    0.25 s apart (each waiting 0.5 s), requests up to 100 MB."""
 
     nodes: int = 3
     port: int = 9200
@@ -58,6 +58,7 @@ class ClusterConfig:
     fd_interval: float = 0.25
     fd_timeout: float = 0.5
     fd_retries: int = 3
+    max_content_length: int = 100 * 1024 * 1024  # http.max_content_length, bytes
 
     @property
     def names(self) -> list[str]:

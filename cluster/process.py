@@ -23,7 +23,7 @@ from cluster.master import LocalMaster, MasterState
 from cluster.member import Member
 from node.node import Node
 from node.profiles import profile
-from node.server import make_app
+from node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner
 from transport.endpoint import MANAGER
 from transport.network import LinkConfig
 from transport.recorder import Recorder
@@ -36,6 +36,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 async def serve_standalone(*, host: str, port: int, major: int, name: str,
+                           max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
                            ready: asyncio.Event | None = None,
                            stop: asyncio.Event | None = None) -> None:
     """Run one node that is its own master until `stop` is set (or SIGINT/SIGTERM)."""
@@ -45,7 +46,7 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
     node = Node(name, p, clock=time.time, recorder=Recorder(name, time.time, enabled=False),
                 master=LocalMaster(master))
     await node.apply_state(master.state)
-    runner = web.AppRunner(make_app(node), access_log=None)
+    runner = make_runner(make_app(node, max_content_length=max_content_length))
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     stop = stop or _stop_on_signals()
@@ -59,7 +60,7 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
 
 async def serve_member(*, name: str, host: str, port: int, manager: str, secret: str,
                        major: int, seed: int, link: LinkConfig, trace: bool,
-                       replication_timeout: float) -> None:
+                       replication_timeout: float, max_content_length: int) -> None:
     """Run one node of a manager's cluster until SIGTERM/SIGINT or until the manager is gone."""
     member = Member(name, profile(major), base_clock=time.time, seed=seed, link=link,
                     trace=trace, replication_timeout=replication_timeout)
@@ -71,8 +72,8 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
         return f"{info['ip']}:{info['port']}" if info else None
 
     wire = WebSocketWire(member.endpoint, secret=secret, address_of=address_of)
-    runner = web.AppRunner(make_app(member.node, internal=wire.serve, secret=secret),
-                           access_log=None)
+    runner = make_runner(make_app(member.node, internal=wire.serve, secret=secret,
+                                  max_content_length=max_content_length))
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     stop = _stop_on_signals()
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--link", default="{}", help="LinkConfig as JSON")
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--replication-timeout", type=float, default=10.0)
+    parser.add_argument("--max-content-length", type=int, default=DEFAULT_MAX_CONTENT_LENGTH)
     args = parser.parse_args(argv)
     secret = os.environ.pop(SECRET_ENV, "")
     if not secret:
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             name=args.name, host=args.host, port=args.port, manager=args.manager,
             secret=secret, major=args.es_compat, seed=args.seed,
             link=LinkConfig(**json.loads(args.link)), trace=args.trace,
-            replication_timeout=args.replication_timeout))
+            replication_timeout=args.replication_timeout,
+            max_content_length=args.max_content_length))
     except OSError as exc:
         print(f"occsim node {args.name}: {exc}", file=sys.stderr)
         return 1

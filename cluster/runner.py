@@ -55,7 +55,14 @@ def all_scenarios() -> list[Path]:
     return []
 
 
+_loaded: dict[tuple[Path, float], ModuleType] = {}
+
+
 def load(path: Path) -> ModuleType:
+    """Import a scenario file (once per version of the file: a sweep loads it once)."""
+    key = (path.resolve(), path.stat().st_mtime)
+    if key in _loaded:
+        return _loaded[key]
     spec = importlib.util.spec_from_file_location(f"occsim_scenario_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ScenarioError(f"cannot load {path}")
@@ -63,6 +70,7 @@ def load(path: Path) -> ModuleType:
     spec.loader.exec_module(module)
     if not hasattr(module, "run") or not isinstance(getattr(module, "SETUP", None), Setup):
         raise ScenarioError(f"{path} needs a SETUP = Setup(...) and an async def run(cluster)")
+    _loaded[key] = module
     return module
 
 

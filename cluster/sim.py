@@ -127,9 +127,11 @@ class SimSender:
         request = Request(method, urllib.parse.unquote(parts.path),
                           dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
                           {k.lower(): v for k, v in headers.items()}, body)
-        response = await dispatch(proc.member.node, request)
-        if proc.returncode is not None:
-            raise ConnectionResetError(f"[{node}] died before it answered")
+        try:
+            response = await dispatch(proc.member.node, request)
+        finally:
+            if proc.returncode is not None:
+                raise ConnectionResetError(f"[{node}] died before it answered")
         if isinstance(response.body, (dict, list)):
             return Reply(response.status, json.loads(render(response.body, pretty=False)))
         return Reply(response.status, response.body)

@@ -13,10 +13,16 @@ from aiohttp import web
 
 from node.api import dispatch
 from node.node import Node
+from node.errors import ElasticsearchError
 from node.rest import JSON, Request, render
 from transport.websocket import check_secret
 
 DEFAULT_MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # Elasticsearch's http.max_content_length
+MAX_INITIAL_LINE_LENGTH = 4096  # http.max_initial_line_length
+MAX_HEADER_SIZE = 8192  # http.max_header_size
+# aiohttp would answer over-long lines and headers itself, in plain text; let them through to
+# `handle`, which refuses them as Elasticsearch does (bounded well above those limits).
+PARSER_LIMITS = {"max_line_size": 1024 * 1024, "max_field_size": 1024 * 1024}
 
 Internal = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,6 +40,11 @@ def make_app(
         if request.path.startswith("/_internal/"):
             refused = check_secret(request, secret)
             return refused or await internal(request)
+        too_long = _too_long(request)
+        if too_long:
+            error = ElasticsearchError(too_long, status=400, type="too_long_frame_exception")
+            return web.Response(status=400, body=render(error.body(), pretty=False),
+                                headers={"Content-Type": JSON})
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -53,3 +64,18 @@ def make_app(
     app = web.Application(client_max_size=max_content_length)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """An aiohttp runner whose parser leaves the request size limits to Elasticsearch's."""
+    return web.AppRunner(app, access_log=None, **PARSER_LIMITS)
+
+
+def _too_long(request: web.Request) -> str | None:
+    line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1") + 1
+    if line > MAX_INITIAL_LINE_LENGTH:
+        return f"An HTTP line is larger than {MAX_INITIAL_LINE_LENGTH} bytes."
+    headers = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+    if headers > MAX_HEADER_SIZE:
+        return f"HTTP header is larger than {MAX_HEADER_SIZE} bytes."
+    return None

@@ -19,6 +19,7 @@ from transport.network import MessageInfo, NetworkModel
 from transport.recorder import Recorder
 
 MANAGER = "manager"
+MAX_DELAYED = 100_000  # copies waiting out their delay; beyond this, new ones are dropped
 TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 
 Handler = Callable[[str, str, dict], Awaitable[dict]]
@@ -34,8 +35,9 @@ class Endpoint:
     """Request/reply messaging for one named party over a `Wire` and a `NetworkModel`."""
 
     def __init__(self, name: str, *, recorder: Recorder, network: NetworkModel,
-                 handler: Handler) -> None:
+                 handler: Handler, max_delayed: int = MAX_DELAYED) -> None:
         self.name = name
+        self.max_delayed = max_delayed
         self.recorder = recorder
         self.network = network
         self.handler = handler
@@ -79,6 +81,10 @@ class Endpoint:
         rec("send", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, delay_ms=delay_ms,
             **fields)
         env.lc = self.recorder.lc
+        if decision.delays and self.scheduled + len(decision.delays) > self.max_delayed:
+            rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
+                reason=f"delay queue full (limit {self.max_delayed})", **fields)
+            return
         if decision.outcome == "drop":
             rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
                 reason=decision.reason, **fields)

@@ -1,0 +1,83 @@
+"""Many simulated runs: a scenario across seeds (`occsim sweep`), and the determinism check
+that runs one seed twice and names the first event where the two traces differ.
+
+Every run happens in this process on virtual time (`cluster.sim`), so a thousand seeds take
+seconds, and a failing seed is reproduced exactly by `occsim run SCENARIO --sim --seed N`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+
+from cluster import simloop
+from cluster.runner import Outcome, Report, run_scenario
+
+
+def simulate(name: str, seed: int, es_compat: int | None = None) -> Outcome:
+    """One silent simulated run of a scenario."""
+    report = Report(io.StringIO())
+    return simloop.run(run_scenario(name, seed=seed, es_compat=es_compat, report=report,
+                                    sim=True))
+
+
+def parse_seeds(text: str) -> range:
+    """`1..1000` (inclusive) or a single seed `7`."""
+    low, _, high = text.partition("..")
+    try:
+        return range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise ValueError(f"seeds must look like 1..1000 or 7, not [{text}]") from None
+
+
+@dataclass
+class SweepResult:
+    runs: int
+    failures: list[tuple[int, str]]
+    messages: int
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def sweep(name: str, seeds: range, es_compat: int | None = None,
+          progress=None) -> SweepResult:
+    """Run `name` once per seed; collect the failing seeds with their verdicts."""
+    failures = []
+    messages = 0
+    started = time.perf_counter()
+    for seed in seeds:
+        outcome = simulate(name, seed, es_compat)
+        messages += sum(1 for e in outcome.trace if e["kind"] == "deliver")
+        if not outcome.passed:
+            failures.append((seed, outcome.failure or "failed"))
+        if progress is not None:
+            progress(seed, outcome)
+    return SweepResult(len(seeds), failures, messages, time.perf_counter() - started)
+
+
+def first_difference(a: list[dict], b: list[dict]) -> tuple[int, dict | None, dict | None] | None:
+    """The index and the two events where traces first differ, or None when identical."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i, x, y
+    if len(a) != len(b):
+        i = min(len(a), len(b))
+        return i, a[i] if i < len(a) else None, b[i] if i < len(b) else None
+    return None
+
+
+def determinism(name: str, seed: int, es_compat: int | None = None) -> str | None:
+    """Run one seed twice; None when the traces are identical, else where they differ."""
+    first = simulate(name, seed, es_compat).trace
+    second = simulate(name, seed, es_compat).trace
+    difference = first_difference(first, second)
+    if difference is None:
+        return None
+    i, x, y = difference
+    return (f"traces differ at event {i}:\n  first run:  {json.dumps(x, sort_keys=True)}\n"
+            f"  second run: {json.dumps(y, sort_keys=True)}")

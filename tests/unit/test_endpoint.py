@@ -1,0 +1,77 @@
+"""The transport endpoint with a recording wire: delays, holds, bounded queues, replies."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cluster import simloop
+from transport.endpoint import Endpoint
+from transport.message import TransportError
+from transport.network import HoldRule, LinkConfig, NetworkModel
+from transport.recorder import Recorder
+
+
+class Loopback:
+    """Delivers every envelope to the endpoint it names, at once."""
+
+    def __init__(self, *endpoints: Endpoint) -> None:
+        self.by_name = {e.name: e for e in endpoints}
+        for e in endpoints:
+            e.wire = self
+
+    def transmit(self, env) -> None:
+        asyncio.get_running_loop().call_soon(self.by_name[env.dst].receive, env)
+
+
+def pair(link: LinkConfig = LinkConfig(), **kw) -> tuple[Endpoint, Endpoint]:
+    async def echo(src, kind, body):
+        return {"echo": body}
+
+    loop = asyncio.get_event_loop()
+    a = Endpoint("n1", recorder=Recorder("n1", loop.time), network=NetworkModel(link),
+                 handler=echo, **kw)
+    b = Endpoint("n2", recorder=Recorder("n2", loop.time), network=NetworkModel(link),
+                 handler=echo)
+    Loopback(a, b)
+    return a, b
+
+
+def test_a_request_waits_out_the_delay_on_virtual_time():
+    async def story():
+        a, _ = pair(LinkConfig(delay_min_ms=40, delay_max_ms=40, distribution="constant"))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await a.request("n2", "ping", {"x": 1}, timeout=5) == {"echo": {"x": 1}}
+        return loop.time() - start
+
+    assert simloop.run(story()) == pytest.approx(0.080)
+
+
+def test_a_held_request_times_out_and_is_released_later():
+    async def story():
+        a, b = pair()
+        a.network.hold(HoldRule(src="n1", dst="n2", kind="ping"))
+        with pytest.raises(TransportError, match="did not answer"):
+            await a.request("n2", "ping", {}, timeout=1)
+        assert a.traffic()["held"] == 1
+        assert a.release() == 1
+        await asyncio.sleep(0)
+        return [e["kind"] for e in a.recorder.drain()]
+
+    assert simloop.run(story())[:3] == ["send", "hold", "release"]
+
+
+def test_the_delay_queue_is_bounded_with_a_clear_drop_reason():
+    async def story():
+        a, _ = pair(LinkConfig(delay_min_ms=10, delay_max_ms=10), max_delayed=2)
+        tasks = [asyncio.ensure_future(a.request("n2", "ping", {}, timeout=1))
+                 for _ in range(3)]
+        await asyncio.sleep(0)
+        drops = [e for e in a.recorder.drain() if e["kind"] == "drop"]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return drops
+
+    drops = simloop.run(story())
+    assert [d["reason"] for d in drops] == ["delay queue full (limit 2)"]
