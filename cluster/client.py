@@ -75,9 +75,9 @@ class HttpSender:
                 ctype = response.headers.get("Content-Type", "")
         except aiohttp.ClientConnectionError as exc:  # the node is down: as in the simulation
             raise ConnectionError(f"[{node}] {exc}") from exc
-            decoded = json.loads(raw) if raw and "json" in ctype else (
-                raw.decode() if raw else None)
-            return Reply(response.status, decoded)
+        decoded = json.loads(raw) if raw and "json" in ctype else (
+            raw.decode() if raw else None)
+        return Reply(response.status, decoded)
 
     async def close(self) -> None:
         if self._session is not None:
