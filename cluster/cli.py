@@ -151,6 +151,40 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from cluster import runner, sweep
+
+    try:
+        seeds = sweep.parse_seeds(args.seeds)
+        path = runner.find(args.scenario)
+    except (ValueError, runner.ScenarioError) as exc:
+        print(f"occsim sweep: {exc}", file=sys.stderr)
+        return 2
+    compat = f" --es-compat {args.es_compat}" if args.es_compat else ""
+    result = sweep.sweep(str(path), seeds, args.es_compat)
+    for seed, failure in result.failures:
+        print(f"FAIL seed {seed}: {failure}\n  reproduce: occsim run {args.scenario} --sim "
+              f"--seed {seed}{compat}")
+    print(f"{result.runs - len(result.failures)} passed, {len(result.failures)} failed: "
+          f"{result.runs} runs of {path.stem} in {result.seconds:.1f}s "
+          f"({result.runs / result.seconds:.1f} runs/s, "
+          f"{result.messages / result.seconds:,.0f} simulated messages/s)")
+    return 0 if result.passed else 1
+
+
+def _cmd_determinism(args: argparse.Namespace) -> int:
+    from cluster import runner, sweep
+
+    path = runner.find(args.scenario)
+    name = path.stem
+    difference = sweep.determinism(str(path), args.seed, args.es_compat)
+    if difference is None:
+        print(f"identical: two runs of {name} with seed {args.seed} gave the same trace")
+        return 0
+    print(f"NOT deterministic: {name} seed {args.seed}: {difference}")
+    return 1
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from cluster import runner
 
@@ -262,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one process on virtual time: same seed, same trace")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
+    swp = sub.add_parser("sweep", help="run a scenario in the simulation across many seeds")
+    swp.add_argument("scenario")
+    swp.add_argument("--seeds", default="1..100", help="an inclusive range, e.g. 1..1000")
+    swp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    swp.set_defaults(run=_cmd_sweep)
+    det = sub.add_parser("determinism",
+                         help="run a scenario twice with one seed and compare the traces")
+    det.add_argument("scenario")
+    det.add_argument("--seed", type=int, default=1)
+    det.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    det.set_defaults(run=_cmd_determinism)
     rep = sub.add_parser("replay", help="replay a saved trace in the terminal")
     rep.add_argument("trace")
     rep.add_argument("--step", action="store_true", help="one event per key press, explained")

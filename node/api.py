@@ -9,6 +9,7 @@ Elasticsearch-shaped bodies here and nowhere else.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from node import bulk, cat, update
 from node.engine import DELETE, INDEX
@@ -17,14 +18,16 @@ from node.node import DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
                        parse_source, parse_time)
 from node.versioning import MATCH_ANY, VersionType, valid_for_reads, valid_for_writes
+from transport.message import TransportError
 
 MAX_ID_BYTES = 512
 UNASSIGNED_SEQ_NO = -2
 UNASSIGNED_PRIMARY_TERM = 0
 
-_JSON_TYPES = ("application/json", "application/x-ndjson", "application/vnd.elasticsearch+json",
-               "application/vnd.elasticsearch+x-ndjson", "application/smile",
-               "application/yaml", "application/cbor")
+_VENDOR = "application/vnd.elasticsearch+"
+_MEDIA_TYPES = ("application/json", "application/x-ndjson", "application/smile",
+                "application/yaml", "application/cbor")
+_VENDOR_TYPES = (f"{_VENDOR}json", f"{_VENDOR}x-ndjson")
 
 
 async def dispatch(node: Node, request: Request) -> Response:
@@ -36,13 +39,16 @@ async def dispatch(node: Node, request: Request) -> Response:
     node.recorder.record("client_request", client=request.actor, method=request.method,
                          path=request.describe(), msg=request.headers.get("x-occsim-rid"),
                          index=m.get("index"), doc=m.get("id"))
+    media_type = node.profile.json_media_type
     try:
+        media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
         _check_content_type(node, request)
         response = await handler(node, request, Params(request), m)
     except (ElasticsearchError, RestError) as exc:
         response = error_response(exc)
+    response.headers.setdefault("Content-Type", media_type)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
     _record_response(node, request, response, m)
@@ -67,7 +73,10 @@ def _record_response(node: Node, request: Request, response: Response, route: di
 def _resolve(node: Node, request: Request) -> tuple:
     """The handler Elasticsearch of this profile has for the method and path."""
     allowed: list[str] = []
+    segments = 0 if request.path == "/" else request.path.count("/")
     for route in ROUTES:
+        if route.segments != segments:
+            continue
         match = route.pattern.fullmatch(request.path)
         if not match or not route.when(node, match.groupdict()):
             continue
@@ -91,8 +100,119 @@ def _check_content_type(node: Node, request: Request) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None:
         raise RestError(406, "Content-Type header is missing")
-    if not content_type.split(";")[0].strip().lower().startswith(_JSON_TYPES):
+    known = _MEDIA_TYPES + (_VENDOR_TYPES if node.profile.vendor_media_types else ())
+    if content_type.split(";")[0].strip().lower() not in known:
         raise RestError(406, f"Content-Type header [{content_type}] is not supported")
+
+
+# -- media types: Accept, Content-Type and `compatible-with` ---------------------------------
+@dataclass(frozen=True)
+class MediaType:
+    """A parsed `Accept` or `Content-Type` value (Elasticsearch's ParsedMediaType)."""
+
+    original: str  # the header as sent (error messages quote it)
+    type: str  # `type/subtype`, lower case
+    params: dict[str, str]
+
+    @property
+    def compatible_with(self) -> int | None:
+        value = self.params.get("compatible-with")
+        return int(value) if value is not None and value.isdigit() else None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
+
+
+def parse_media_type(value: str | None) -> MediaType | None:
+    """ParsedMediaType.parseMediaType: None for no header, `*/*` and media ranges (a comma);
+    ValueError (with Elasticsearch's message) for a value that is not `type/subtype;k=v`."""
+    if value is None or value.strip() == "*/*" or "," in value:
+        return None
+    elements = re.split(r"[ \t]*;", value.lower())
+    kind = elements[0].split("/")
+    if len(kind) != 2 or not all(_TOKEN.fullmatch(part.strip()) for part in kind):
+        raise ValueError(f"invalid media-type [{value}]")
+    params: dict[str, str] = {}
+    for element in elements[1:]:
+        text = element.strip()
+        if not text:
+            continue
+        pair = text.split("=")
+        if len(pair) != 2 or not pair[0] or not pair[1] or pair[0] != pair[0].rstrip() \
+                or pair[1] != pair[1].lstrip():
+            raise ValueError(f"invalid parameters for header [{value}]")
+        params[pair[0].strip()] = pair[1].strip()
+    return MediaType(value, f"{kind[0].strip()}/{kind[1].strip()}", params)
+
+
+def _media_type_error(headers: tuple[str, ...], cause_type: str, cause: str) -> ElasticsearchError:
+    """RestRequest.MediaTypeHeaderException: answered 400 before any routing."""
+    return ElasticsearchError(f"Invalid media-type value on headers [{', '.join(headers)}]",
+                              status=400, type="media_type_header_exception",
+                              caused_by={"type": cause_type, "reason": cause})
+
+
+def _header(request: Request, name: str, shown: str) -> MediaType | None:
+    try:
+        return parse_media_type(request.headers.get(name))
+    except ValueError as exc:
+        raise _media_type_error((shown,), "illegal_argument_exception", str(exc)) from None
+
+
+def compatible_version(node: Node, accept: MediaType | None, content: MediaType | None,
+                       has_content: bool) -> int:
+    """RestCompatibleVersionHelper.getCompatibleVersion: the REST API major a request asks
+    for with `compatible-with=N`, or the 400 Elasticsearch answers when it cannot serve it."""
+    current, minimum = node.profile.rest_api_versions
+    asked_accept = accept.compatible_with if accept else None
+    asked_content = content.compatible_with if content else None
+    accept_version = current if asked_accept is None else asked_accept
+    content_version = current if asked_content is None else asked_content
+    shown_accept = accept.original if accept else "null"
+    shown_content = content.original if content else "null"
+
+    def refuse(reason: str) -> ElasticsearchError:
+        return _media_type_error(("Accept", "Content-Type"), "status_exception", reason)
+
+    if not minimum <= accept_version <= current:
+        raise refuse(f"Accept version must be either version {current} or {minimum}, but "
+                     f"found {accept_version}. Accept={shown_accept}")
+    if has_content:
+        if not minimum <= content_version <= current:
+            raise refuse(f"Content-Type version must be either version {current} or "
+                         f"{minimum}, but found {content_version}. "
+                         f"Content-Type={shown_content}")
+        both = ("A compatible version is required on both Content-Type and Accept headers if "
+                "either one has requested a compatible version")
+        if content_version != accept_version:
+            raise refuse(f"{both} and the compatible versions must match. "
+                         f"Accept={shown_accept}, Content-Type={shown_content}")
+        if (asked_content is None) != (asked_accept is None):
+            raise refuse(f"{both}. Accept={shown_accept}, Content-Type={shown_content}")
+        if content_version < current:
+            return minimum
+    return minimum if accept_version < current else current
+
+
+def negotiate(node: Node, request: Request) -> str:
+    """Check the request's media-type headers as Elasticsearch's RestRequest does (8.0+), and
+    pick the answer's Content-Type: the `Accept` header's, else the request body's, else JSON.
+
+    A `compatible-with=N` request is answered `application/vnd.elasticsearch+json;
+    compatible-with=N` from 8.0; 7.x reads vendor types as plain JSON and answers plain JSON.
+    """
+    p = node.profile
+    if p.rest_api_versions is None:
+        return p.json_media_type
+    accept = _header(request, "accept", "Accept")
+    content = _header(request, "content-type", "Content-Type")
+    version = compatible_version(node, accept, content, bool(request.body))
+    for parsed in (accept, content):
+        if parsed is not None and parsed.type in _VENDOR_TYPES:
+            return f"{_VENDOR}json;compatible-with={version}"
+        if parsed is not None and parsed.type in _MEDIA_TYPES:
+            break
+    return p.json_media_type
 
 
 # -- parameter rules -----------------------------------------------------------------------

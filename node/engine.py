@@ -109,7 +109,7 @@ def digest(source: dict | None) -> str:
     """A short, stable fingerprint of a document source."""
     if source is None:
         return ""
-    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(canonical.encode(), digest_size=6).hexdigest()
 
 

@@ -283,7 +283,10 @@ class Node:
             result=done.result, **_condition_fields(w),
         )
         replicas = [r for r in routing["replicas"] if r is not None]
-        outcomes = await asyncio.gather(*(self._replicate(r, w, op) for r in replicas))
+        if len(replicas) > 1:
+            outcomes = await asyncio.gather(*(self._replicate(r, w, op) for r in replicas))
+        else:  # no task to spawn for one replica, or none
+            outcomes = [await self._replicate(r, w, op) for r in replicas]
         successful = 1 + sum(1 for o in outcomes if o == "applied" or (
             o == "discarded" and self.profile.replicas_order_by_seq_no))
         failures = [o for o in outcomes if isinstance(o, dict)]

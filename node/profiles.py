@@ -69,6 +69,26 @@ class Profile:
     def build_flavor(self) -> bool:
         return self.major >= 6
 
+    # -- media types -------------------------------------------------------------------------
+    @property
+    def vendor_media_types(self) -> bool:
+        """Whether `application/vnd.elasticsearch+json` is a known media type (7.x reads it as
+        JSON, dropping `compatible-with`; 5.x guesses every body, 6.x refuses it with 406)."""
+        return self.major >= 7
+
+    @property
+    def rest_api_versions(self) -> tuple[int, int] | None:
+        """The `compatible-with=N` majors a request may ask for (8.0+: this major or the
+        previous one, else 400 `media_type_header_exception`; a vendor-type request is answered
+        `application/vnd.elasticsearch+json;compatible-with=N`); None: not validated, and
+        answered in plain JSON."""
+        return (self.major, self.major - 1) if self.major >= 8 else None
+
+    @property
+    def json_media_type(self) -> str:
+        """The Content-Type of a JSON answer to a plain request."""
+        return "application/json; charset=UTF-8" if self.major <= 7 else "application/json"
+
     # -- versioning rules --------------------------------------------------------------------
     @property
     def internal_version_occ(self) -> bool:

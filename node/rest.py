@@ -51,11 +51,14 @@ class Route:
     methods: dict[str, Callable]
     when: Callable[[object, dict], bool] = lambda node, m: True
 
+    segments: int = 0  # how many path segments the pattern has (a quick pre-filter)
+
     @classmethod
     def of(cls, path: str, when: Callable | None = None, **methods: Callable) -> Route:
         """`/{index}/_doc/{id}` style: each `{name}` matches one path segment."""
         regex = re.sub(r"\{(\w+)\}", lambda g: f"(?P<{g.group(1)}>[^/]+)", path)
-        return cls(re.compile(regex), methods, when or (lambda node, m: True))
+        return cls(re.compile(regex), methods, when or (lambda node, m: True),
+                   path.count("/") if path != "/" else 0)
 
 
 class Params:
@@ -142,6 +145,8 @@ def parse_time(setting: str, value: object) -> float:
     return float(match.group(1)) * _TIME_UNITS[match.group(2)]
 
 
+
+
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
     obj: dict = {}
     for key, value in pairs:
@@ -155,6 +160,10 @@ class _DuplicateKey(ValueError):
     pass
 
 
+_LENIENT = json.JSONDecoder()
+_STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
+
+
 def parse_json(body: bytes, *, strict_duplicates: bool) -> object:
     """Decode a JSON body; raises `ValueError` with a Jackson-like message when it is not JSON."""
     try:
@@ -162,9 +171,7 @@ def parse_json(body: bytes, *, strict_duplicates: bool) -> object:
     except UnicodeDecodeError as exc:
         raise ValueError(f"Invalid UTF-8 start byte 0x{body[exc.start]:02x}") from None
     try:
-        if strict_duplicates:
-            return json.loads(text, object_pairs_hook=_reject_duplicates)
-        return json.loads(text)
+        return (_STRICT if strict_duplicates else _LENIENT).decode(text)
     except _DuplicateKey as exc:
         raise ValueError(f"Duplicate field '{exc.args[0]}'") from None
     except RecursionError:
