@@ -23,7 +23,7 @@ def test_every_scenario_passes_in_the_simulation(name, profile):
 
 
 @pytest.mark.parametrize("name", ["seed_004_internal_version", "reordering_at_scale",
-                                  "failover_during_writes"])
+                                  "lost_update"])
 def test_the_same_seed_gives_the_same_trace(name):
     assert sweep.determinism(name, seed=11) is None
 
