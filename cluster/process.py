@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print("occsim node: no cluster secret in the environment", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve_member(
+        _run(serve_member(
             name=args.name, host=args.host, port=args.port, manager=args.manager,
             secret=secret, major=args.es_compat, seed=args.seed,
             link=LinkConfig(**json.loads(args.link)), trace=args.trace,
@@ -133,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"occsim node {args.name}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run(coro) -> None:
+    """Run a node's event loop: uvloop when it is installed (about twice as fast), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 def _stop_on_signals() -> asyncio.Event:
