@@ -10,8 +10,11 @@ formal models and the OCC rules (shared/reference/es-semantics.md §5, §6.4):
     acked_durability    every acknowledged write is on every active copy, or superseded there
     single_primary      at most one primary per shard and primary term
     term_fencing        no copy applies an operation of an older term than one it knows, and no
-                        write is acknowledged after a newer primary term was promoted
-    version_monotonic   successful writes raise a document's version (external types: their rules)
+                        write is acknowledged after a newer primary term was promoted (unless
+                        the promoted copy had applied it before its promotion)
+    version_monotonic   successful writes raise a document's version (external types: their rules),
+                        and an internal version a client saw (acknowledged, or read by a GET)
+                        never names a different change later (a failover may reuse it)
     conditional_writes  a successful if_seq_no/if_primary_term or version-conditional write saw
                         exactly the state it asked for; a 409 changed nothing
 
@@ -169,6 +172,7 @@ class _Trace:
         self.conflicts: list[tuple[int, dict]] = []
         self.duplicates: list[dict] = []
         self.noop_positions: dict[str, list[int]] = defaultdict(list)  # index -> noop answers
+        self.reads: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)  # (index, doc) -> GETs
         self._build()
 
     # -- building ------------------------------------------------------------------------------
@@ -201,6 +205,9 @@ class _Trace:
                 responses.append((pos, ev))
                 if ev.get("result") == "noop":
                     self.noop_positions[ev.get("index")].append(pos)
+                if (str(ev.get("method") or "").upper() == "GET" and ev.get("status") == 200
+                        and _int(ev.get("version")) is not None):
+                    self.reads[(ev.get("index"), ev.get("doc"))].append((pos, ev))
             elif kind == "client_request":
                 if ev.get("msg") is not None:
                     self.requests_by_msg.setdefault(ev["msg"], ev)
@@ -330,6 +337,15 @@ class _Trace:
         if op.term is None:
             return False
         return self.max_promote_term.get((op.index, op.shard), 0) > op.term
+
+    def stale_write(self, op: _Op) -> bool:
+        """Written by a primary after a newer term was promoted for its shard, and never
+        acknowledged: it checked its condition against its own, superseded history (a
+        partitioned or paused old primary), which the other copies' order does not show."""
+        if op.acks or op.term is None:
+            return False
+        return any(p < op.pos and t > op.term
+                   for p, t, _ in self.promotes.get((op.index, op.shard), ()))
 
     def globally_required(self, op: _Op) -> bool:
         """Must every history keep this op? Acknowledged, or written and never fenced."""
@@ -614,7 +630,12 @@ def _check_term_fencing(tr: _Trace) -> list[Violation]:
                  if p < rpos and t > term]
         if not newer:
             continue
-        _, new_term, promote = newer[0]
+        ppos, new_term, promote = newer[0]
+        if op is not None and any(p < ppos for p, _ in op.receipts.get(_subject(promote), ())):
+            # every replica had confirmed it, the promoted one before its promotion: the write
+            # lives on in the new term, and a late acknowledgement (say, from a primary that
+            # was paused with the confirmations in its buffers) loses nothing
+            continue
         out.append(Violation(
             "term_fencing",
             f"The write of doc '{response.get('doc')}' in "
@@ -668,6 +689,93 @@ def _check_version_monotonic(tr: _Trace) -> list[Violation]:
     return out
 
 
+def _same_change(a: _Op, b: _Op) -> bool:
+    """Do two operations write the same thing? Same kind and content (the term when a digest
+    is missing); a retried request resolved again by a new primary is the same change."""
+    if a.op != b.op:
+        return False
+    if a.op == "delete":
+        return True
+    if a.digest is not None and b.digest is not None:
+        return a.digest == b.digest
+    return a.term == b.term
+
+
+def _restarts_between(ops: list[_Op], prev: _Op, cur: _Op) -> bool:
+    """A delete at or after prev, then a create by cur or before it: the tombstone may have
+    expired and the version legitimately started again at 1."""
+    deletes = [op.pos for op in ops if op.op == "delete" and prev.pos <= op.pos < cur.pos]
+    if not deletes:
+        return False
+    return any(op.write is not None and op.write.get("result") == "created"
+               and deletes[0] < op.pos <= cur.pos for op in ops)
+
+
+def _observation(tr: _Trace, writes: list[_Op], prev: _Op, cur: _Op) -> dict | None:
+    """The event that shows a client saw `prev`: its acknowledgement, or a GET between prev and
+    cur that returned prev's version (and, where the answer has them, its seq_no and term)."""
+    if prev.acks:
+        return prev.acks[0][1]
+    for pos, read in tr.reads.get((prev.index, prev.doc), ()):
+        if not prev.pos < pos < cur.pos or _int(read.get("version")) != prev.version:
+            continue
+        seq, term = _seq(read.get("seq_no")), _term(read.get("term"))
+        if seq is not None or term is not None:
+            if (seq is None or seq == prev.seq_no) and (term is None or term == prev.term):
+                return read
+            continue
+        # no seq_no in the answer (5.x): it returned the last write of that version before it
+        latest = [op for op in writes if op.version == prev.version and op.pos < pos]
+        if latest and latest[-1] is prev:
+            return read
+    return None
+
+
+def _check_version_reuse(tr: _Trace) -> list[Violation]:
+    """An internal version a client saw must keep naming that change: after a failover the new
+    primary may give the same number to a different change (why 7.0 dropped internal-version
+    OCC); seq_no and primary term stay unique."""
+    out = []
+    for (index, shard, doc), ops in tr.ops_by_doc.items():
+        writes = sorted((op for op in ops if op.write is not None and op.version is not None),
+                        key=lambda op: op.pos)
+        by_version: dict[int, list[_Op]] = defaultdict(list)
+        for op in writes:
+            by_version[op.version].append(op)
+        for version, same in by_version.items():
+            for k, cur in enumerate(same):
+                if k == 0 or _version_type(cur.write) != "internal" or tr.stale_write(cur):
+                    continue  # a superseded primary's unacknowledged write names nothing
+                for prev in same[:k]:
+                    if _same_change(prev, cur) or _restarts_between(ops, prev, cur):
+                        continue
+                    seen = _observation(tr, writes, prev, cur)
+                    if seen is None:
+                        continue
+                    how = "acknowledged" if prev.acks else "read by a GET"
+                    out.append(Violation(
+                        "version_monotonic",
+                        f"Version {version} of doc '{doc}' in {_shard_label(index, shard)} "
+                        f"names two different changes: {_describe_change(prev, tr.seq_mode)} by "
+                        f"{prev.writer}, {how}, and later {_describe_change(cur, tr.seq_mode)} by "
+                        f"{cur.writer}; an internal version does not identify a change across "
+                        f"a failover (seq_no and primary term do).",
+                        tr.ordered(prev.write, seen, cur.write),
+                    ))
+                    break
+    return out
+
+
+def _describe_change(op: _Op, seq_mode: bool) -> str:
+    what = "a delete" if op.op == "delete" else "a write"
+    parts = []
+    if seq_mode and op.seq_no is not None:
+        parts.append(f"seq_no {op.seq_no}")
+    if op.term is not None:
+        parts.append(f"term {op.term}")
+    return what + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _check_conditional_writes(tr: _Trace) -> list[Violation]:
     out = []
     seq_mode = tr.seq_mode
@@ -687,9 +795,13 @@ def _check_conditional_writes(tr: _Trace) -> list[Violation]:
                          and _version_type(write) == "internal")
             if not (cas or versioned):
                 continue
-            # the state before cur: the last op every history keeps, or any op after it
+            # the state before cur: the last op every history keeps, or any op after it; a
+            # primary of term T never saw an op of a newer term (a partitioned old primary's
+            # seq_nos interleave with its successor's)
             candidates: list[_Op] = []
             for j in range(i - 1, -1, -1):
+                if ops[j].term is not None and cur.term is not None and ops[j].term > cur.term:
+                    continue
                 candidates.append(ops[j])
                 if tr.globally_required(ops[j]):
                     break
@@ -824,6 +936,7 @@ def check(events: Sequence[dict], *, profile: int = 7) -> list[Violation]:
     found += _check_single_primary(tr)
     found += _check_term_fencing(tr)
     found += _check_version_monotonic(tr)
+    found += _check_version_reuse(tr)
     found += _check_conditional_writes(tr)
 
     def key(v: Violation) -> tuple:

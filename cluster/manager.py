@@ -31,6 +31,7 @@ from transport.network import LinkConfig, NetworkModel
 from transport.recorder import Recorder
 
 JOIN_TIMEOUT = 30.0
+MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
 
 
 class Launcher(Protocol):
@@ -94,6 +95,9 @@ class Manager:
         self.ports = {name: config.port + i for i, name in enumerate(config.names)}
         self.known: dict[str, dict] = {}  # every node's last address, members or not
         self.cut: set[str] = set()  # nodes a partition separates from the master
+        self.partitions: list[dict] = []  # partition controls in force, replayed to returners
+        self.allocation_failures: dict[tuple[str, int, str], int] = {}
+        self._reroute_pending = False
         self.paused: set[str] = set()
         self._joined = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -194,6 +198,7 @@ class Manager:
         else:
             proc.send_signal(signal.SIGCONT)
             self.paused.discard(target)
+            await self._sync_network(target)
         return {"ok": True, "action": action, "target": target}
 
     async def partition(self, side_a: list[str], side_b: list[str] | None = None, *,
@@ -204,8 +209,9 @@ class Manager:
         side_b = side_b or [n for n in self.config.names if n not in side_a]
         self.recorder.record("fault", action="partition", target=",".join(side_a),
                              detail=("→" if one_way else "|") + ",".join(side_b))
-        await self.control("*", {"op": "partition", "a": side_a, "b": side_b,
-                                 "one_way": one_way})
+        control = {"op": "partition", "a": side_a, "b": side_b, "one_way": one_way}
+        self.partitions.append(control)
+        await self.control("*", control)
         if not one_way and set(side_a) | set(side_b) >= set(self.config.names):
             self.cut |= set(side_a if len(side_a) <= len(side_b) else side_b)
         return {"ok": True, "cut_from_master": sorted(self.cut)}
@@ -214,7 +220,17 @@ class Manager:
         self.recorder.record("fault", action="heal", target="*")
         await self.control("*", {"op": "heal"})
         self.cut.clear()
+        self.partitions.clear()
+        self._reroute_soon()
         return {"ok": True}
+
+    async def _sync_network(self, name: str) -> None:
+        """A node that was away (paused, restarted) gets the partitions now in force."""
+        for control in [{"op": "heal"}, *self.partitions]:
+            try:
+                await self.ask(name, "control", control, timeout=2.0)
+            except (ClusterError, TransportError):
+                return
 
     async def _watch_exit(self, name: str, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
@@ -236,11 +252,11 @@ class Manager:
                 member = name in self.master.state["nodes"]
                 misses[name] = 0 if ok else misses.get(name, 0) + 1
                 if ok and not member and name in self.known:
-                    await self._rejoin(name)
-                elif member and misses[name] >= c.fd_retries:
+                    self._background(self._rejoin(name))
+                elif member and misses[name] == c.fd_retries:
                     self.recorder.record_as(name, "node_down", abrupt=False,
                                             reason="failed fault detection")
-                    await self._node_failed(name)
+                    self._background(self._node_failed(name))
 
     async def _collect_regularly(self, every: float = 0.25) -> None:
         """Fetch events often, so a node killed with SIGKILL loses at most the last moment."""
@@ -262,9 +278,7 @@ class Manager:
         async with self._lock:
             if name not in self.master.state["nodes"]:
                 return
-            promotions = self.master.remove_node(name)
-            for index, shard, node, term in promotions:
-                self.recorder.record_as(node, "promote", index=index, shard=shard, term=term)
+            promotions = self.master.remove_node(name)  # each new primary traces its promotion
             await self.publish()
             resyncs = [(index, shard, node, replica)
                        for index, shard, node, _ in promotions
@@ -279,15 +293,32 @@ class Manager:
                 return
             self.master.add_node(name, self.known[name])
             self.recorder.record_as(name, "node_up")
+            self.allocation_failures = {k: v for k, v in self.allocation_failures.items()
+                                        if k[2] != name}
             await self.publish()
+        await self._sync_network(name)
         await self._reroute()
 
     async def _reroute(self) -> None:
+        avoid = frozenset(k for k, n in self.allocation_failures.items()
+                          if n >= MAX_ALLOCATION_RETRIES)
         async with self._lock:
-            recoveries = self.master.reroute()
+            recoveries = self.master.reroute(avoid)
             if recoveries:
                 await self.publish()
         await self._recover(recoveries, reset=False)
+
+    def _reroute_soon(self) -> None:
+        """Reallocate free replica slots shortly (one pending reroute at a time)."""
+        if self._reroute_pending or self._stopping:
+            return
+        self._reroute_pending = True
+
+        async def later() -> None:
+            await asyncio.sleep(self.config.fd_interval * 2)
+            self._reroute_pending = False
+            await self._reroute()
+        self._background(later())
 
     async def _recover(self, items: list, *, reset: bool) -> None:
         async def one(index: str, shard: int, primary: str, target: str) -> None:
@@ -296,6 +327,15 @@ class Manager:
                                                     "target": target, "reset": reset},
                                timeout=30.0)
             except (ClusterError, TransportError):
+                if not reset:  # free the slot; a later reroute tries again (a few times)
+                    key = (index, shard, target)
+                    self.allocation_failures[key] = self.allocation_failures.get(key, 0) + 1
+                    async with self._lock:
+                        term = self.master.state["indices"].get(index, {}).get(
+                            "routing", [{}] * (shard + 1))[shard].get("term", 0)
+                        if self.master.fail_replica(index, shard, target, term):
+                            await self.publish()
+                    self._reroute_soon()
                 return
             if not reset:
                 async with self._lock:
@@ -329,6 +369,8 @@ class Manager:
                                                         body["replica"], body["term"])
                     if accepted:
                         await self.publish()
+                if accepted:
+                    self._reroute_soon()
                 return {"accepted": accepted}
             if kind == "fault":
                 return await self.fault(body["action"], body["target"])
@@ -390,9 +432,12 @@ class Manager:
 
     async def control(self, target: str, body: dict) -> dict:
         """Send a control message to one node, or to every live node with target `*`."""
-        targets = self.alive() if target == "*" else [target]
-        replies = await asyncio.gather(*(self.ask(n, "control", body) for n in targets))
-        return dict(zip(targets, replies))
+        if target != "*":
+            return {target: await self.ask(target, "control", body)}
+        targets = self.alive()
+        replies = await asyncio.gather(*(self.ask(n, "control", body) for n in targets),
+                                       return_exceptions=True)
+        return {n: r for n, r in zip(targets, replies) if isinstance(r, dict)}
 
     async def collect(self) -> None:
         """Fetch the events every live node has buffered since the last collection."""

@@ -199,10 +199,10 @@ class MasterState:
             self._bump()
         return True
 
-    def reroute(self) -> list[tuple[str, int, str, str]]:
+    def reroute(self, avoid: frozenset = frozenset()) -> list[tuple[str, int, str, str]]:
         """Give unassigned replica slots to nodes without a copy of that shard, least loaded
-        first. Each new copy starts initializing. Returns the recoveries to run
-        (index, shard, primary, target)."""
+        first, never to an (index, shard, node) in `avoid`. Each new copy starts
+        initializing. Returns the recoveries to run (index, shard, primary, target)."""
         names = list(self.state["nodes"])
         load = {n: 0 for n in names}
         for meta in self.state["indices"].values():
@@ -220,7 +220,8 @@ class MasterState:
                 for slot, holder in enumerate(replicas):
                     if holder is not None:
                         continue
-                    free = [n for n in names if n != routing["primary"] and n not in replicas]
+                    free = [n for n in names if n != routing["primary"] and n not in replicas
+                            and (index, shard, n) not in avoid]
                     if not free:
                         break
                     target = min(free, key=lambda n: (load[n], names.index(n)))

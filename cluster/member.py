@@ -56,6 +56,8 @@ class RemoteMaster:
     async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool:
         reply = await self.endpoint.request(MANAGER, "fail_replica", {
             "index": index, "shard": shard, "replica": replica, "term": term}, timeout=10.0)
+        if "error" in reply:
+            raise remote_error(reply)
         return bool(reply.get("accepted"))
 
 

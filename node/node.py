@@ -30,6 +30,9 @@ REFRESH_INTERVAL = 1.0  # Elasticsearch's default index.refresh_interval (second
 SEARCH_IDLE_AFTER = 30.0  # index.search.idle.after (7.0+)
 
 
+NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the write again
+
+
 class Transport(Protocol):
     async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict: ...
 
@@ -168,7 +171,9 @@ class Node:
                         copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
                                               self._search_idle_after())
                     elif routing["primary"] == self.name and copy.term < routing["term"]:
-                        copy.term = routing["term"]
+                        copy.term = routing["term"]  # promoted: from now on, this term
+                        self.recorder.record("promote", index=index, shard=shard,
+                                             term=copy.term)
         for key in [k for k in self.copies if k not in wanted]:
             del self.copies[key]
         async with self._state_changed:
@@ -234,12 +239,34 @@ class Node:
                         return WriteOutcome(**forward.result())
                     except TransportError:
                         pass
+                    except ElasticsearchError as exc:
+                        if exc.type != NOT_PRIMARY:
+                            raise
                 else:
                     forward.cancel()
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise self._unavailable(w, meta, 0)
-            await self._newer_state(version, remaining)
+            await self._newer_state(version, min(remaining, 1.0))  # then route again
+
+    async def _until_primary(self, w: DocWrite, patience: float = 5.0) -> None:
+        """A forwarded write may arrive before this node applied the state that made it
+        primary: wait for that state a little, else refuse so the coordinator routes again."""
+        def primary_here() -> bool:
+            meta = self.state["indices"].get(w.index)
+            return (meta is not None and meta["routing"][w.shard]["primary"] == self.name
+                    and (w.index, w.shard) in self.copies)
+
+        if primary_here():
+            return
+        async with self._state_changed:
+            try:
+                await asyncio.wait_for(self._state_changed.wait_for(primary_here), patience)
+                return
+            except TimeoutError:
+                pass
+        raise ElasticsearchError(f"[{w.index}][{w.shard}] [{self.name}] is not the primary "
+                                 "of this shard", status=503, type=NOT_PRIMARY)
 
     async def _primary_moved(self, w: DocWrite, primary: str) -> None:
         async with self._state_changed:
@@ -256,6 +283,7 @@ class Node:
 
     async def primary_write(self, w: DocWrite) -> WriteOutcome:
         """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
+        await self._until_primary(w)
         meta = self.index_meta(w.index)
         await self._wait_for_active_shards(w, meta)
         routing = meta["routing"][w.shard]

@@ -87,14 +87,20 @@ class WebSocketWire:
             batch = [await queue.get()]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            try:
-                if ws is None or ws.closed:
-                    ws = await self._connect(dst)
-                await ws.send_bytes(pack_batch([encode(env) for env in batch]))
-            except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError) as exc:
-                ws = None
-                for env in batch:
-                    self.endpoint.undeliverable(env, f"[{dst}] is not reachable: {exc}")
+            frame = pack_batch([encode(env) for env in batch])
+            for attempt in (1, 2):  # a cached connection may be to a peer that restarted
+                fresh = ws is None or ws.closed
+                try:
+                    if fresh:
+                        ws = await self._connect(dst)
+                    await ws.send_bytes(frame)
+                    break
+                except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError) as exc:
+                    ws = None
+                    if fresh or attempt == 2:
+                        for env in batch:
+                            self.endpoint.undeliverable(env, f"[{dst}] is not reachable: {exc}")
+                        break
 
     async def _connect(self, dst: str) -> aiohttp.ClientWebSocketResponse:
         address = self.address_of(dst)

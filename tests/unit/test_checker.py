@@ -304,6 +304,36 @@ def test_partitioned_old_primary_with_fenced_writes_passes():
     assert check(t.events, profile=7) == []
 
 
+def test_stale_primary_conditional_write_against_its_own_history_passes():
+    """A paused old primary resumes and runs a CAS against its own copy after n2 took over."""
+    t = Trace()
+    w1 = t.write("n1", "x", 1, 0)
+    t.replicate(w1, "n2")
+    t.respond("n1", w1, "r1")
+    t.promote("n2", 2)
+    w2 = t.write("n2", "x", 2, 1, term=2, digest="new")
+    t.respond("n2", w2, "r2")
+    t.write("n1", "x", 2, 2, digest="stale", if_seq_no=0, if_primary_term=1)  # never acked
+    t.state("n2", {"x": (2, 1, 2, "new")}, primary=True)
+    assert check(t.events, profile=7) == []
+
+
+def test_partitioned_primary_conditional_write_with_a_higher_seq_no_passes():
+    """Cut off, n1 runs a CAS at seq_no 3 before n2's promotion; n2 goes on from seq_no 2."""
+    t = Trace()
+    w1 = t.write("n1", "x", 1, 0)
+    t.replicate(w1, "n2")
+    t.respond("n1", w1, "r1")
+    t.write("n1", "y", 1, 1)
+    t.write("n1", "y", 2, 2)
+    t.write("n1", "x", 2, 3, digest="stale", if_seq_no=0, if_primary_term=1)  # never acked
+    t.promote("n2", 2)
+    w2 = t.write("n2", "x", 2, 1, term=2, digest="new", if_seq_no=0, if_primary_term=1)
+    t.respond("n2", w2, "r2")
+    t.state("n2", {"x": (2, 1, 2, "new")}, primary=True)
+    assert check(t.events, profile=7) == []
+
+
 def test_failed_replica_is_not_an_active_copy():
     t = Trace()
     w1 = t.write("n1", "x", 1, 0)
@@ -565,6 +595,20 @@ def test_stale_primary_acknowledges_after_newer_term_promoted():
     assert "term 2" in found[0].message
 
 
+def test_late_acknowledgement_of_a_write_the_new_primary_had_passes():
+    """n1 was paused with both confirmations buffered; it answers after n2's promotion."""
+    t = Trace()
+    w1 = t.write("n1", "x", 1, 0)
+    t.replicate(w1, "n2")
+    t.replicate(w1, "n3")
+    t.promote("n2", 2)
+    t.respond("n1", w1, "r1")
+    held = {"x": (1, 0, 1, "x1")}
+    t.state("n2", held, primary=True)
+    t.state("n3", held)
+    assert check(t.events, profile=7) == []
+
+
 def test_not_found_delete_is_an_acknowledged_write_but_a_get_404_is_not():
     t = Trace()
     w1 = t.write("n1", "x", 1, 0, op="delete", result="not_found")
@@ -632,6 +676,78 @@ def test_fenced_unacknowledged_write_may_reuse_a_version():
     t.write("n1", "x", 2, 1, digest="lost")
     t.promote("n2", 2)
     t.write("n2", "x", 2, 1, term=2, digest="kept")
+    assert check(t.events, profile=7) == []
+
+
+def read(t: Trace, node, doc, version, seq_no=None, term=None, rid="g1") -> dict:
+    """A GET answered 200 (seq_no and term only from 6.x)."""
+    fields = {"version": version}
+    if seq_no is not None:
+        fields.update(seq_no=seq_no, term=term)
+    return t.add("response", node, client="reader", status=200, method="GET",
+                 path=f"/{IDX}/_doc/{doc}", msg=rid, index=IDX, doc=doc, **fields)
+
+
+def test_version_reused_after_a_client_read_it():
+    """The version-reuse story: v2 seen by a GET on the old primary, then v2 again for B."""
+    t = Trace()
+    w1 = t.write("n1", "x", 1, 0)
+    t.replicate(w1, "n2")
+    t.respond("n1", w1, "r1")
+    lost = t.write("n1", "x", 2, 1, digest="alice")  # its replication never left n1
+    seen = read(t, "n1", "x", 2, seq_no=1, term=1)
+    t.add("node_down", "n1", abrupt=True)
+    t.promote("n2", 2)
+    reused = t.write("n2", "x", 2, 1, term=2, digest="bob")
+    t.respond("n2", reused, "r2")
+    t.state("n2", {"x": (2, 1, 2, "bob")}, primary=True)
+    found = check(t.events, profile=7)
+    assert invariants(found) == ["version_monotonic"]
+    assert found[0].events == (lost, seen, reused)
+    assert "Version 2 of doc 'x'" in found[0].message
+    assert "read by a GET" in found[0].message
+
+
+def test_version_reuse_seen_by_a_5x_get_without_seq_no():
+    t = Trace()
+    t.write("n1", "x", 1, 0)
+    lost = t.write("n1", "x", 2, 1, digest="alice")
+    seen = read(t, "n1", "x", 2)
+    t.promote("n2", 2)
+    reused = t.write("n2", "x", 2, 1, term=2, digest="bob")
+    found = check(t.events, profile=5)
+    assert invariants(found) == ["version_monotonic"]
+    assert found[0].events == (lost, seen, reused)
+
+
+def test_version_reuse_needs_a_client_to_have_seen_the_first_change():
+    t = Trace()
+    t.write("n1", "x", 1, 0)
+    t.write("n1", "x", 2, 1, digest="alice")
+    read(t, "n1", "x", 1, seq_no=0, term=1)  # a GET of another version
+    t.promote("n2", 2)
+    t.write("n2", "x", 2, 1, term=2, digest="bob")
+    read(t, "n2", "x", 2, seq_no=1, term=2, rid="g2")  # a GET of the second change
+    assert check(t.events, profile=7) == []
+
+
+def test_same_change_resolved_again_by_the_new_primary_is_not_a_reuse():
+    """A forwarded write retried on the new primary writes the same content at version 2."""
+    t = Trace()
+    t.write("n1", "x", 1, 0)
+    t.write("n1", "x", 2, 1, digest="same")
+    read(t, "n1", "x", 2, seq_no=1, term=1)
+    t.promote("n2", 2)
+    t.write("n2", "x", 2, 1, term=2, digest="same")
+    assert check(t.events, profile=7) == []
+
+
+def test_version_one_again_after_an_expired_tombstone_is_not_a_reuse():
+    t = Trace()
+    w1 = t.write("n1", "x", 1, 0, digest="first")
+    t.respond("n1", w1, "r1")
+    t.write("n1", "x", 2, 1, op="delete")
+    t.write("n1", "x", 1, 2, result="created", digest="second")
     assert check(t.events, profile=7) == []
 
 
