@@ -258,7 +258,7 @@ class Manager:
                                             reason="failed fault detection")
                     self._background(self._node_failed(name))
 
-    async def _collect_regularly(self, every: float = 0.25) -> None:
+    async def _collect_regularly(self, every: float = 1.0) -> None:
         """Fetch events often, so a node killed with SIGKILL loses at most the last moment."""
         while True:
             await asyncio.sleep(every)

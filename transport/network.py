@@ -97,6 +97,9 @@ def draw_delay_ms(config: LinkConfig, rng: random.Random) -> float:
     return min(max(rng.normalvariate((lo + hi) / 2.0, (hi - lo) / 4.0), lo), hi)
 
 
+PLAIN = LinkConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
     """What the model may look at: the link, the kind and the operation's fields."""
@@ -202,6 +205,12 @@ class NetworkModel:
     def is_cut(self, src: str, dst: str) -> bool:
         """Whether messages from src to dst are currently cut off."""
         return (src, dst) in self._cut
+
+    def plain(self, src: str, dst: str) -> bool:
+        """Whether the link does nothing to messages (no delay, fault, cut or hold rule), so
+        every message is delivered at once and `decide` need not be asked."""
+        return (not self._rules and not self._cut
+                and self._links.get((src, dst), self.config) == PLAIN)
 
     # -- hold rules ------------------------------------------------------------------------
 
