@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgpack
+
 from cluster import trace
 from cluster.launch import ProcessLauncher
 from cluster.master import MasterState
@@ -90,7 +92,8 @@ class Manager:
                                  handler=self.handle)
         self.wire = None  # set by the launcher
         self.sender = None  # set by the launcher
-        self.events: list[dict] = []
+        self._events: list[dict] = []
+        self._packed: list[bytes] = []  # collected event batches not yet unpacked
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.ports = {name: config.port + i for i, name in enumerate(config.names)}
         self.known: dict[str, dict] = {}  # every node's last address, members or not
@@ -149,7 +152,7 @@ class Manager:
             self.procs[name].send_signal(signal.SIGCONT)
         if self.alive() and self.master.state["nodes"]:
             await self.collect()
-            self.events.extend(await self._state_events())
+            self._events.extend(await self._state_events())
         for proc in self.procs.values():
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -442,11 +445,11 @@ class Manager:
     async def collect(self) -> None:
         """Fetch the events every live node has buffered since the last collection."""
         await asyncio.gather(*(self._collect_from(n) for n in self.alive()))
-        self.events.extend(self.recorder.drain())
+        self._events.extend(self.recorder.drain())
 
     async def _collect_from(self, name: str) -> None:
         try:
-            self.events.extend((await self.ask(name, "events", {}, timeout=5.0))["events"])
+            self._packed.append((await self.ask(name, "events", {}, timeout=5.0))["packed"])
         except (ClusterError, TransportError):
             pass
 
@@ -483,6 +486,14 @@ class Manager:
                 for copy in reply["copies"]:
                     out.append({"kind": "state", "t": now, "lc": lc, "seq": len(out), **copy})
         return out
+
+    @property
+    def events(self) -> list[dict]:
+        """Every event collected so far (unpacking what arrived since the last look)."""
+        for packed in self._packed:
+            self._events.extend(msgpack.unpackb(packed, raw=False))
+        self._packed.clear()
+        return self._events
 
     def trace(self) -> list[dict]:
         return trace.merge([self.events])

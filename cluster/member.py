@@ -8,6 +8,8 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 from __future__ import annotations
 
 import random
+
+import msgpack
 from collections.abc import Callable, Iterator
 
 from node.node import Node, remote_error
@@ -95,8 +97,8 @@ class Member:
             return await self.node.handle_message(src, kind, body)
         if kind == "control":
             return self.control(body)
-        if kind == "events":
-            return {"events": self.recorder.drain()}
+        if kind == "events":  # packed here, unpacked only when someone reads the trace
+            return {"packed": msgpack.packb(self.recorder.drain(), use_bin_type=True)}
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
         if kind == "traffic":

@@ -36,9 +36,11 @@ async def dispatch(node: Node, request: Request) -> Response:
         handler, m = _resolve(node, request)
     except RestError as exc:
         handler, m, unrouted = None, {}, exc
-    node.recorder.record("client_request", client=request.actor, method=request.method,
-                         path=request.describe(), msg=request.headers.get("x-occsim-rid"),
-                         index=m.get("index"), doc=m.get("id"))
+    tracing = node.recorder.enabled
+    if tracing:
+        node.recorder.record("client_request", client=request.actor, method=request.method,
+                             path=request.describe(), msg=request.headers.get("x-occsim-rid"),
+                             index=m.get("index"), doc=m.get("id"))
     media_type = node.profile.json_media_type
     try:
         media_type = negotiate(node, request)
@@ -51,7 +53,8 @@ async def dispatch(node: Node, request: Request) -> Response:
     response.headers.setdefault("Content-Type", media_type)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
-    _record_response(node, request, response, m)
+    if tracing:
+        _record_response(node, request, response, m)
     return response
 
 

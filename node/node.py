@@ -305,11 +305,11 @@ class Node:
         op = done.operation
         if w.refresh is not None:
             copy.refresh()
-        self.recorder.record(
-            "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
-            version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
-            result=done.result, **_condition_fields(w),
-        )
+        if self.recorder.enabled:
+            self.recorder.record(
+                "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
+                version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
+                result=done.result, **_condition_fields(w))
         replicas = [r for r in routing["replicas"] if r is not None]
         if len(replicas) > 1:
             outcomes = await asyncio.gather(*(self._replicate(r, w, op) for r in replicas))
@@ -332,9 +332,10 @@ class Node:
         try:
             reply = await self._ask(replica, "replicate", body, timeout=self.replication_timeout)
             outcome = "applied" if reply["applied"] else "discarded"
-            self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
-                                 shard=w.shard, doc=w.doc_id, version=op.version,
-                                 seq_no=op.seq_no, term=op.term, outcome=outcome)
+            if self.recorder.enabled:
+                self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
+                                     shard=w.shard, doc=w.doc_id, version=op.version,
+                                     seq_no=op.seq_no, term=op.term, outcome=outcome)
         except (TransportError, ElasticsearchError) as exc:
             reason = exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
             self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,

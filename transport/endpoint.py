@@ -82,14 +82,16 @@ class Endpoint:
             env.lc = self.recorder.lc
             self._schedule(env, 0.0)
             return
-        fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
-        rec = self.recorder.record
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
-            rec("send", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, delay_ms=0.0,
-                **fields)
-            env.lc = self.recorder.lc
+            if self.recorder.enabled:
+                fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+                self.recorder.record("send", msg=env.id, src=env.src, dst=env.dst,
+                                     mkind=env.kind, delay_ms=0.0, **fields)
+                env.lc = self.recorder.lc
             self._transmit(env)
             return
+        fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+        rec = self.recorder.record
         decision = self.network.decide(MessageInfo(env.src, env.dst, env.kind, fields), env)
         delay_ms = round(decision.delays[0] * 1000, 3) if decision.delays else None
         rec("send", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, delay_ms=delay_ms,
@@ -153,9 +155,10 @@ class Endpoint:
         self.recorder.observe(env.lc)
         if MANAGER not in (env.src, env.dst):
             self.received[env.src] = self.received.get(env.src, 0) + 1
-            fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
-            self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
-                                 mkind=env.kind, reply_to=env.reply_to, **fields)
+            if self.recorder.enabled:
+                fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+                self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
+                                     mkind=env.kind, reply_to=env.reply_to, **fields)
         if env.reply_to is not None:
             future = self._pending.get(env.reply_to)
             if future is not None and not future.done():
