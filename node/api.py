@@ -50,6 +50,9 @@ async def dispatch(node: Node, request: Request) -> Response:
         response = await handler(node, request, Params(request), m)
     except (ElasticsearchError, RestError) as exc:
         response = error_response(exc)
+    except TransportError as exc:  # another node or the master could not be reached
+        response = error_response(ElasticsearchError(
+            str(exc), status=503, type="node_not_connected_exception"))
     response.headers.setdefault("Content-Type", media_type)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
@@ -330,6 +333,21 @@ def _head(node: Node, index: str, doc_type: str, doc_id: str) -> dict:
     return body
 
 
+def outcome_fields(node: Node, out: WriteOutcome) -> dict:
+    """`_version`, `result`, `_shards` and (from 6.x) `_seq_no`/`_primary_term`, in order."""
+    body: dict = {"_version": out.version, "result": out.result}
+    if out.forced_refresh:
+        body["forced_refresh"] = True
+    shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
+    if out.failures:
+        shards["failures"] = out.failures
+    body["_shards"] = shards
+    if node.profile.seq_no_in_responses:
+        body["_seq_no"] = out.seq_no
+        body["_primary_term"] = out.term
+    return body
+
+
 def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
                    out: WriteOutcome) -> Response:
     p = node.profile
@@ -337,17 +355,7 @@ def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
     if p.created_found_flags and op == DELETE:
         body["found"] = out.result == "deleted"
     body.update(_head(node, index, doc_type, doc_id))
-    body["_version"] = out.version
-    body["result"] = out.result
-    if out.forced_refresh:
-        body["forced_refresh"] = True
-    shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
-    if out.failures:
-        shards["failures"] = out.failures
-    body["_shards"] = shards
-    if p.seq_no_in_responses:
-        body["_seq_no"] = out.seq_no
-        body["_primary_term"] = out.term
+    body.update(outcome_fields(node, out))
     if p.created_found_flags and op == INDEX:
         body["created"] = out.result == "created"
     status = {"created": 201, "not_found": 404}.get(out.result, 200)
@@ -383,13 +391,7 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
         if op_type not in ("index", "create"):
             raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
         create = create or op_type == "create"
-    version, vt = _version_params(node, params, write=True)
-    seq_no, term = _cas_params(node, params)
-    seq_no = UNASSIGNED_SEQ_NO if seq_no is None else seq_no
-    term = UNASSIGNED_PRIMARY_TERM if term is None else term
-    routing = params.str("routing")
-    options = _write_options(params)
-    params.check_consumed()
+    version, vt, seq_no, term, routing, options = _write_conditions(node, params)
     source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
     _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
     if doc_id is None:
@@ -401,13 +403,9 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
     return write_response(node, index, doc_type, doc_id, INDEX, await node.write(w))
 
 
-async def create_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
-    """`_create` endpoints: index only if the document does not exist."""
-    return await put_doc(node, request, params, {**m, "create": True})
-
-
-async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
-    index, doc_type, doc_id = m["index"], m["type"], m["id"]
+def _write_conditions(node: Node, params: Params) -> tuple:
+    """The parameters every single-document write reads, then the unrecognized-ones check:
+    (version, version_type, if_seq_no, if_primary_term, routing, options)."""
     version, vt = _version_params(node, params, write=True)
     seq_no, term = _cas_params(node, params)
     seq_no = UNASSIGNED_SEQ_NO if seq_no is None else seq_no
@@ -415,6 +413,17 @@ async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> R
     routing = params.str("routing")
     options = _write_options(params)
     params.check_consumed()
+    return version, vt, seq_no, term, routing, options
+
+
+async def create_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`_create` endpoints: index only if the document does not exist."""
+    return await put_doc(node, request, params, {**m, "create": True})
+
+
+async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    index, doc_type, doc_id = m["index"], m["type"], m["id"]
+    version, vt, seq_no, term, routing, options = _write_conditions(node, params)
     _validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
     if node.profile.major >= 7:
         node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index

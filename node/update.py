@@ -371,7 +371,6 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
     In a bulk, a noop answers the shard's `_shards` like every item of that shard, and a
     bulk-level `refresh=true` marks it `forced_refresh`; alone it answers zeros.
     """
-    p = node.profile
     meta = await node.ensure_index(u.index, None)  # the update API auto-creates the index
     attempt = 0
     while True:
@@ -410,18 +409,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
                                      attempt=attempt, reason=exc.reason)
                 continue
             raise
-        body = _head(node, u)
-        body["_version"] = out.version
-        body["result"] = out.result
-        if out.forced_refresh:
-            body["forced_refresh"] = True
-        shards = {"total": out.total, "successful": out.successful, "failed": len(out.failures)}
-        if out.failures:
-            shards["failures"] = out.failures
-        body["_shards"] = shards
-        if p.seq_no_in_responses:
-            body["_seq_no"] = out.seq_no
-            body["_primary_term"] = out.term
+        body = {**_head(node, u), **_api().outcome_fields(node, out)}
         if u.fetch_source:
             body["get"] = _get_section(node, out.seq_no, out.term, source)
         return (201 if out.result == "created" else 200), body

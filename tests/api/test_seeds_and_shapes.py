@@ -229,3 +229,18 @@ async def test_validation_messages_are_numbered(make_api):
     assert body["error"]["reason"] == (
         "Validation Failed: 1: illegal version value [-5] for version type [EXTERNAL];"
         "2: compare and write operations can not use versioning;")
+
+
+async def test_an_unreachable_master_is_a_503_not_a_crash(make_api):
+    from transport.message import TransportError
+
+    api = await make_api(7)
+
+    async def unreachable(*args):
+        raise TransportError("[manager] did not answer [create_index] within 30s")
+
+    api.node.master.create_index = unreachable
+    status, body = await api("PUT", "/fresh/_doc/1", {"a": 1})
+    assert status == 503
+    assert body["error"]["type"] == "node_not_connected_exception"
+    assert "did not answer" in body["error"]["reason"]
