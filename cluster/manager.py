@@ -30,7 +30,7 @@ from node.profiles import profile
 from transport.endpoint import MANAGER, Endpoint
 from transport.message import TransportError
 from transport.network import LinkConfig, NetworkModel
-from transport.recorder import Recorder
+from transport.recorder import Recorder, expand
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
@@ -491,7 +491,7 @@ class Manager:
     def events(self) -> list[dict]:
         """Every event collected so far (unpacking what arrived since the last look)."""
         for packed in self._packed:
-            self._events.extend(msgpack.unpackb(packed, raw=False))
+            self._events.extend(expand(msgpack.unpackb(packed, raw=False)))
         self._packed.clear()
         return self._events
 

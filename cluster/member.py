@@ -98,7 +98,7 @@ class Member:
         if kind == "control":
             return self.control(body)
         if kind == "events":  # packed here, unpacked only when someone reads the trace
-            return {"packed": msgpack.packb(self.recorder.drain(), use_bin_type=True)}
+            return {"packed": msgpack.packb(self.recorder.drain_raw(), use_bin_type=True)}
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
         if kind == "traffic":

@@ -1,8 +1,10 @@
 """The event recorder every node (and the manager) keeps: a Lamport clock and a buffer of trace
 events, drained by whoever collects the trace.
 
-Recording is a dict append; with recording off, only the Lamport clock still ticks, so message
-causality stays right while tracing costs almost nothing.
+Recording appends one small tuple (kind, node, t, lc, seq, order, fields); the tuples travel
+packed as they are and become the trace's event dicts (`expand`) only when someone reads them.
+With recording off, only the Lamport clock still ticks, so message causality stays right while
+tracing costs nothing.
 """
 
 from __future__ import annotations
@@ -25,22 +27,16 @@ class Recorder:
         self.sequencer = sequencer
         self.lc = 0
         self._seq = 0
-        self._events: list[dict] = []
+        self._events: list[tuple] = []
 
     def record(self, kind: str, **fields: object) -> None:
         """Tick the Lamport clock and, when enabled, buffer one event."""
         self.lc += 1
         if not self.enabled:
             return
-        fields["kind"] = kind
-        fields["node"] = self.name
-        fields["t"] = self.clock()
-        fields["lc"] = self.lc
-        fields["seq"] = self._seq
+        order = next(self.sequencer) if self.sequencer is not None else None
+        self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
         self._seq += 1
-        if self.sequencer is not None:
-            fields["order"] = next(self.sequencer)
-        self._events.append(fields)
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
         """Record an event about another party (the manager noting a node went down)."""
@@ -55,7 +51,22 @@ class Recorder:
         if remote_lc > self.lc:
             self.lc = remote_lc
 
-    def drain(self) -> list[dict]:
-        """Hand over and forget the buffered events."""
+    def drain_raw(self) -> list[tuple]:
+        """Hand over and forget the buffered events, as recorded (to pack and ship)."""
         events, self._events = self._events, []
         return events
+
+    def drain(self) -> list[dict]:
+        """Hand over and forget the buffered events, as trace event dicts."""
+        return expand(self.drain_raw())
+
+
+def expand(raw: list) -> list[dict]:
+    """Recorded tuples (or their unpacked lists) as trace event dicts."""
+    events = []
+    for kind, node, t, lc, seq, order, fields in raw:
+        event = {**fields, "kind": kind, "node": node, "t": t, "lc": lc, "seq": seq}
+        if order is not None:
+            event["order"] = order
+        events.append(event)
+    return events
