@@ -24,7 +24,7 @@ def occsim(*args: str, timeout: float) -> subprocess.CompletedProcess:
 
 def test_bench_quick_prints_every_figure_as_json():
     done = occsim("bench", "--quick", "--json", "--duration", "0.5", "--warmup", "0.2",
-                  "--starts", "1", "--memory-docs", "1500", timeout=120)
+                  "--starts", "1", "--memory-docs", "6000", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     for key in KEYS:
