@@ -59,6 +59,9 @@ Kinds:
     state            at the end of a run, one per shard copy: node, index, shard,
                      primary: bool, docs: [{id, version, seq_no, term, digest, deleted}]
     cluster          the first event, by the manager: es_compat, nodes, seed
+    bulk             a node answered a `_bulk` request (items, errors: bool)
+    update_retry     an `_update` met a concurrent change and retries (index, doc, attempt,
+                     reason)
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from pathlib import Path
 KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
-    "node_up", "node_down", "fault", "promote", "state", "cluster",
+    "node_up", "node_down", "fault", "promote", "state", "cluster", "bulk", "update_retry",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")

@@ -108,11 +108,6 @@ def same_json(a: object, b: object) -> bool:
     return a == b
 
 
-def is_noop(source: dict, changes: dict) -> bool:
-    """Whether merging `changes` into `source` would leave it as it is."""
-    return not merge(source, changes)[1]
-
-
 # -- the request -------------------------------------------------------------------------------
 @dataclass(slots=True)
 class UpdateSpec:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cluster import runner, sweep
+from cluster import runner, sweep, trace
 from cluster.checker import check
 from transport.network import LinkConfig
 
@@ -26,6 +26,12 @@ def test_every_scenario_passes_in_the_simulation(name, profile):
                                   "lost_update"])
 def test_the_same_seed_gives_the_same_trace(name):
     assert sweep.determinism(name, seed=11) is None
+
+
+@pytest.mark.parametrize("name", ["failover_during_writes", "partitioned_primary", "lost_update"])
+def test_every_traced_event_kind_is_documented(name):
+    kinds = {e["kind"] for e in sweep.simulate(name, seed=1).trace}
+    assert kinds <= set(trace.KINDS), kinds - set(trace.KINDS)
 
 
 def test_different_seeds_reorder_differently():
