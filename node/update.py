@@ -435,11 +435,7 @@ def _doc_write(u: UpdateSpec, source: dict, *, create: bool = False) -> DocWrite
 
 
 def _head(node: Node, u: UpdateSpec) -> dict:
-    body = {"_index": u.index}
-    if node.profile.type_in_responses:
-        body["_type"] = u.doc_type
-    body["_id"] = u.doc_id
-    return body
+    return _api()._head(node, u.index, u.doc_type, u.doc_id)
 
 
 def _noop_body(node: Node, u: UpdateSpec, doc: dict, meta: dict, shard: int,
