@@ -25,6 +25,11 @@ TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 Handler = Callable[[str, str, dict], Awaitable[dict]]
 
 
+def _trace_fields(body: dict) -> dict:
+    """The operation fields a traced message carries (index, shard, doc, version, ...)."""
+    return {k: body[k] for k in TRACE_FIELDS if k in body}
+
+
 def _expire(future: asyncio.Future, dst: str, kind: str, timeout: float) -> None:
     """A request's time is up (cheaper than asyncio.wait_for on this hot path)."""
     if not future.done():
@@ -84,13 +89,13 @@ class Endpoint:
             return
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
             if self.recorder.enabled:
-                fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+                fields = _trace_fields(env.body)
                 self.recorder.record("send", msg=env.id, src=env.src, dst=env.dst,
                                      mkind=env.kind, delay_ms=0.0, **fields)
                 env.lc = self.recorder.lc
             self._transmit(env)
             return
-        fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+        fields = _trace_fields(env.body)
         rec = self.recorder.record
         decision = self.network.decide(MessageInfo(env.src, env.dst, env.kind, fields), env)
         delay_ms = round(decision.delays[0] * 1000, 3) if decision.delays else None
@@ -135,7 +140,7 @@ class Endpoint:
         held = self.network.release(rule_id)
         for env in held:
             self._held.discard(env.reply_to or env.id)
-            fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+            fields = _trace_fields(env.body)
             self.recorder.record("release", msg=env.id, src=env.src, dst=env.dst,
                                  mkind=env.kind, **fields)
             self._transmit(env)
@@ -156,7 +161,7 @@ class Endpoint:
         if MANAGER not in (env.src, env.dst):
             self.received[env.src] = self.received.get(env.src, 0) + 1
             if self.recorder.enabled:
-                fields = {k: env.body[k] for k in TRACE_FIELDS if k in env.body}
+                fields = _trace_fields(env.body)
                 self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
                                      mkind=env.kind, reply_to=env.reply_to, **fields)
         if env.reply_to is not None:
