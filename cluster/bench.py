@@ -487,55 +487,36 @@ def silent_report():
     return Silent()
 
 
-async def sim_run(name: str, seed: int | None) -> tuple[object, int]:
-    """`runner.run_scenario(name, sim=True)` with the launcher kept, to count its messages."""
-    from cluster import runner
-    from cluster.manager import Manager
-    from cluster.sim import SimLauncher
-
-    path = runner.find(name)
-    module = runner.load(path)
-    profile = runner.choose_profile(module, None)
-    setup = module.SETUP
-    config = runner.config_for(setup, seed=seed, profile=profile, port=9200)
-    launcher = SimLauncher()
-    manager = Manager(config, launcher=launcher, clock=asyncio.get_running_loop().time)
-    await manager.start()
-    outcome = await runner.drive(module, path.stem, manager, setup, profile, silent_report(),
-                                 config.seed)
-    return outcome, launcher.network.messages
-
-
 def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
-    """The simulation's speed: runs of `SIM_SCENARIO` on seeds 0, 1, ... (a sweep), messages
-    delivered per wall second, and one real run of the same scenario and seed for comparison."""
-    from cluster import runner, simloop
-
-    runs = failed = messages = data_messages = 0
-    started = time.perf_counter()
-    first_wall = 0.0
-    for seed in range(SIM_MAX_RUNS):
-        t = time.perf_counter()
-        outcome, count = simloop.run(sim_run(SIM_SCENARIO, None if seed == 0 else seed))
-        if seed == 0:
-            first_wall = time.perf_counter() - t
-        runs += 1
-        failed += not outcome.passed
-        messages += count
-        data_messages += sum(1 for e in outcome.trace if e.get("kind") == "deliver")
-        if time.perf_counter() - started >= opts.sim_seconds and runs >= 2:
-            break
-    wall = time.perf_counter() - started
-    say(f"simulation: {runs} runs of {SIM_SCENARIO} in {wall:.2f}s ({failed} failed)")
+    """The simulation's speed on `SIM_SCENARIO`: sweeps over seeds on one process and on one
+    process per core (messages carried and runs per wall second), and one real run of the same
+    scenario and seed for comparison."""
+    from cluster import runner, sweep
 
     t = time.perf_counter()
-    real = asyncio.run(runner.run_scenario(SIM_SCENARIO, report=silent_report()))
+    first = sweep.simulate(SIM_SCENARIO, 0)
+    first_wall = time.perf_counter() - t
+    runs = max(2, min(SIM_MAX_RUNS, int(opts.sim_seconds / first_wall)))
+    one = sweep.sweep(SIM_SCENARIO, range(1, runs + 1), jobs=1)
+    say(f"simulation: {one.runs} runs of {SIM_SCENARIO} in {one.seconds:.2f}s "
+        f"({len(one.failures)} failed)")
+    jobs = os.cpu_count() or 1
+    every = sweep.sweep(SIM_SCENARIO, range(1, runs * jobs + 1), jobs=jobs)
+    say(f"simulation on {jobs} processes: {every.runs} runs in {every.seconds:.2f}s "
+        f"({len(every.failures)} failed)")
+
+    t = time.perf_counter()
+    real = asyncio.run(runner.run_scenario(SIM_SCENARIO, seed=0, report=silent_report()))
     real_wall = time.perf_counter() - t
     say(f"real processes: one run in {real_wall:.2f}s "
         f"({'passed' if real.passed else 'FAILED: ' + str(real.failure)})")
-    sim_wall = wall / runs
-    return {"sim_msgs_per_s": messages / wall, "sim_data_msgs_per_s": data_messages / wall,
-            "sim_runs_per_s": runs / wall, "sim_runs": runs, "sim_failed": failed,
+    sim_wall = one.seconds / one.runs
+    return {"sim_msgs_per_s": one.messages / one.seconds,
+            "sim_msgs_per_run": one.messages / one.runs,
+            "sim_runs_per_s": one.runs / one.seconds,
+            "sweep_jobs": jobs, "sweep_msgs_per_s": every.messages / every.seconds,
+            "sweep_runs_per_s": every.runs / every.seconds,
+            "sim_failed": len(one.failures) + len(every.failures) + (not first.passed),
             "sim_wall_s": sim_wall, "sim_first_wall_s": first_wall, "real_wall_s": real_wall,
             "real_passed": real.passed, "real_failure": real.failure,
             "sim_speedup": real_wall / sim_wall}
@@ -567,8 +548,11 @@ def summarize(real: dict, sim: dict, opts: Options) -> dict:
         "bytes_per_doc": round(real["bytes_per_doc"], 1),
         "memory_docs": real["memory_docs"],
         "sim_msgs_per_s": round(sim["sim_msgs_per_s"], 1),
-        "sim_data_msgs_per_s": round(sim["sim_data_msgs_per_s"], 1),
+        "sim_msgs_per_run": round(sim["sim_msgs_per_run"], 1),
         "sim_runs_per_s": round(sim["sim_runs_per_s"], 3),
+        "sweep_jobs": sim["sweep_jobs"],
+        "sweep_msgs_per_s": round(sim["sweep_msgs_per_s"], 1),
+        "sweep_runs_per_s": round(sim["sweep_runs_per_s"], 3),
         "sim_speedup": round(sim["sim_speedup"], 2),
         "sim_wall_s": round(sim["sim_wall_s"], 4),
         "real_wall_s": round(sim["real_wall_s"], 4),
@@ -615,8 +599,13 @@ def table(result: dict, real: dict) -> str:
         f"{'RSS per node at rest (MB)':<44}{result['rss_mb_per_node']:>10.1f}",
         f"{'memory per stored doc (bytes, primary)':<44}{result['bytes_per_doc']:>10.0f}"
         f"   ({result['memory_docs']} docs)",
-        f"{'sim messages/s (' + SIM_SCENARIO + ')':<44}{result['sim_msgs_per_s']:>10.0f}",
+        f"{'sim messages/s (' + SIM_SCENARIO + ')':<44}{result['sim_msgs_per_s']:>10.0f}"
+        f"   ({result['sim_msgs_per_run']:.0f} per run)",
         f"{'sim runs/s':<44}{result['sim_runs_per_s']:>10.2f}",
+        f"{'sweep messages/s (' + str(result['sweep_jobs']) + ' processes)':<44}"
+        f"{result['sweep_msgs_per_s']:>10.0f}",
+        f"{'sweep runs/s (' + str(result['sweep_jobs']) + ' processes)':<44}"
+        f"{result['sweep_runs_per_s']:>10.2f}",
         f"{'sim speedup (real vs sim wall time)':<44}{result['sim_speedup']:>10.1f}"
         f"   ({result['real_wall_s']:.2f}s vs {result['sim_wall_s']:.3f}s)",
     ]

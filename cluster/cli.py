@@ -161,13 +161,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"occsim sweep: {exc}", file=sys.stderr)
         return 2
     compat = f" --es-compat {args.es_compat}" if args.es_compat else ""
-    result = sweep.sweep(str(path), seeds, args.es_compat)
+    result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs)
     for seed, failure in result.failures:
         print(f"FAIL seed {seed}: {failure}\n  reproduce: occsim run {args.scenario} --sim "
               f"--seed {seed}{compat}")
     print(f"{result.runs - len(result.failures)} passed, {len(result.failures)} failed: "
-          f"{result.runs} runs of {path.stem} in {result.seconds:.1f}s "
-          f"({result.runs / result.seconds:.1f} runs/s, "
+          f"{result.runs} runs of {path.stem} in {result.seconds:.1f}s on {result.jobs} "
+          f"process{'es' if result.jobs > 1 else ''} ({result.runs / result.seconds:.1f} runs/s, "
           f"{result.messages / result.seconds:,.0f} simulated messages/s)")
     return 0 if result.passed else 1
 
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("scenario")
     swp.add_argument("--seeds", default="1..100", help="an inclusive range, e.g. 1..1000")
     swp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    swp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                     help="processes to spread the seeds over (default: one per core)")
     swp.set_defaults(run=_cmd_sweep)
     det = sub.add_parser("determinism",
                          help="run a scenario twice with one seed and compare the traces")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 import msgpack
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from node.node import Node, remote_error
 from node.profiles import Profile
@@ -92,9 +92,10 @@ class Member:
         if reply.get("state"):
             await self.node.apply_state(reply["state"])
 
-    async def handle(self, src: str, kind: str, body: dict) -> dict:
+    def handle(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
+        """Answer a request: at once, or with a coroutine when the answer has to wait."""
         if kind in NODE_KINDS:
-            return await self.node.handle_message(src, kind, body)
+            return self.node.handle_message(src, kind, body)
         if kind == "control":
             return self.control(body)
         if kind == "events":  # packed here, unpacked only when someone reads the trace

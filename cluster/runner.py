@@ -138,6 +138,7 @@ class Outcome:
     failure: str | None
     trace: list[dict] = field(default_factory=list)
     violations: list = field(default_factory=list)
+    messages: int | None = None  # in the simulation: messages its network carried
 
     @property
     def verdict(self) -> str:
@@ -174,16 +175,19 @@ async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | N
     profile = choose_profile(module, es_compat)
     report = report or Report()
     setup: Setup = module.SETUP
-    if sim:
+    launcher = SimLauncher() if sim else None
+    if launcher is not None:
         config = config_for(setup, seed=seed, profile=profile, port=9200)
-        manager = Manager(config, launcher=SimLauncher(),
-                          clock=asyncio.get_running_loop().time)
+        manager = Manager(config, launcher=launcher, clock=asyncio.get_running_loop().time)
     else:
         config = config_for(setup, seed=seed, profile=profile,
                             port=port or free_port_block(setup.nodes))
         manager = Manager(config)
     await manager.start()
-    return await drive(module, path.stem, manager, setup, profile, report, config.seed)
+    outcome = await drive(module, path.stem, manager, setup, profile, report, config.seed)
+    if launcher is not None:
+        outcome.messages = launcher.messages
+    return outcome
 
 
 async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: int,

@@ -17,24 +17,35 @@ import signal
 import urllib.parse
 from typing import TYPE_CHECKING
 
+import msgpack
+
 from cluster.client import Reply
 from cluster.member import Member
 from node.api import dispatch
 from node.profiles import profile
 from node.rest import Request, render
 from transport.endpoint import MANAGER, Endpoint
-from transport.message import Envelope, decode, encode
+from transport.message import Envelope, encode
 
 if TYPE_CHECKING:
     from cluster.manager import Manager
 
 
+def _through_the_wire(env: Envelope) -> Envelope:
+    """`env` as its receiver gets it: encoded with the wire codec and read back, so it is a deep
+    copy holding only what msgpack carries. The frame never leaves this process, so it skips
+    the validation `decode` gives a frame from another one."""
+    _, id_, src, dst, kind, lc, reply_to, body = msgpack.unpackb(encode(env), raw=False,
+                                                                 strict_map_key=False)
+    return Envelope(id_, src, dst, kind, body, lc, reply_to)
+
+
 class MemoryNetwork:
-    """Carries encoded envelopes between the endpoints of one process."""
+    """Carries envelopes between the endpoints of one process, each on the loop's next turn."""
 
     def __init__(self) -> None:
         self.endpoints: dict[str, Endpoint] = {}
-        self.paused: dict[str, list[bytes]] = {}  # node -> frames waiting for it to resume
+        self.paused: dict[str, list[Envelope]] = {}  # node -> envelopes waiting for it to resume
         self.messages = 0
 
     def attach(self, endpoint: Endpoint) -> None:
@@ -45,16 +56,15 @@ class MemoryNetwork:
         self.endpoints.pop(name, None)
         self.paused.pop(name, None)
 
-    def deliver(self, src: str, frame: bytes) -> None:
-        env = decode(frame)
-        if src not in self.endpoints:
+    def deliver(self, env: Envelope) -> None:
+        if env.src not in self.endpoints:
             return  # the sender died meanwhile
         if env.dst in self.paused:
-            self.paused[env.dst].append(frame)
+            self.paused[env.dst].append(env)
             return
         target = self.endpoints.get(env.dst)
         if target is None:
-            self.endpoints[src].undeliverable(env, f"[{env.dst}] is not reachable")
+            self.endpoints[env.src].undeliverable(env, f"[{env.dst}] is not reachable")
             return
         self.messages += 1
         target.receive(env)
@@ -63,8 +73,9 @@ class MemoryNetwork:
         self.paused.setdefault(name, [])
 
     def resume(self, name: str) -> None:
-        for frame in self.paused.pop(name, []):
-            asyncio.get_running_loop().call_soon(self.deliver, decode(frame).src, frame)
+        loop = asyncio.get_running_loop()
+        for env in self.paused.pop(name, []):
+            loop.call_soon(self.deliver, env)
 
 
 class _MemoryWire:
@@ -73,10 +84,11 @@ class _MemoryWire:
         self.endpoint = endpoint
 
     def transmit(self, env: Envelope) -> None:
+        copy = _through_the_wire(env)
         if self.endpoint.name in self.network.paused:
-            self.network.paused[self.endpoint.name].append(encode(env))
+            self.network.paused[self.endpoint.name].append(copy)
             return
-        asyncio.get_running_loop().call_soon(self.network.deliver, env.src, encode(env))
+        asyncio.get_running_loop().call_soon(self.network.deliver, copy)
 
     async def close(self) -> None:
         """Nothing to close in memory."""
@@ -127,11 +139,13 @@ class SimSender:
         request = Request(method, urllib.parse.unquote(parts.path),
                           dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
                           {k.lower(): v for k, v in headers.items()}, body)
+        self.launcher.client_messages += 1
         try:
             response = await dispatch(proc.member.node, request)
         finally:
             if proc.returncode is not None:
                 raise ConnectionResetError(f"[{node}] died before it answered")
+        self.launcher.client_messages += 1
         if isinstance(response.body, (dict, list)):
             return Reply(response.status, json.loads(render(response.body, pretty=False)))
         return Reply(response.status, response.body)
@@ -147,6 +161,12 @@ class SimLauncher:
         self.network = MemoryNetwork()
         self.processes: dict[str, SimProcess] = {}
         self.sequencer = itertools.count()  # one execution order for every recorder
+        self.client_messages = 0  # client requests and responses, as HTTP carries them
+
+    @property
+    def messages(self) -> int:
+        """Messages delivered: envelopes between nodes and the manager, and client HTTP."""
+        return self.network.messages + self.client_messages
 
     async def open(self, manager: Manager) -> None:
         self.network.attach(manager.endpoint)

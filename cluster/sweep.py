@@ -7,9 +7,13 @@ seconds, and a failing seed is reproduced exactly by `occsim run SCENARIO --sim 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from cluster import simloop
@@ -38,26 +42,41 @@ class SweepResult:
     failures: list[tuple[int, str]]
     messages: int
     seconds: float
+    jobs: int = 1
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
 
-def sweep(name: str, seeds: range, es_compat: int | None = None,
-          progress=None) -> SweepResult:
-    """Run `name` once per seed; collect the failing seeds with their verdicts."""
+def _verdict(name: str, seed: int, es_compat: int | None) -> tuple[int, str | None, int]:
+    """One run, reduced to what a sweep keeps: seed, failure (None if it passed), messages."""
+    outcome = simulate(name, seed, es_compat)
+    return seed, None if outcome.passed else outcome.failure or "failed", outcome.messages or 0
+
+
+def sweep(name: str, seeds: range, es_compat: int | None = None, *,
+          jobs: int = 1) -> SweepResult:
+    """Run `name` once per seed, on `jobs` processes (each seed is its own deterministic
+    world, so they split across cores freely); collect the failing seeds with their verdicts."""
     failures = []
     messages = 0
     started = time.perf_counter()
-    for seed in seeds:
-        outcome = simulate(name, seed, es_compat)
-        messages += sum(1 for e in outcome.trace if e["kind"] == "deliver")
-        if not outcome.passed:
-            failures.append((seed, outcome.failure or "failed"))
-        if progress is not None:
-            progress(seed, outcome)
-    return SweepResult(len(seeds), failures, messages, time.perf_counter() - started)
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and len(seeds) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(
+                jobs, mp_context=multiprocessing.get_context("fork")))
+            chunk = max(1, min(16, len(seeds) // (4 * jobs)))
+            verdicts = pool.map(_verdict, itertools.repeat(name), seeds,
+                                itertools.repeat(es_compat), chunksize=chunk)
+        else:
+            jobs = 1
+            verdicts = (_verdict(name, seed, es_compat) for seed in seeds)
+        for seed, failure, count in verdicts:
+            messages += count
+            if failure is not None:
+                failures.append((seed, failure))
+    return SweepResult(len(seeds), failures, messages, time.perf_counter() - started, jobs)
 
 
 def first_difference(a: list[dict], b: list[dict]) -> tuple[int, dict | None, dict | None] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -468,28 +468,36 @@ class Node:
                 "source": doc.source, "shard": shard, "type": doc_type}
 
     # -- messages from other nodes and the master ------------------------------------------
-    async def handle_message(self, src: str, kind: str, body: dict) -> dict:
-        """Answer one transport request; errors travel back as Elasticsearch error bodies."""
+    def handle_message(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
+        """Answer one transport request; errors travel back as Elasticsearch error bodies.
+        What needs no waiting (a replica applying an operation, a get) is answered at once;
+        the rest returns a coroutine."""
         try:
             if kind == "replicate":
                 return self.replica_apply(body)
-            if kind == "forward":
-                return (await self.primary_write(DocWrite.from_wire(body))).to_wire()
             if kind == "get":
                 return {"doc": self.local_get(body)}
             if kind == "stats":
                 return self.stats_message(body)
-            if kind == "recover":
-                return await self.recover_replica(body)
             if kind == "recovery":
                 return self.apply_recovery(body)
-            if kind == "cluster_state":
-                await self.apply_state(body["state"])
-                return {"version": self.state["version"]}
         except ElasticsearchError as exc:
             return exc.body()
+        if kind in ("forward", "recover", "cluster_state"):
+            return self._handle_later(kind, body)
         raise ElasticsearchError(f"unknown message kind [{kind}]", status=400,
                                  type="illegal_argument_exception")
+
+    async def _handle_later(self, kind: str, body: dict) -> dict:
+        try:
+            if kind == "forward":
+                return (await self.primary_write(DocWrite.from_wire(body))).to_wire()
+            if kind == "recover":
+                return await self.recover_replica(body)
+            await self.apply_state(body["state"])
+            return {"version": self.state["version"]}
+        except ElasticsearchError as exc:
+            return exc.body()
 
     async def recover_replica(self, body: dict) -> dict:
         """As a primary: send a copy everything this copy holds (recovery or resync)."""

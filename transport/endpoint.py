@@ -22,7 +22,9 @@ MANAGER = "manager"
 MAX_DELAYED = 100_000  # copies waiting out their delay; beyond this, new ones are dropped
 TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 
-Handler = Callable[[str, str, dict], Awaitable[dict]]
+# A handler answers a request at once (a dict) when it needs no waiting, as a replica applying
+# an operation does, or with an awaitable: only those cost a task.
+Handler = Callable[[str, str, dict], dict | Awaitable[dict]]
 
 
 def _trace_fields(body: dict) -> dict:
@@ -30,11 +32,24 @@ def _trace_fields(body: dict) -> dict:
     return {k: body[k] for k in TRACE_FIELDS if k in body}
 
 
+def _crash_body(exc: Exception) -> dict:
+    """A handler bug must not kill the node: the requester gets it as a 500."""
+    return {"error": {"type": "exception", "reason": f"{type(exc).__name__}: {exc}"},
+            "status": 500}
+
+
 def _expire(future: asyncio.Future, dst: str, kind: str, timeout: float) -> None:
     """A request's time is up (cheaper than asyncio.wait_for on this hot path)."""
     if not future.done():
         future.set_exception(TransportError(f"[{dst}] did not answer [{kind}] within "
                                             f"{timeout:g}s"))
+
+
+async def _settle(answer: Awaitable[dict]) -> dict:
+    try:
+        return await answer
+    except Exception as exc:
+        return _crash_body(exc)
 
 
 class Wire(Protocol):
@@ -169,30 +184,36 @@ class Endpoint:
             if future is not None and not future.done():
                 future.set_result(env.body)
             return
-        task = asyncio.get_running_loop().create_task(self._answer(env))
+        try:
+            answer = self.handler(env.src, env.kind, env.body)
+        except Exception as exc:
+            answer = _crash_body(exc)
+        if isinstance(answer, dict):
+            self._send(self._reply(env, answer))
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(env, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, env: Envelope) -> None:
+    async def _answer(self, env: Envelope, answer: Awaitable[dict]) -> None:
         data_plane = MANAGER not in (env.src, env.dst)
         self.running += data_plane
         try:
-            reply = await self._reply(env)
+            body = await _settle(answer)
         finally:
             self.running -= data_plane
-        self._send(reply)
+        self._send(self._reply(env, body))
 
     async def answer_now(self, env: Envelope) -> Envelope:
         """Handle a request that came outside the network (a tool's HTTP post)."""
         self.recorder.observe(env.lc)
-        return await self._reply(env)
-
-    async def _reply(self, env: Envelope) -> Envelope:
         try:
-            body = await self.handler(env.src, env.kind, env.body)
-        except Exception as exc:  # a handler bug must not kill the node: answer with it
-            body = {"error": {"type": "exception", "reason": f"{type(exc).__name__}: {exc}"},
-                    "status": 500}
+            answer = self.handler(env.src, env.kind, env.body)
+        except Exception as exc:
+            answer = _crash_body(exc)
+        return self._reply(env, answer if isinstance(answer, dict) else await _settle(answer))
+
+    def _reply(self, env: Envelope, body: dict) -> Envelope:
         return Envelope(f"{self.name}:{next(self._ids)}", self.name, env.src,
                         env.kind + "_ok", body, lc=self.recorder.lc, reply_to=env.id)
 
