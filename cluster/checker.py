@@ -573,12 +573,17 @@ def _check_single_primary(tr: _Trace) -> list[Violation]:
     return out
 
 
+_FENCING_KINDS = frozenset(("node_down", "promote", "primary_write", "apply", "reject"))
+
+
 def _check_term_fencing(tr: _Trace) -> list[Violation]:
     out = []
     # (a) no copy applies an op older than a term it has applied or been told about
     known: dict[tuple, tuple[int, dict]] = {}  # (node, index, shard) -> (term, evidence event)
     for ev in tr.events:
         kind = ev.get("kind")
+        if kind not in _FENCING_KINDS:
+            continue
         if kind == "node_down":
             gone = _subject(ev)
             for key in [k for k in known if k[0] == gone]:
