@@ -88,8 +88,24 @@ def test_sweep_reports_failing_seeds_with_the_command(tmp_path):
         "async def run(cluster):\n"
         "    cluster.expect(cluster.seed % 2 == 0, 'the seed is even')\n")
     done = subprocess.run([sys.executable, "-m", "cluster.cli", "sweep", str(story),
-                           "--seeds", "1..4"], capture_output=True, text=True)
+                           "--seeds", "1..4", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL seed 1: the seed is even" in done.stdout
     assert f"reproduce: occsim run {story} --sim --seed 3" in done.stdout
     assert "2 passed, 2 failed" in done.stdout
+    assert done.stdout.index("FAIL seed 1") < done.stdout.index("FAIL seed 3")
+
+
+def test_a_sweep_on_several_processes_gives_what_one_process_gives():
+    one = sweep.sweep("seed_004_internal_version", range(1, 7), jobs=1)
+    two = sweep.sweep("seed_004_internal_version", range(1, 7), jobs=2)
+    assert (two.runs, two.failures, two.jobs) == (6, [], 2)
+    assert two.messages == one.messages > 6 * 20
+
+
+def test_the_simulation_counts_node_and_client_messages():
+    outcome = sweep.simulate("seed_004_internal_version", seed=11)
+    requests = [e for e in outcome.trace if e["kind"] == "client_request"]
+    delivered = [e for e in outcome.trace if e["kind"] == "deliver"]
+    # every client request and its response, every traced delivery, and the control plane
+    assert outcome.messages > 2 * len(requests) + len(delivered) > 0

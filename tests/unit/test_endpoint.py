@@ -25,15 +25,16 @@ class Loopback:
         asyncio.get_running_loop().call_soon(self.by_name[env.dst].receive, env)
 
 
-def pair(link: LinkConfig = LinkConfig(), **kw) -> tuple[Endpoint, Endpoint]:
-    async def echo(src, kind, body):
-        return {"echo": body}
+async def echo(src, kind, body):
+    return {"echo": body}
 
+
+def pair(link: LinkConfig = LinkConfig(), handler=echo, **kw) -> tuple[Endpoint, Endpoint]:
     loop = asyncio.get_event_loop()
     a = Endpoint("n1", recorder=Recorder("n1", loop.time), network=NetworkModel(link),
                  handler=echo, **kw)
     b = Endpoint("n2", recorder=Recorder("n2", loop.time), network=NetworkModel(link),
-                 handler=echo)
+                 handler=handler)
     Loopback(a, b)
     return a, b
 
@@ -75,3 +76,31 @@ def test_the_delay_queue_is_bounded_with_a_clear_drop_reason():
 
     drops = simloop.run(story())
     assert [d["reason"] for d in drops] == ["delay queue full (limit 2)"]
+
+
+def test_a_handler_may_answer_at_once_or_later_and_a_crash_becomes_a_500():
+    def handler(src, kind, body):
+        if kind == "now":
+            return {"now": body["x"]}
+        if kind == "crash":
+            raise KeyError("x")
+        if kind == "crash_later":
+            return crash_later()
+        return echo(src, kind, body)
+
+    async def crash_later():
+        await asyncio.sleep(0.01)
+        raise ValueError("late")
+
+    async def story():
+        a, b = pair(handler=handler)
+        answers = [await a.request("n2", kind, {"x": 1}, timeout=1)
+                   for kind in ("now", "later", "crash", "crash_later")]
+        return answers, b.traffic()["running"]
+
+    answers, running = simloop.run(story())
+    assert answers[:2] == [{"now": 1}, {"echo": {"x": 1}}]
+    assert answers[2] == {"error": {"type": "exception", "reason": "KeyError: 'x'"},
+                          "status": 500}
+    assert answers[3]["error"]["reason"] == "ValueError: late"
+    assert running == 0
