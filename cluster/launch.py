@@ -1,7 +1,7 @@
 """How the manager starts nodes for real: OS processes on loopback (`python -m cluster.process`),
 reached over persistent websockets, with the manager listening for them over HTTP.
 
-The simulation has its own launcher with the same three methods; the manager cannot tell them
+The simulation has its own launcher with the same methods; the manager cannot tell them
 apart, which is what lets every master decision run unchanged in both modes.
 """
 
@@ -65,6 +65,11 @@ class ProcessLauncher:
         return await asyncio.create_subprocess_exec(
             *args, env={**os.environ, SECRET_ENV: manager.secret},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+
+    async def events(self, manager: Manager, name: str) -> bytes:
+        """What a node's recorder buffered since the last look, packed by the node (the
+        manager unpacks it only when someone reads the trace)."""
+        return (await manager.ask(name, "events", {}, timeout=5.0))["packed"]
 
     async def close(self, manager: Manager) -> None:
         await manager.sender.close()

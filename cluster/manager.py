@@ -93,7 +93,7 @@ class Manager:
         self.wire = None  # set by the launcher
         self.sender = None  # set by the launcher
         self._events: list[dict] = []
-        self._packed: list[bytes] = []  # collected event batches not yet unpacked
+        self._batches: list[bytes | list] = []  # collected events not yet read (packed or raw)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.ports = {name: config.port + i for i, name in enumerate(config.names)}
         self.known: dict[str, dict] = {}  # every node's last address, members or not
@@ -449,7 +449,7 @@ class Manager:
 
     async def _collect_from(self, name: str) -> None:
         try:
-            self._packed.append((await self.ask(name, "events", {}, timeout=5.0))["packed"])
+            self._batches.append(await self.launcher.events(self, name))
         except (ClusterError, TransportError):
             pass
 
@@ -490,9 +490,10 @@ class Manager:
     @property
     def events(self) -> list[dict]:
         """Every event collected so far (unpacking what arrived since the last look)."""
-        for packed in self._packed:
-            self._events.extend(expand(msgpack.unpackb(packed, raw=False)))
-        self._packed.clear()
+        for batch in self._batches:
+            self._events.extend(expand(batch if isinstance(batch, list)
+                                       else msgpack.unpackb(batch, raw=False)))
+        self._batches.clear()
         return self._events
 
     def trace(self) -> list[dict]:

@@ -189,5 +189,13 @@ class SimLauncher:
                                       "pid": 0}))
         return proc
 
+    async def events(self, manager: Manager, name: str) -> list:
+        """What a node's recorder buffered since the last look, taken as it is: in one process
+        there is no wire to pack it for. A stopped (paused) node keeps its events for later."""
+        proc = self.processes[name]
+        if proc.returncode is not None or name in self.network.paused:
+            return []
+        return proc.member.recorder.drain_raw()
+
     async def close(self, manager: Manager) -> None:
         """Nothing outlives the simulation's loop."""

@@ -62,11 +62,12 @@ class Recorder:
 
 
 def expand(raw: list) -> list[dict]:
-    """Recorded tuples (or their unpacked lists) as trace event dicts."""
+    """Recorded tuples (or their unpacked lists) as trace event dicts. Each event is made of
+    its own fields dict, which a drained recorder no longer holds."""
     events = []
     for kind, node, t, lc, seq, order, fields in raw:
-        event = {**fields, "kind": kind, "node": node, "t": t, "lc": lc, "seq": seq}
+        fields.update(kind=kind, node=node, t=t, lc=lc, seq=seq)
         if order is not None:
-            event["order"] = order
-        events.append(event)
+            fields["order"] = order
+        events.append(fields)
     return events
