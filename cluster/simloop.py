@@ -141,8 +141,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 ready.append(timer)
         for _ in range(len(ready)):
             handle = ready.popleft()
-            if not handle._cancelled:
-                handle._run()
+            if handle._cancelled:
+                continue
+            try:  # Handle._run, inlined: this is the loop's innermost line
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self.call_exception_handler({"message": f"Exception in callback "
+                                             f"{handle._callback!r}", "exception": exc,
+                                             "handle": handle})
 
     def _purge(self) -> None:
         live = []

@@ -144,6 +144,7 @@ class Node:
         self.state: dict = {"version": 0, "indices": {}, "nodes": {}}
         self.copies: dict[tuple[str, int], ShardCopy] = {}
         self._state_changed = asyncio.Condition()
+        self._moves: dict[tuple[str, int, str], asyncio.Future] = {}  # see _primary_move
         self._rng = rng or random.Random()
 
     def new_id(self) -> str:
@@ -176,6 +177,12 @@ class Node:
                                              term=copy.term)
         for key in [k for k in self.copies if k not in wanted]:
             del self.copies[key]
+        for key, moved in list(self._moves.items()):
+            index, shard, primary = key
+            meta = state["indices"].get(index)
+            if meta is None or meta["routing"][shard]["primary"] != primary:
+                del self._moves[key]
+                moved.set_result(None)
         async with self._state_changed:
             self._state_changed.notify_all()
 
@@ -230,10 +237,8 @@ class Node:
             if primary is not None:
                 forward = asyncio.ensure_future(
                     self._ask(primary, "forward", w.to_wire(), timeout=w.timeout + 5))
-                moved = asyncio.ensure_future(self._primary_moved(w, primary))
-                done, _ = await asyncio.wait({forward, moved},
+                done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
                                              return_when=asyncio.FIRST_COMPLETED)
-                moved.cancel()
                 if forward in done:
                     try:
                         return WriteOutcome(**forward.result())
@@ -268,10 +273,14 @@ class Node:
         raise ElasticsearchError(f"[{w.index}][{w.shard}] [{self.name}] is not the primary "
                                  "of this shard", status=503, type=NOT_PRIMARY)
 
-    async def _primary_moved(self, w: DocWrite, primary: str) -> None:
-        async with self._state_changed:
-            await self._state_changed.wait_for(
-                lambda: self.index_meta(w.index)["routing"][w.shard]["primary"] != primary)
+    def _primary_move(self, w: DocWrite, primary: str) -> asyncio.Future:
+        """A future that a cluster state moving the write's shard away from `primary` will
+        resolve; one for all the writes forwarded there meanwhile."""
+        key = (w.index, w.shard, primary)
+        moved = self._moves.get(key)
+        if moved is None:
+            moved = self._moves[key] = asyncio.get_running_loop().create_future()
+        return moved
 
     async def _newer_state(self, version: int, timeout: float) -> None:
         async with self._state_changed:
