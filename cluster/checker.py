@@ -173,6 +173,7 @@ class _Trace:
         self.duplicates: list[dict] = []
         self.noop_positions: dict[str, list[int]] = defaultdict(list)  # index -> noop answers
         self.reads: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)  # (index, doc) -> GETs
+        self._candidates: dict[tuple, list[_Op]] = {}  # _link's searches, by witness identity
         self._build()
 
     # -- building ------------------------------------------------------------------------------
@@ -183,24 +184,24 @@ class _Trace:
         writer_term: dict[tuple, int] = {}  # (node, index, shard) -> term of its last write
         for pos, ev in enumerate(self.events):
             kind = ev.get("kind")
-            if kind == "primary_write":
-                if ev.get("result") != "noop":
-                    self._add_write(ev, pos)
-                node, term = ev.get("node"), _term(ev.get("term"))
-                if term is not None:
-                    self.term_evidence[(node, ev.get("index"), ev.get("shard"))].append((pos, term))
-                    writer_term[(node, ev.get("index"), ev.get("shard"))] = term
+            if kind in MESSAGE_KINDS:  # the most common kinds first
+                if ev.get("mkind") == "replicate":
+                    witnesses.append((pos, ev))
+                if kind == "duplicate":
+                    self.duplicates.append(ev)
             elif kind in ("apply", "discard", "reject"):
                 witnesses.append((pos, ev))
                 term = _term(ev.get("term"))
                 if kind != "reject" and term is not None:
                     self.term_evidence[(ev.get("node"), ev.get("index"), ev.get("shard"))].append(
                         (pos, term))
-            elif kind in MESSAGE_KINDS:
-                if ev.get("mkind") == "replicate":
-                    witnesses.append((pos, ev))
-                if kind == "duplicate":
-                    self.duplicates.append(ev)
+            elif kind == "primary_write":
+                if ev.get("result") != "noop":
+                    self._add_write(ev, pos)
+                node, term = ev.get("node"), _term(ev.get("term"))
+                if term is not None:
+                    self.term_evidence[(node, ev.get("index"), ev.get("shard"))].append((pos, term))
+                    writer_term[(node, ev.get("index"), ev.get("shard"))] = term
             elif kind == "response":
                 responses.append((pos, ev))
                 if ev.get("result") == "noop":
@@ -279,7 +280,9 @@ class _Trace:
             self.writes_by_msg[ev["msg"]].append(op)
 
     def _link(self, ev: dict, pos: int) -> _Op | None:
-        """The operation a witness event carries; a new (witness-only) one if none is known."""
+        """The operation a witness event carries; a new (witness-only) one if none is known.
+        The several witnesses of one operation (its sends, deliveries, applies) share the
+        search for its candidates."""
         index, doc = ev.get("index"), ev.get("doc")
         if index is None or doc is None:
             return None
@@ -288,7 +291,26 @@ class _Trace:
         seq, version = _seq(ev.get("seq_no")), _int(ev.get("version"))
         if seq is None and version is None:
             return None
+        key = (index, doc, kind, shard, term, seq, version)
+        try:
+            candidates = self._candidates.get(key)
+        except TypeError:  # an unhashable field in a hand-made trace: search every time
+            key, candidates = None, None
+        if candidates is None:
+            candidates = self._find(index, doc, kind, shard, term, seq, version)
+            if key is not None:
+                self._candidates[key] = candidates
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            before = [op for op in candidates if op.pos <= pos]
+            return before[-1] if before else candidates[0]
+        op = _Op(ev, pos, kind)
+        self._register(op)
+        self._candidates.clear()  # the new operation may be a candidate for other witnesses
+        return op
 
+    def _find(self, index, doc, kind, shard, term, seq, version) -> list[_Op]:
         def fits(op: _Op) -> bool:
             return (op.op == kind
                     and (term is None or op.term is None or op.term == term)
@@ -296,16 +318,8 @@ class _Trace:
                     and (version is None or op.version is None or op.version == version))
 
         if seq is not None:
-            candidates = [op for op in self.ops_by_seq.get((index, doc, seq), ()) if fits(op)]
-        else:
-            candidates = [op for op in self.ops_by_version.get((index, doc, version), ())
-                          if fits(op)]
-        if candidates:
-            before = [op for op in candidates if op.pos <= pos]
-            return before[-1] if before else candidates[0]
-        op = _Op(ev, pos, kind)
-        self._register(op)
-        return op
+            return [op for op in self.ops_by_seq.get((index, doc, seq), ()) if fits(op)]
+        return [op for op in self.ops_by_version.get((index, doc, version), ()) if fits(op)]
 
     def _is_ack(self, ev: dict) -> bool:
         if ev.get("index") is None or ev.get("doc") is None:
