@@ -480,11 +480,15 @@ class Manager:
                                        return_exceptions=True)
         lc = max((e["lc"] for e in self.events), default=0) + 1
         now = self.clock()
+        sequencer = self.recorder.sequencer  # the simulation's one execution order, if any
         out = []
         for reply in replies:
             if isinstance(reply, dict):
                 for copy in reply["copies"]:
-                    out.append({"kind": "state", "t": now, "lc": lc, "seq": len(out), **copy})
+                    event = {"kind": "state", "t": now, "lc": lc, "seq": len(out), **copy}
+                    if sequencer is not None:
+                        event["order"] = next(sequencer)
+                    out.append(event)
         return out
 
     @property
