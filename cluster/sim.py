@@ -25,19 +25,19 @@ from node.api import dispatch
 from node.profiles import profile
 from node.rest import Request, render
 from transport.endpoint import MANAGER, Endpoint
-from transport.message import Envelope, encode
+from transport.message import Envelope, pack
 
 if TYPE_CHECKING:
     from cluster.manager import Manager
 
 
 def _through_the_wire(env: Envelope) -> Envelope:
-    """`env` as its receiver gets it: encoded with the wire codec and read back, so it is a deep
-    copy holding only what msgpack carries. The frame never leaves this process, so it skips
-    the validation `decode` gives a frame from another one."""
-    _, id_, src, dst, kind, lc, reply_to, body = msgpack.unpackb(encode(env), raw=False,
-                                                                 strict_map_key=False)
-    return Envelope(id_, src, dst, kind, body, lc, reply_to)
+    """`env` as its receiver gets it: the body packed with the wire codec and read back, so
+    it is a deep copy holding only what msgpack carries (the routing fields are strings and
+    numbers, which cannot be shared by mistake). The bytes never leave this process, so they
+    skip the validation `decode` gives a frame from another one."""
+    body = msgpack.unpackb(pack(env.body), raw=False, strict_map_key=False)
+    return Envelope(env.id, env.src, env.dst, env.kind, body, env.lc, env.reply_to)
 
 
 class MemoryNetwork:

@@ -51,6 +51,11 @@ def encode(env: Envelope) -> bytes:
         [PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc, env.reply_to, env.body])
 
 
+def pack(value: object) -> bytes:
+    """Serialise one value as the frame codec does (TypeError if it is not msgpack-able)."""
+    return _PACKER.pack(value)
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
