@@ -174,6 +174,7 @@ class _Trace:
         self.noop_positions: dict[str, list[int]] = defaultdict(list)  # index -> noop answers
         self.reads: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)  # (index, doc) -> GETs
         self._candidates: dict[tuple, list[_Op]] = {}  # _link's searches, by witness identity
+        self.term_events: list[dict] = []  # writes, promotes, applies, rejects, node_downs
         self._build()
 
     # -- building ------------------------------------------------------------------------------
@@ -191,11 +192,14 @@ class _Trace:
                     self.duplicates.append(ev)
             elif kind in ("apply", "discard", "reject"):
                 witnesses.append((pos, ev))
+                if kind != "discard":
+                    self.term_events.append(ev)
                 term = _term(ev.get("term"))
                 if kind != "reject" and term is not None:
                     self.term_evidence[(ev.get("node"), ev.get("index"), ev.get("shard"))].append(
                         (pos, term))
             elif kind == "primary_write":
+                self.term_events.append(ev)
                 if ev.get("result") != "noop":
                     self._add_write(ev, pos)
                 node, term = ev.get("node"), _term(ev.get("term"))
@@ -213,11 +217,14 @@ class _Trace:
                 if ev.get("msg") is not None:
                     self.requests_by_msg.setdefault(ev["msg"], ev)
             elif kind in ("node_up", "node_down"):
+                if kind == "node_down":
+                    self.term_events.append(ev)
                 node = _subject(ev)
                 self.node_marks[node].append((pos, kind, ev))
                 if kind == "node_down" and ev.get("abrupt"):
                     self.abrupt_nodes.add(node)
             elif kind == "promote":
+                self.term_events.append(ev)
                 shard_key = (ev.get("index"), ev.get("shard"))
                 term = _term(ev.get("term"))
                 if term is not None:
@@ -559,7 +566,7 @@ def _check_copies(tr: _Trace) -> tuple[list[Violation], list[Violation]]:
 
 def _check_single_primary(tr: _Trace) -> list[Violation]:
     claims: dict[tuple, dict[str, dict]] = defaultdict(dict)  # (index, shard, term) -> node -> ev
-    for pos, ev in enumerate(tr.events):
+    for ev in tr.term_events:
         kind = ev.get("kind")
         if kind == "primary_write":
             node = ev.get("node")
@@ -587,17 +594,12 @@ def _check_single_primary(tr: _Trace) -> list[Violation]:
     return out
 
 
-_FENCING_KINDS = frozenset(("node_down", "promote", "primary_write", "apply", "reject"))
-
-
 def _check_term_fencing(tr: _Trace) -> list[Violation]:
     out = []
     # (a) no copy applies an op older than a term it has applied or been told about
     known: dict[tuple, tuple[int, dict]] = {}  # (node, index, shard) -> (term, evidence event)
-    for ev in tr.events:
+    for ev in tr.term_events:
         kind = ev.get("kind")
-        if kind not in _FENCING_KINDS:
-            continue
         if kind == "node_down":
             gone = _subject(ev)
             for key in [k for k in known if k[0] == gone]:

@@ -66,7 +66,8 @@ def expand(raw: list) -> list[dict]:
     its own fields dict, which a drained recorder no longer holds."""
     events = []
     for kind, node, t, lc, seq, order, fields in raw:
-        fields.update(kind=kind, node=node, t=t, lc=lc, seq=seq)
+        fields["kind"], fields["node"], fields["t"], fields["lc"], fields["seq"] = (
+            kind, node, t, lc, seq)
         if order is not None:
             fields["order"] = order
         events.append(fields)
