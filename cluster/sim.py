@@ -83,12 +83,14 @@ class _MemoryWire:
         self.network = network
         self.endpoint = endpoint
 
-    def transmit(self, env: Envelope) -> None:
+    def transmit(self, env: Envelope, *, waited: bool = False) -> None:
         copy = _through_the_wire(env)
         if self.endpoint.name in self.network.paused:
             self.network.paused[self.endpoint.name].append(copy)
-            return
-        asyncio.get_running_loop().call_soon(self.network.deliver, copy)
+        elif waited:  # it already took a turn of the loop to get here
+            self.network.deliver(copy)
+        else:
+            asyncio.get_running_loop().call_soon(self.network.deliver, copy)
 
     async def close(self) -> None:
         """Nothing to close in memory."""

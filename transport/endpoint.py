@@ -53,9 +53,11 @@ async def _settle(answer: Awaitable[dict]) -> dict:
 
 
 class Wire(Protocol):
-    """Carries an envelope to its destination as soon as it is handed over."""
+    """Carries an envelope to its destination as soon as it is handed over. `waited` says the
+    envelope already sat out its delay on a timer: a wire that hands envelopes over on the
+    loop's next turn may hand this one over at once."""
 
-    def transmit(self, env: Envelope) -> None: ...
+    def transmit(self, env: Envelope, *, waited: bool = False) -> None: ...
 
 
 class Endpoint:
@@ -142,13 +144,13 @@ class Endpoint:
 
     def _transmit_later(self, env: Envelope) -> None:
         self.scheduled -= 1
-        self._transmit(env)
+        self._transmit(env, waited=True)
 
-    def _transmit(self, env: Envelope) -> None:
+    def _transmit(self, env: Envelope, *, waited: bool = False) -> None:
         if MANAGER not in (env.src, env.dst):
             self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) + 1
         assert self.wire is not None, "endpoint has no wire"
-        self.wire.transmit(env)
+        self.wire.transmit(env, waited=waited)
 
     def release(self, rule_id: str | None = None) -> int:
         """Let held messages go now, in the order they were held."""

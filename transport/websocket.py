@@ -71,7 +71,7 @@ class WebSocketWire:
         self._inbound: set[web.WebSocketResponse] = set()
         endpoint.wire = self
 
-    def transmit(self, env: Envelope) -> None:
+    def transmit(self, env: Envelope, *, waited: bool = False) -> None:
         queue = self._queues.get(env.dst)
         if queue is None:
             queue = self._queues[env.dst] = asyncio.Queue()

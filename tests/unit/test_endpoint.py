@@ -21,7 +21,7 @@ class Loopback:
         for e in endpoints:
             e.wire = self
 
-    def transmit(self, env) -> None:
+    def transmit(self, env, *, waited=False) -> None:
         asyncio.get_running_loop().call_soon(self.by_name[env.dst].receive, env)
 
 
