@@ -99,7 +99,8 @@ class Client:
                       **params: object) -> Reply:
         """Send one request; `params` become the query string (True → "true")."""
         query = urllib.parse.urlencode(
-            {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()})
+            {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
+        ) if params else ""
         target = urllib.parse.quote(path) + (f"?{query}" if query else "")
         raw = b"" if body is None else json.dumps(body).encode()
         headers = {"X-Opaque-Id": self.name, **(JSON_HEADERS if raw else {})}

@@ -137,9 +137,9 @@ class SimSender:
         proc = self.launcher.processes.get(node)
         if proc is None or proc.returncode is not None:
             raise ConnectionRefusedError(f"[{node}] is not running")
-        parts = urllib.parse.urlsplit(target)
-        request = Request(method, urllib.parse.unquote(parts.path),
-                          dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+        path, _, query = target.partition("?")  # the client quotes any "?" in the path
+        request = Request(method, urllib.parse.unquote(path),
+                          dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
                           {k.lower(): v for k, v in headers.items()}, body)
         self.launcher.client_messages += 1
         try:

@@ -153,6 +153,7 @@ class NetworkModel:
         if max_held < 0:
             raise ValueError(f"max_held must be >= 0, got {max_held!r}")
         self.config = config
+        self._default_plain = config == PLAIN
         self.seed = seed
         self.max_held = max_held
         self._links: dict[tuple[str, str], LinkConfig] = {}
@@ -169,6 +170,7 @@ class NetworkModel:
     def set_default(self, config: LinkConfig) -> None:
         """Set the config used by every link without its own override."""
         self.config = config
+        self._default_plain = config == PLAIN
 
     def set_link(self, src: str, dst: str, config: LinkConfig | None) -> None:
         """Override the config of the link src->dst; None removes the override."""
@@ -209,8 +211,10 @@ class NetworkModel:
     def plain(self, src: str, dst: str) -> bool:
         """Whether the link does nothing to messages (no delay, fault, cut or hold rule), so
         every message is delivered at once and `decide` need not be asked."""
-        return (not self._rules and not self._cut
-                and self._links.get((src, dst), self.config) == PLAIN)
+        if self._rules or self._cut:
+            return False
+        config = self._links.get((src, dst))
+        return self._default_plain if config is None else config == PLAIN
 
     # -- hold rules ------------------------------------------------------------------------
 
