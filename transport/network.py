@@ -282,9 +282,10 @@ class NetworkModel:
 
     def decide(self, info: MessageInfo, payload: object) -> Decision:
         """Decide what the network does to one message; held payloads are kept for release()."""
-        if self.is_cut(info.src, info.dst):
+        link = (info.src, info.dst)
+        if link in self._cut:
             return Decision((), "drop", "partition")
-        rule_id = self._matching_rule(info)
+        rule_id = self._matching_rule(info) if self._rules else None
         if rule_id is not None:
             if len(self._held) >= self.max_held:
                 return Decision((), "drop", f"held queue full (limit {self.max_held})")
@@ -292,8 +293,8 @@ class NetworkModel:
             self._held.append((rule_id, payload))
             return Decision((), "hold", rule_id)
 
-        config = self.link_config(info.src, info.dst)
-        rng = self._rng(info.src, info.dst)
+        config = self._links.get(link, self.config)
+        rng = self._rngs.get(link) or self._rng(*link)
         # Fixed draw order on every call: loss, duplicate, reorder, then the delay(s).
         lost = rng.random() < config.loss
         duplicated = rng.random() < config.duplicate
