@@ -6,7 +6,8 @@ next write when the previous one answered), the replication messages per second 
 the cost of tracing, start-up time and memory; then the same 64-client load against the
 *raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
 HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
-logic). Last, the deterministic simulation's speed on `reordering_at_scale`.
+logic). Last, the deterministic simulation's speed on `reordering_at_scale`, in one process and
+as a sweep on one process per core, next to one real run of the same story.
 
 `occsim bench --soak SECONDS` is a different run: 64 clients doing conditional read-modify-write
 (`if_seq_no`/`if_primary_term`) on a few documents over a delaying, reordering network, with

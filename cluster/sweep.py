@@ -1,8 +1,10 @@
 """Many simulated runs: a scenario across seeds (`occsim sweep`), and the determinism check
 that runs one seed twice and names the first event where the two traces differ.
 
-Every run happens in this process on virtual time (`cluster.sim`), so a thousand seeds take
-seconds, and a failing seed is reproduced exactly by `occsim run SCENARIO --sim --seed N`.
+Every run happens in one process on virtual time (`cluster.sim`), so a thousand seeds take
+seconds, and a failing seed is reproduced exactly by `occsim run SCENARIO --sim --seed N`. A
+sweep may spread its seeds over several processes (forked, one per core by default): each run
+is its own world, so the verdicts do not depend on how many there are.
 """
 
 from __future__ import annotations
