@@ -34,7 +34,8 @@ NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the writ
 
 
 class Transport(Protocol):
-    async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict: ...
+    def send_request(self, dst: str, kind: str, body: dict, *,
+                     timeout: float) -> asyncio.Future: ...
 
 
 class Master(Protocol):
@@ -107,6 +108,13 @@ class WriteOutcome:
 
     def to_wire(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _checked(reply: dict) -> dict:
+    """A reply from another node, or the error it answered with, raised."""
+    if "error" in reply and "status" in reply:
+        raise remote_error(reply)
+    return reply
 
 
 def remote_error(body: dict) -> ElasticsearchError:
@@ -235,13 +243,12 @@ class Node:
             if primary == self.name:
                 return await self.primary_write(w)
             if primary is not None:
-                forward = asyncio.ensure_future(
-                    self._ask(primary, "forward", w.to_wire(), timeout=w.timeout + 5))
+                forward = self._send(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
                 done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if forward in done:
                     try:
-                        return WriteOutcome(**forward.result())
+                        return WriteOutcome(**_checked(forward.result()))
                     except TransportError:
                         pass
                     except ElasticsearchError as exc:
@@ -319,11 +326,8 @@ class Node:
                 "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
                 version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
                 result=done.result, **_condition_fields(w))
-        replicas = [r for r in routing["replicas"] if r is not None]
-        if len(replicas) > 1:
-            outcomes = await asyncio.gather(*(self._replicate(r, w, op) for r in replicas))
-        else:  # no task to spawn for one replica, or none
-            outcomes = [await self._replicate(r, w, op) for r in replicas]
+        sent = [self._replicate(r, w, op) for r in routing["replicas"] if r is not None]
+        outcomes = [await outcome for outcome in sent]  # all in flight at once
         successful = 1 + sum(1 for o in outcomes if o == "applied" or (
             o == "discarded" and self.profile.replicas_order_by_seq_no))
         failures = [o for o in outcomes if isinstance(o, dict)]
@@ -333,14 +337,29 @@ class Node:
                             total=1 + len(routing["replicas"]), successful=successful,
                             failures=failures, forced_refresh=w.refresh == "true")
 
-    async def _replicate(self, replica: str, w: DocWrite, op: Operation) -> str | dict:
-        """Send one replica the resolved operation; 'applied', 'discarded' or a failure entry."""
+    def _replicate(self, replica: str, w: DocWrite, op: Operation) -> asyncio.Future:
+        """Send one replica the resolved operation; the future of what came of it, taken as
+        soon as the replica answers: 'applied', 'discarded' or a failure entry."""
         body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
         if w.refresh is not None:
             body["refresh"] = True
+        outcome = asyncio.get_running_loop().create_future()
+
+        def answered(reply: asyncio.Future) -> None:
+            if not outcome.done():
+                outcome.set_result(self._replicated(replica, w, op, reply))
+
+        self._send(replica, "replicate", body,
+                   timeout=self.replication_timeout).add_done_callback(answered)
+        return outcome
+
+    def _replicated(self, replica: str, w: DocWrite, op: Operation,
+                    reply: asyncio.Future) -> str | dict:
         try:
-            reply = await self._ask(replica, "replicate", body, timeout=self.replication_timeout)
-            outcome = "applied" if reply["applied"] else "discarded"
+            if reply.cancelled():
+                raise TransportError(f"[{replica}] replication was cancelled")
+            answer = _checked(reply.result())
+            outcome = "applied" if answer["applied"] else "discarded"
             if self.recorder.enabled:
                 self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
                                      shard=w.shard, doc=w.doc_id, version=op.version,
@@ -533,13 +552,14 @@ class Node:
                      now=self.clock(), reset=body["reset"])
         return {"ok": True}
 
-    async def _ask(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
+    def _send(self, dst: str, kind: str, body: dict, *, timeout: float) -> asyncio.Future:
+        """A request to another node, sent now; the future of its raw reply."""
         if self.transport is None:
             raise TransportError(f"[{dst}] is not reachable from a single node")
-        reply = await self.transport.request(dst, kind, body, timeout=timeout)
-        if "error" in reply and "status" in reply:
-            raise remote_error(reply)
-        return reply
+        return self.transport.send_request(dst, kind, body, timeout=timeout)
+
+    async def _ask(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
+        return _checked(await self._send(dst, kind, body, timeout=timeout))
 
     def stats_message(self, body: dict) -> dict:
         """`stats`: live counts of the copies here; with `op`, a refresh or a search count of

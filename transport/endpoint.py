@@ -38,11 +38,6 @@ def _crash_body(exc: Exception) -> dict:
             "status": 500}
 
 
-def _expire(future: asyncio.Future, dst: str, kind: str, timeout: float) -> None:
-    """A request's time is up (cheaper than asyncio.wait_for on this hot path)."""
-    if not future.done():
-        future.set_exception(TransportError(f"[{dst}] did not answer [{kind}] within "
-                                            f"{timeout:g}s"))
 
 
 async def _settle(answer: Awaitable[dict]) -> dict:
@@ -72,7 +67,7 @@ class Endpoint:
         self.handler = handler
         self.wire: Wire | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future] = {}
+        self._pending: dict[str, tuple[asyncio.Future, asyncio.TimerHandle]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.scheduled = 0  # copies waiting out their delay
         self.running = 0  # requests from other nodes being handled here
@@ -84,20 +79,37 @@ class Endpoint:
     # -- sending ---------------------------------------------------------------------------
     async def request(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
         """Send a request and wait for its reply; TransportError on timeout or no route."""
+        return await self.send_request(dst, kind, body, timeout=timeout)
+
+    def send_request(self, dst: str, kind: str, body: dict, *,
+                     timeout: float) -> asyncio.Future:
+        """Send a request now; the future resolves to its reply, or fails with TransportError
+        on timeout or when there is no route. A caller may cancel it to stop waiting."""
         env = Envelope(f"{self.name}:{next(self._ids)}", self.name, dst, kind, body)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._pending[env.id] = future
+        timer = loop.call_later(timeout, self._expire, env.id, dst, kind, timeout)
+        self._pending[env.id] = (future, timer)
         if MANAGER in (self.name, dst):
             self._control.add(env.id)
-        timer = loop.call_later(timeout, _expire, future, dst, kind, timeout)
-        try:
-            self._send(env)
-            return await future
-        finally:
-            timer.cancel()
-            self._pending.pop(env.id, None)
-            self._control.discard(env.id)
+        self._send(env)
+        return future
+
+    def _settle(self, request_id: str) -> asyncio.Future | None:
+        """Forget a pending request; its future, unless its caller stopped waiting."""
+        entry = self._pending.pop(request_id, None)
+        if entry is None:
+            return None
+        future, timer = entry
+        timer.cancel()
+        self._control.discard(request_id)
+        return None if future.done() else future
+
+    def _expire(self, request_id: str, dst: str, kind: str, timeout: float) -> None:
+        future = self._settle(request_id)
+        if future is not None:
+            future.set_exception(TransportError(f"[{dst}] did not answer [{kind}] within "
+                                                f"{timeout:g}s"))
 
     def _send(self, env: Envelope) -> None:
         if MANAGER in (env.src, env.dst):
@@ -167,8 +179,8 @@ class Endpoint:
         """The wire could not carry `env`: fail the request it belongs to at once."""
         if MANAGER not in (env.src, env.dst):
             self.transmitted[env.dst] = self.transmitted.get(env.dst, 0) - 1
-        future = self._pending.get(env.id)
-        if future is not None and not future.done():
+        future = self._settle(env.id)
+        if future is not None:
             future.set_exception(TransportError(reason))
 
     # -- receiving -------------------------------------------------------------------------
@@ -182,8 +194,8 @@ class Endpoint:
                 self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
                                      mkind=env.kind, reply_to=env.reply_to, **fields)
         if env.reply_to is not None:
-            future = self._pending.get(env.reply_to)
-            if future is not None and not future.done():
+            future = self._settle(env.reply_to)
+            if future is not None:
                 future.set_result(env.body)
             return
         try:
@@ -222,8 +234,8 @@ class Endpoint:
     # -- observation -----------------------------------------------------------------------
     def traffic(self) -> dict:
         """Counters the manager compares across nodes to know the network is quiet."""
-        waiting = sum(1 for rid in self._pending
-                      if rid not in self._held and rid not in self._control)
+        waiting = sum(1 for rid, (future, _) in self._pending.items()
+                      if not future.done() and rid not in self._held and rid not in self._control)
         return {"scheduled": self.scheduled, "running": self.running, "waiting": waiting,
                 "transmitted": sum(self.transmitted.values()),
                 "received": sum(self.received.values()), "held": self.network.held_count()}
