@@ -157,6 +157,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         seeds = sweep.parse_seeds(args.seeds)
         path = runner.find(args.scenario)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
     except (ValueError, runner.ScenarioError) as exc:
         print(f"occsim sweep: {exc}", file=sys.stderr)
         return 2

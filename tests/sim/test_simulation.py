@@ -109,3 +109,10 @@ def test_the_simulation_counts_node_and_client_messages():
     delivered = [e for e in outcome.trace if e["kind"] == "deliver"]
     # every client request and its response, every traced delivery, and the control plane
     assert outcome.messages > 2 * len(requests) + len(delivered) > 0
+
+
+def test_sweep_refuses_fewer_than_one_process():
+    done = subprocess.run([sys.executable, "-m", "cluster.cli", "sweep", "seed-004",
+                           "--seeds", "1..2", "--jobs", "0"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--jobs must be at least 1, not 0" in done.stderr
