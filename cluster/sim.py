@@ -41,7 +41,8 @@ def _through_the_wire(env: Envelope) -> Envelope:
 
 
 class MemoryNetwork:
-    """Carries envelopes between the endpoints of one process, each on the loop's next turn."""
+    """Carries envelopes between the endpoints of one process: on the loop's next turn, or at
+    once for an envelope that already waited out its delay on a timer."""
 
     def __init__(self) -> None:
         self.endpoints: dict[str, Endpoint] = {}

@@ -38,9 +38,7 @@ def _crash_body(exc: Exception) -> dict:
             "status": 500}
 
 
-
-
-async def _settle(answer: Awaitable[dict]) -> dict:
+async def _await_answer(answer: Awaitable[dict]) -> dict:
     try:
         return await answer
     except Exception as exc:
@@ -198,10 +196,7 @@ class Endpoint:
             if future is not None:
                 future.set_result(env.body)
             return
-        try:
-            answer = self.handler(env.src, env.kind, env.body)
-        except Exception as exc:
-            answer = _crash_body(exc)
+        answer = self._handle(env)
         if isinstance(answer, dict):
             self._send(self._reply(env, answer))
             return
@@ -213,7 +208,7 @@ class Endpoint:
         data_plane = MANAGER not in (env.src, env.dst)
         self.running += data_plane
         try:
-            body = await _settle(answer)
+            body = await _await_answer(answer)
         finally:
             self.running -= data_plane
         self._send(self._reply(env, body))
@@ -221,11 +216,14 @@ class Endpoint:
     async def answer_now(self, env: Envelope) -> Envelope:
         """Handle a request that came outside the network (a tool's HTTP post)."""
         self.recorder.observe(env.lc)
+        answer = self._handle(env)
+        return self._reply(env, answer if isinstance(answer, dict) else await _await_answer(answer))
+
+    def _handle(self, env: Envelope) -> dict | Awaitable[dict]:
         try:
-            answer = self.handler(env.src, env.kind, env.body)
+            return self.handler(env.src, env.kind, env.body)
         except Exception as exc:
-            answer = _crash_body(exc)
-        return self._reply(env, answer if isinstance(answer, dict) else await _settle(answer))
+            return _crash_body(exc)
 
     def _reply(self, env: Envelope, body: dict) -> Envelope:
         return Envelope(f"{self.name}:{next(self._ids)}", self.name, env.src,
