@@ -187,10 +187,11 @@ class Node:
             del self.copies[key]
         for key, moved in list(self._moves.items()):
             index, shard, primary = key
-            meta = state["indices"].get(index)
-            if meta is None or meta["routing"][shard]["primary"] != primary:
+            routing = state["indices"].get(index, {}).get("routing", [])
+            if shard >= len(routing) or routing[shard]["primary"] != primary:
                 del self._moves[key]
-                moved.set_result(None)
+                if not moved.done():
+                    moved.set_result(None)
         async with self._state_changed:
             self._state_changed.notify_all()
 
