@@ -5,13 +5,9 @@ conflict provoked between the update's read and its write, scripts and bad bodie
 from __future__ import annotations
 
 import pytest
+from reference_rows import ALL, MODERN, SEQ_NO, TYPED_OCC, check_answer, step
 
 from node.update import merge, same_json, suggest
-
-ALL = (5, 6, 7, 8, 9)
-TYPED_OCC = (5, 6)
-SEQ_NO = (6, 7, 8, 9)
-MODERN = (7, 8, 9)
 
 
 def update_path(api, index: str, doc_id: str) -> str:
@@ -19,11 +15,6 @@ def update_path(api, index: str, doc_id: str) -> str:
     if api.major <= 6:
         return f"{api.doc_path(index, doc_id)}/_update"
     return f"/{index}/_update/{doc_id}"
-
-
-def step(op, doc="1", *, status=None, body=None, index="test_1", **expect):
-    return {"op": op, "doc": doc, "status": status, "body": body, "index": index,
-            "expect": expect}
 
 
 def upd(doc=None, **fields):
@@ -166,23 +157,7 @@ async def _run(api, steps):
                                     f'{line}\n{{"doc": {{"foo": "qux"}}}}\n'.encode())
         else:
             status, got = await api("GET", api.doc_path(index, doc), **params)
-        where = f"step {n} {op} {params}: {status} {got}"
-        if s["status"] is not None:
-            assert status == s["status"], where
-        else:
-            assert status < 300, where
-        for key, value in expect.items():
-            if key == "error_type":
-                assert got["error"]["type"] == value, where
-                assert got["error"]["root_cause"][0]["type"] == value, where
-            elif key == "error_reason":
-                assert got["error"]["reason"] == value, where
-            elif key == "error_reason_end":
-                assert got["error"]["reason"].endswith(value), where
-            elif key == "item_status":
-                assert got["items"][0]["update"]["status"] == value, where
-            else:
-                assert got[key] == value, where
+        check_answer(s, status, got, expect, f"step {n} {op} {params}: {status} {got}")
 
 
 @pytest.mark.parametrize(
