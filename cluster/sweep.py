@@ -9,7 +9,6 @@ is its own world, so the verdicts do not depend on how many there are.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import json
@@ -61,23 +60,17 @@ def sweep(name: str, seeds: range, es_compat: int | None = None, *,
           jobs: int = 1) -> SweepResult:
     """Run `name` once per seed, on `jobs` processes (each seed is its own deterministic
     world, so they split across cores freely); collect the failing seeds with their verdicts."""
-    failures = []
-    messages = 0
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        if jobs > 1 and len(seeds) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                jobs, mp_context=multiprocessing.get_context("fork")))
-            chunk = max(1, min(16, len(seeds) // (4 * jobs)))
-            verdicts = pool.map(_verdict, itertools.repeat(name), seeds,
-                                itertools.repeat(es_compat), chunksize=chunk)
-        else:
-            jobs = 1
-            verdicts = (_verdict(name, seed, es_compat) for seed in seeds)
-        for seed, failure, count in verdicts:
-            messages += count
-            if failure is not None:
-                failures.append((seed, failure))
+    if jobs > 1 and len(seeds) > 1:
+        chunk = max(1, min(16, len(seeds) // (4 * jobs)))
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            verdicts = list(pool.map(_verdict, itertools.repeat(name), seeds,
+                                     itertools.repeat(es_compat), chunksize=chunk))
+    else:
+        jobs = 1
+        verdicts = [_verdict(name, seed, es_compat) for seed in seeds]
+    failures = [(seed, failure) for seed, failure, _ in verdicts if failure is not None]
+    messages = sum(count for _, _, count in verdicts)
     return SweepResult(len(seeds), failures, messages, time.perf_counter() - started, jobs)
 
 
