@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import msgpack
 
 from cluster import trace
 from cluster.launch import ProcessLauncher
@@ -28,7 +27,7 @@ from cluster.master import MasterState
 from node.errors import ElasticsearchError
 from node.profiles import profile
 from transport.endpoint import MANAGER, Endpoint
-from transport.message import TransportError
+from transport.message import TransportError, unpack
 from transport.network import LinkConfig, NetworkModel
 from transport.recorder import Recorder, expand
 
@@ -496,7 +495,7 @@ class Manager:
         """Every event collected so far (unpacking what arrived since the last look)."""
         for batch in self._batches:
             self._events.extend(expand(batch if isinstance(batch, list)
-                                       else msgpack.unpackb(batch, raw=False)))
+                                       else unpack(batch)))
         self._batches.clear()
         return self._events
 

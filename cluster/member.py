@@ -8,13 +8,12 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 from __future__ import annotations
 
 import random
-
-import msgpack
 from collections.abc import Awaitable, Callable, Iterator
 
 from node.node import Node, remote_error
 from node.profiles import Profile
 from transport.endpoint import MANAGER, Endpoint
+from transport.message import pack
 from transport.network import HoldRule, LinkConfig, NetworkModel
 from transport.recorder import Recorder
 
@@ -99,7 +98,7 @@ class Member:
         if kind == "control":
             return self.control(body)
         if kind == "events":  # packed here, unpacked only when someone reads the trace
-            return {"packed": msgpack.packb(self.recorder.drain_raw(), use_bin_type=True)}
+            return {"packed": pack(self.recorder.drain_raw())}
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
         if kind == "traffic":

@@ -17,15 +17,13 @@ import signal
 import urllib.parse
 from typing import TYPE_CHECKING
 
-import msgpack
-
 from cluster.client import Reply
 from cluster.member import Member
 from node.api import dispatch
 from node.profiles import profile
 from node.rest import Request, render
 from transport.endpoint import MANAGER, Endpoint
-from transport.message import Envelope, pack
+from transport.message import Envelope, pack, unpack
 
 if TYPE_CHECKING:
     from cluster.manager import Manager
@@ -36,7 +34,7 @@ def _through_the_wire(env: Envelope) -> Envelope:
     it is a deep copy holding only what msgpack carries (the routing fields are strings and
     numbers, which cannot be shared by mistake). The bytes never leave this process, so they
     skip the validation `decode` gives a frame from another one."""
-    body = msgpack.unpackb(pack(env.body), raw=False, strict_map_key=False)
+    body = unpack(pack(env.body))
     return Envelope(env.id, env.src, env.dst, env.kind, body, env.lc, env.reply_to)
 
 

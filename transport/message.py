@@ -56,6 +56,12 @@ def pack(value: object) -> bytes:
     return _PACKER.pack(value)
 
 
+def unpack(data: bytes) -> object:
+    """Read back a value `pack` wrote inside the cluster (a node's trace events, a simulated
+    message's body): the checks of `decode` are for frames from outside."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
