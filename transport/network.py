@@ -282,10 +282,9 @@ class NetworkModel:
 
     def decide(self, info: MessageInfo, payload: object) -> Decision:
         """Decide what the network does to one message; held payloads are kept for release()."""
-        link = (info.src, info.dst)
-        if link in self._cut:
+        if self.is_cut(info.src, info.dst):
             return Decision((), "drop", "partition")
-        rule_id = self._matching_rule(info) if self._rules else None
+        rule_id = self._matching_rule(info)
         if rule_id is not None:
             if len(self._held) >= self.max_held:
                 return Decision((), "drop", f"held queue full (limit {self.max_held})")
@@ -293,8 +292,8 @@ class NetworkModel:
             self._held.append((rule_id, payload))
             return Decision((), "hold", rule_id)
 
-        config = self._links.get(link, self.config)
-        rng = self._rngs.get(link) or self._rng(*link)
+        config = self.link_config(info.src, info.dst)
+        rng = self._rng(info.src, info.dst)
         # Fixed draw order on every call: loss, duplicate, reorder, then the delay(s).
         lost = rng.random() < config.loss
         duplicated = rng.random() < config.duplicate
