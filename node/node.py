@@ -244,7 +244,7 @@ class Node:
             if primary == self.name:
                 return await self.primary_write(w)
             if primary is not None:
-                forward = self._send(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
+                forward = self._request(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
                 done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if forward in done:
@@ -350,8 +350,8 @@ class Node:
             if not outcome.done():
                 outcome.set_result(self._replicated(replica, w, op, reply))
 
-        self._send(replica, "replicate", body,
-                   timeout=self.replication_timeout).add_done_callback(answered)
+        self._request(replica, "replicate", body,
+                      timeout=self.replication_timeout).add_done_callback(answered)
         return outcome
 
     def _replicated(self, replica: str, w: DocWrite, op: Operation,
@@ -553,14 +553,14 @@ class Node:
                      now=self.clock(), reset=body["reset"])
         return {"ok": True}
 
-    def _send(self, dst: str, kind: str, body: dict, *, timeout: float) -> asyncio.Future:
+    def _request(self, dst: str, kind: str, body: dict, *, timeout: float) -> asyncio.Future:
         """A request to another node, sent now; the future of its raw reply."""
         if self.transport is None:
             raise TransportError(f"[{dst}] is not reachable from a single node")
         return self.transport.send_request(dst, kind, body, timeout=timeout)
 
     async def _ask(self, dst: str, kind: str, body: dict, *, timeout: float) -> dict:
-        return _checked(await self._send(dst, kind, body, timeout=timeout))
+        return _checked(await self._request(dst, kind, body, timeout=timeout))
 
     def stats_message(self, body: dict) -> dict:
         """`stats`: live counts of the copies here; with `op`, a refresh or a search count of
