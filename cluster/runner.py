@@ -81,14 +81,26 @@ def summary(module: ModuleType) -> str:
 
 
 def free_port_block(count: int, start: int | None = None) -> int:
-    """The first port from `start` (default: a random one above 20000, so that runs side by
-    side rarely collide) where `count` consecutive ports are free on loopback."""
-    port = start if start is not None else random.randrange(20000, 40000)
-    while port < 65000:
+    """The first port from `start` where `count` consecutive ports are free on loopback.
+
+    By default `start` is random between 20000 and the kernel's ephemeral range, so that runs
+    side by side rarely collide and no outgoing connection can take a port between this probe
+    and the node's bind."""
+    port = start if start is not None else random.randrange(20000, _ephemeral_low() - 64)
+    while port + count <= 65535:
         if all(_free(port + i) for i in range(count)):
             return port
         port += count
     raise ScenarioError("no free ports on loopback")
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(low, 20000 + 1024)
 
 
 def _free(port: int) -> bool:

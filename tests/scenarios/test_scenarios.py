@@ -78,3 +78,12 @@ def test_run_with_an_unsupported_profile_is_refused(tmp_path: Path) -> None:
     done = _occsim("run", "seed-000", "--no-live", "--es-compat", "4")
     assert done.returncode != 0
     assert "--es-compat: invalid choice: 4" in done.stderr, done.stderr
+
+
+def test_free_port_block_stays_below_the_ephemeral_range() -> None:
+    # Outgoing connections take ports from the ephemeral range; a node port chosen there could be
+    # taken between the probe and the node's bind.
+    low = runner._ephemeral_low()
+    for _ in range(50):
+        port = runner.free_port_block(3)
+        assert 20000 <= port and port + 3 <= low
