@@ -141,10 +141,21 @@ def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> Non
             view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title)
 
 
+def _read_trace(args: argparse.Namespace) -> list[dict] | None:
+    """The trace file's events, or None after saying on stderr why it cannot be read."""
+    try:
+        return trace.read(args.trace)
+    except (OSError, UnicodeDecodeError, trace.TraceError) as exc:
+        print(f"occsim {args.command}: {exc}", file=sys.stderr)
+        return None
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from cluster import replay
 
-    events = trace.read(args.trace)
+    events = _read_trace(args)
+    if events is None:
+        return 2
     _save_views(args, events, os.path.basename(args.trace))
     replay.replay(events, step=args.step, speed=args.speed, doc=args.doc, shard=args.shard,
                   width=args.width)
@@ -248,7 +259,9 @@ def _cmd_heal(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from cluster import checker
 
-    events = trace.read(args.trace)
+    events = _read_trace(args)
+    if events is None:
+        return 2
     profile = args.es_compat or trace.profile_of(events)
     violations = checker.check(events, profile=profile)
     print(checker.format_report(violations), end="")

@@ -108,10 +108,48 @@ def write(path: str | Path, events: Iterable[dict]) -> None:
             out.write("\n")
 
 
+class TraceError(ValueError):
+    """A trace file that does not hold trace events (a broken line, a field of the wrong type)."""
+
+
+# Fields the checker and the view use as names and keys: a string or a number when present.
+_NAME_FIELDS = ("node", "msg", "src", "dst", "mkind", "index", "shard", "doc", "op", "result",
+                "client", "method", "path", "target")
+_NUMBER_FIELDS = ("t", "lc", "seq", "order")
+
+
 def read(path: str | Path) -> list[dict]:
-    """Read a JSON-lines trace written by `write`."""
+    """Read a JSON-lines trace written by `write`; TraceError names the first bad line."""
+    events = []
     with open(path, encoding="utf-8") as src:
-        return [json.loads(line) for line in src if line.strip()]
+        for number, line in enumerate(src, 1):
+            if line.strip():
+                events.append(_event(line, f"{path}:{number}"))
+    return events
+
+
+def _event(line: str, where: str) -> dict:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"{where}: not a JSON line ({exc.msg})") from None
+    if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
+        raise TraceError(f"{where}: an event is a JSON object with a string [kind]")
+    for name in _NAME_FIELDS:
+        value = event.get(name)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (str, int, float))):
+            raise TraceError(f"{where}: [{name}] must be a string or a number, "
+                             f"not {json.dumps(value)}")
+    for name in _NUMBER_FIELDS:
+        value = event.get(name)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float))):
+            raise TraceError(f"{where}: [{name}] must be a number, not {json.dumps(value)}")
+    if event["kind"] == "cluster" and type(event.get("es_compat")) is not int:
+        raise TraceError(f"{where}: the cluster event's [es_compat] must be a major version "
+                         f"such as 7, not {json.dumps(event.get('es_compat'))}")
+    return event
 
 
 def profile_of(events: Iterable[dict], default: int = 5) -> int:
