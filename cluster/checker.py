@@ -30,6 +30,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from cluster.trace import MESSAGE_KINDS
 
@@ -54,7 +55,7 @@ _MANAGER = "manager"
 
 
 def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # not a bool, which is an int too
 
 
 def _seq(value) -> int | None:
@@ -86,6 +87,9 @@ def _op_kind(event: dict) -> str:
 
 def _live(doc: dict | None) -> bool:
     return doc is not None and not doc.get("deleted")
+
+
+_UNLINKABLE: list = []  # _find's answer for a witness that names no operation (never mutated)
 
 
 def _shard_label(index, shard) -> str:
@@ -152,7 +156,6 @@ class _Trace:
         self.events = list(events)
         self.profile = profile
         self.seq_mode = profile >= 6
-        self.pos_of: dict[int, int] = {id(ev): i for i, ev in enumerate(self.events)}
 
         self.ops_by_seq: dict[tuple, list[_Op]] = defaultdict(list)      # (index, doc, seq_no)
         self.ops_by_version: dict[tuple, list[_Op]] = defaultdict(list)  # (index, doc, version)
@@ -173,7 +176,8 @@ class _Trace:
         self.duplicates: list[dict] = []
         self.noop_positions: dict[str, list[int]] = defaultdict(list)  # index -> noop answers
         self.reads: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)  # (index, doc) -> GETs
-        self._candidates: dict[tuple, list[_Op]] = {}  # _link's searches, by witness identity
+        self._candidates: dict[tuple, list[_Op]] = {}  # _link's answers, by fields as recorded
+        self._searches: dict[tuple, list[_Op]] = {}  # _find's answers, by fields as understood
         self.term_events: list[dict] = []  # writes, promotes, applies, rejects, node_downs
         self._build()
 
@@ -288,36 +292,39 @@ class _Trace:
 
     def _link(self, ev: dict, pos: int) -> _Op | None:
         """The operation a witness event carries; a new (witness-only) one if none is known.
-        The several witnesses of one operation (its sends, deliveries, applies) share the
-        search for its candidates."""
-        index, doc = ev.get("index"), ev.get("doc")
-        if index is None or doc is None:
-            return None
-        kind = _op_kind(ev)
-        shard, term = ev.get("shard"), _term(ev.get("term"))
-        seq, version = _seq(ev.get("seq_no")), _int(ev.get("version"))
-        if seq is None and version is None:
-            return None
-        key = (index, doc, kind, shard, term, seq, version)
-        try:
-            candidates = self._candidates.get(key)
-        except TypeError:  # an unhashable field in a hand-made trace: search every time
-            key, candidates = None, None
+        The several witnesses of one operation (its sends, deliveries, applies) carry the same
+        fields, so they share one search, cached under those fields as recorded."""
+        get = ev.get
+        key = (get("index"), get("doc"), get("op"), get("result"), get("shard"), get("term"),
+               get("seq_no"), get("version"))
+        candidates = self._candidates.get(key)
         if candidates is None:
-            candidates = self._find(index, doc, kind, shard, term, seq, version)
-            if key is not None:
-                self._candidates[key] = candidates
+            candidates = self._candidates[key] = self._find(ev)
+        if candidates is _UNLINKABLE:
+            return None
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
             before = [op for op in candidates if op.pos <= pos]
             return before[-1] if before else candidates[0]
-        op = _Op(ev, pos, kind)
+        op = _Op(ev, pos, _op_kind(ev))
         self._register(op)
         self._candidates.clear()  # the new operation may be a candidate for other witnesses
+        self._searches.clear()
         return op
 
-    def _find(self, index, doc, kind, shard, term, seq, version) -> list[_Op]:
+    def _find(self, ev: dict) -> list[_Op]:
+        """The known operations a witness may carry, or _UNLINKABLE when it names none."""
+        index, doc = ev.get("index"), ev.get("doc")
+        seq, version = _seq(ev.get("seq_no")), _int(ev.get("version"))
+        if index is None or doc is None or (seq is None and version is None):
+            return _UNLINKABLE
+        kind, shard, term = _op_kind(ev), ev.get("shard"), _term(ev.get("term"))
+        key = (index, doc, kind, shard, term, seq, version)
+        found = self._searches.get(key)
+        if found is not None:
+            return found
+
         def fits(op: _Op) -> bool:
             return (op.op == kind
                     and (term is None or op.term is None or op.term == term)
@@ -325,8 +332,11 @@ class _Trace:
                     and (version is None or op.version is None or op.version == version))
 
         if seq is not None:
-            return [op for op in self.ops_by_seq.get((index, doc, seq), ()) if fits(op)]
-        return [op for op in self.ops_by_version.get((index, doc, version), ()) if fits(op)]
+            found = [op for op in self.ops_by_seq.get((index, doc, seq), ()) if fits(op)]
+        else:
+            found = [op for op in self.ops_by_version.get((index, doc, version), ()) if fits(op)]
+        self._searches[key] = found
+        return found
 
     def _is_ack(self, ev: dict) -> bool:
         if ev.get("index") is None or ev.get("doc") is None:
@@ -395,6 +405,11 @@ class _Trace:
             return False
         last = failures[-1]
         return not any(last < p < pos for p in self.promoted_at.get((node, index, shard), ()))
+
+    @cached_property
+    def pos_of(self) -> dict[int, int]:
+        """Trace position by event identity (built when a violation needs ordering)."""
+        return {id(ev): i for i, ev in enumerate(self.events)}
 
     def event_pos(self, ev: dict) -> int:
         return self.pos_of.get(id(ev), -1)

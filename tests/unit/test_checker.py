@@ -852,3 +852,4 @@ def test_every_reported_invariant_is_known():
     for violation in check(t.events, profile=7):
         assert violation.invariant in INVARIANTS
         assert violation.message.endswith(".")
+
