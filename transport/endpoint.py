@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -65,7 +66,11 @@ class Endpoint:
         self.handler = handler
         self.wire: Wire | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[str, tuple[asyncio.Future, asyncio.TimerHandle]] = {}
+        self._pending: dict[str, asyncio.Future] = {}  # request id -> its reply's future
+        # Timeouts without a timer per request: per timeout value, the deadlines in the order
+        # they were set (so, oldest first), and one timer for the oldest.
+        self._deadlines: dict[float, deque[tuple[float, str, str, str]]] = {}
+        self._expiry: dict[float, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self.scheduled = 0  # copies waiting out their delay
         self.running = 0  # requests from other nodes being handled here
@@ -86,28 +91,49 @@ class Endpoint:
         env = Envelope(f"{self.name}:{next(self._ids)}", self.name, dst, kind, body)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        timer = loop.call_later(timeout, self._expire, env.id, dst, kind, timeout)
-        self._pending[env.id] = (future, timer)
+        self._pending[env.id] = future
+        self._set_deadline(loop, timeout, env)
         if MANAGER in (self.name, dst):
             self._control.add(env.id)
         self._send(env)
         return future
 
+    def _set_deadline(self, loop: asyncio.AbstractEventLoop, timeout: float,
+                      env: Envelope) -> None:
+        queue = self._deadlines.get(timeout)
+        if queue is None:
+            queue = self._deadlines[timeout] = deque()
+        while queue and queue[0][1] not in self._pending:  # answered already
+            queue.popleft()
+        queue.append((loop.time() + timeout, env.id, env.dst, env.kind))
+        if timeout not in self._expiry:
+            self._arm(loop, timeout, queue[0][0])
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, timeout: float, when: float) -> None:
+        self._expiry[timeout] = loop.call_at(when, self._expire_due, timeout, when)
+
+    def _expire_due(self, timeout: float, due: float) -> None:
+        """Fail the requests of this timeout whose deadline is `due` or older; wait for the
+        next one."""
+        queue = self._deadlines[timeout]
+        while queue and (queue[0][0] <= due or queue[0][1] not in self._pending):
+            _, request_id, dst, kind = queue.popleft()
+            future = self._settle(request_id)
+            if future is not None:
+                future.set_exception(TransportError(f"[{dst}] did not answer [{kind}] within "
+                                                    f"{timeout:g}s"))
+        if queue:
+            self._arm(asyncio.get_running_loop(), timeout, queue[0][0])
+        else:
+            del self._expiry[timeout]
+
     def _settle(self, request_id: str) -> asyncio.Future | None:
         """Forget a pending request; its future, unless its caller stopped waiting."""
-        entry = self._pending.pop(request_id, None)
-        if entry is None:
+        future = self._pending.pop(request_id, None)
+        if future is None:
             return None
-        future, timer = entry
-        timer.cancel()
         self._control.discard(request_id)
         return None if future.done() else future
-
-    def _expire(self, request_id: str, dst: str, kind: str, timeout: float) -> None:
-        future = self._settle(request_id)
-        if future is not None:
-            future.set_exception(TransportError(f"[{dst}] did not answer [{kind}] within "
-                                                f"{timeout:g}s"))
 
     def _send(self, env: Envelope) -> None:
         if MANAGER in (env.src, env.dst):
@@ -232,7 +258,7 @@ class Endpoint:
     # -- observation -----------------------------------------------------------------------
     def traffic(self) -> dict:
         """Counters the manager compares across nodes to know the network is quiet."""
-        waiting = sum(1 for rid, (future, _) in self._pending.items()
+        waiting = sum(1 for rid, future in self._pending.items()
                       if not future.done() and rid not in self._held and rid not in self._control)
         return {"scheduled": self.scheduled, "running": self.running, "waiting": waiting,
                 "transmitted": sum(self.transmitted.values()),

@@ -64,6 +64,31 @@ def test_a_held_request_times_out_and_is_released_later():
     assert simloop.run(story())[:3] == ["send", "hold", "release"]
 
 
+def test_each_unanswered_request_fails_at_its_own_deadline():
+    # Held pings go unanswered; an answered one in between must not move anyone's deadline,
+    # and requests with another timeout keep theirs.
+    async def story():
+        a, _ = pair()
+        loop = asyncio.get_running_loop()
+        failed: list[tuple[str, float]] = []
+
+        async def ask(name, kind, timeout, after):
+            await asyncio.sleep(after)
+            try:
+                await a.request("n2", kind, {}, timeout=timeout)
+            except TransportError:
+                failed.append((name, round(loop.time(), 6)))
+
+        a.network.hold(HoldRule(src="n1", dst="n2", kind="ping"))
+        await asyncio.gather(ask("p1", "ping", 1.0, 0.0), ask("ok", "echo", 1.0, 0.2),
+                             ask("p2", "ping", 1.0, 0.5), ask("slow", "ping", 3.0, 0.1),
+                             ask("p3", "ping", 1.0, 2.0))
+        assert a.traffic()["waiting"] == 0
+        return failed
+
+    assert simloop.run(story()) == [("p1", 1.0), ("p2", 1.5), ("p3", 3.0), ("slow", 3.1)]
+
+
 def test_the_delay_queue_is_bounded_with_a_clear_drop_reason():
     async def story():
         a, _ = pair(LinkConfig(delay_min_ms=10, delay_max_ms=10), max_delayed=2)
