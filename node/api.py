@@ -63,17 +63,18 @@ async def dispatch(node: Node, request: Request) -> Response:
 
 def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:
     body = response.body if isinstance(response.body, dict) else {}
-    fields = {k: body[k] for k in ("result",) if k in body}
-    fields.update(index=route.get("index"), doc=route.get("id"))
+    fields = {"client": request.actor, "status": response.status, "method": request.method,
+              "path": request.describe(), "msg": request.headers.get("x-occsim-rid")}
+    if "result" in body:
+        fields["result"] = body["result"]
+    fields["index"], fields["doc"] = route.get("index"), route.get("id")
     for key, name in (("_index", "index"), ("_id", "doc"), ("_version", "version"),
                       ("_seq_no", "seq_no"), ("_primary_term", "term")):
         if key in body:
             fields[name] = body[key]
     if "error" in body and isinstance(body["error"], dict):
         fields["reason"] = body["error"].get("reason")
-    node.recorder.record("response", client=request.actor, status=response.status,
-                         method=request.method, path=request.describe(),
-                         msg=request.headers.get("x-occsim-rid"), **fields)
+    node.recorder.add("response", fields)
 
 
 def _resolve(node: Node, request: Request) -> tuple:

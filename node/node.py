@@ -413,11 +413,12 @@ class Node:
         if body.get("refresh"):
             copy.refresh()
         if result.applied:
-            self.recorder.record("apply", **fields)
+            self.recorder.add("apply", fields)
             return {"applied": True, "index": index, "shard": shard, "doc": doc,
                     "version": op.version, "seq_no": op.seq_no}
-        self.recorder.record("discard", held_version=result.held_version,
-                             held_seq_no=result.held_seq_no, reason="stale", **fields)
+        fields.update(held_version=result.held_version, held_seq_no=result.held_seq_no,
+                      reason="stale")
+        self.recorder.add("discard", fields)
         return {"applied": False, "index": index, "shard": shard, "doc": doc,
                 "version": op.version, "seq_no": op.seq_no,
                 "held_version": result.held_version, "held_seq_no": result.held_seq_no}

@@ -28,9 +28,14 @@ TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 Handler = Callable[[str, str, dict], dict | Awaitable[dict]]
 
 
-def _trace_fields(body: dict) -> dict:
-    """The operation fields a traced message carries (index, shard, doc, version, ...)."""
-    return {k: body[k] for k in TRACE_FIELDS if k in body}
+def _trace_fields(body: dict, into: dict | None = None) -> dict:
+    """The operation fields a traced message carries (index, shard, doc, version, ...), added
+    to `into` when given."""
+    fields = {} if into is None else into
+    for name in TRACE_FIELDS:
+        if name in body:
+            fields[name] = body[name]
+    return fields
 
 
 def _crash_body(exc: Exception) -> dict:
@@ -142,9 +147,9 @@ class Endpoint:
             return
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
             if self.recorder.enabled:
-                fields = _trace_fields(env.body)
-                self.recorder.record("send", msg=env.id, src=env.src, dst=env.dst,
-                                     mkind=env.kind, delay_ms=0.0, **fields)
+                self.recorder.add("send", _trace_fields(env.body, {
+                    "msg": env.id, "src": env.src, "dst": env.dst, "mkind": env.kind,
+                    "delay_ms": 0.0}))
                 env.lc = self.recorder.lc
             self._transmit(env)
             return
@@ -152,8 +157,8 @@ class Endpoint:
         rec = self.recorder.record
         decision = self.network.decide(MessageInfo(env.src, env.dst, env.kind, fields), env)
         delay_ms = round(decision.delays[0] * 1000, 3) if decision.delays else None
-        rec("send", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, delay_ms=delay_ms,
-            **fields)
+        self.recorder.add("send", {"msg": env.id, "src": env.src, "dst": env.dst,
+                                   "mkind": env.kind, "delay_ms": delay_ms, **fields})
         env.lc = self.recorder.lc
         if decision.delays and self.scheduled + len(decision.delays) > self.max_delayed:
             rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
@@ -214,9 +219,9 @@ class Endpoint:
         if MANAGER not in (env.src, env.dst):
             self.received[env.src] = self.received.get(env.src, 0) + 1
             if self.recorder.enabled:
-                fields = _trace_fields(env.body)
-                self.recorder.record("deliver", msg=env.id, src=env.src, dst=env.dst,
-                                     mkind=env.kind, reply_to=env.reply_to, **fields)
+                self.recorder.add("deliver", _trace_fields(env.body, {
+                    "msg": env.id, "src": env.src, "dst": env.dst, "mkind": env.kind,
+                    "reply_to": env.reply_to}))
         if env.reply_to is not None:
             future = self._settle(env.reply_to)
             if future is not None:
