@@ -323,10 +323,10 @@ class Node:
         if w.refresh is not None:
             copy.refresh()
         if self.recorder.enabled:
-            self.recorder.record(
-                "primary_write", index=w.index, shard=w.shard, doc=w.doc_id, op=op.op,
-                version=op.version, seq_no=op.seq_no, term=op.term, digest=op.digest,
-                result=done.result, **_condition_fields(w))
+            self.recorder.add("primary_write", {
+                "index": w.index, "shard": w.shard, "doc": w.doc_id, "op": op.op,
+                "version": op.version, "seq_no": op.seq_no, "term": op.term,
+                "digest": op.digest, "result": done.result, **_condition_fields(w)})
         sent = [self._replicate(r, w, op) for r in routing["replicas"] if r is not None]
         outcomes = [await outcome for outcome in sent]  # all in flight at once
         successful = 1 + sum(1 for o in outcomes if o == "applied" or (
