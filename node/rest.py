@@ -274,6 +274,9 @@ def validate_index_name(name: str) -> None:
         )
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
     """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty)."""
     if body is None:
@@ -283,7 +286,7 @@ def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
     if pretty:
         return (json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False)
                 + "\n").encode()
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT.encode(body).encode()
 
 
 def error_response(exc: Exception) -> Response:
