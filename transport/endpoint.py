@@ -38,6 +38,12 @@ def _trace_fields(body: dict, into: dict | None = None) -> dict:
     return fields
 
 
+def _message_event(env: Envelope, **extra: object) -> dict:
+    """A message event's fields: which message, `extra`, and the operation fields it carries."""
+    return _trace_fields(env.body, {"msg": env.id, "src": env.src, "dst": env.dst,
+                                    "mkind": env.kind, **extra})
+
+
 def _crash_body(exc: Exception) -> dict:
     """A handler bug must not kill the node: the requester gets it as a 500."""
     return {"error": {"type": "exception", "reason": f"{type(exc).__name__}: {exc}"},
@@ -145,34 +151,29 @@ class Endpoint:
             env.lc = self.recorder.lc
             self._schedule(env, 0.0)
             return
+        record = self.recorder.add
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
             if self.recorder.enabled:
-                self.recorder.add("send", _trace_fields(env.body, {
-                    "msg": env.id, "src": env.src, "dst": env.dst, "mkind": env.kind,
-                    "delay_ms": 0.0}))
+                record("send", _message_event(env, delay_ms=0.0))
                 env.lc = self.recorder.lc
             self._transmit(env)
             return
-        fields = _trace_fields(env.body)
-        rec = self.recorder.record
-        decision = self.network.decide(MessageInfo(env.src, env.dst, env.kind, fields), env)
+        info = MessageInfo(env.src, env.dst, env.kind, _trace_fields(env.body))
+        decision = self.network.decide(info, env)
         delay_ms = round(decision.delays[0] * 1000, 3) if decision.delays else None
-        self.recorder.add("send", {"msg": env.id, "src": env.src, "dst": env.dst,
-                                   "mkind": env.kind, "delay_ms": delay_ms, **fields})
+        record("send", _message_event(env, delay_ms=delay_ms))
         env.lc = self.recorder.lc
         if decision.delays and self.scheduled + len(decision.delays) > self.max_delayed:
-            rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
-                reason=f"delay queue full (limit {self.max_delayed})", **fields)
+            record("drop", _message_event(
+                env, reason=f"delay queue full (limit {self.max_delayed})"))
             return
         if decision.outcome == "drop":
-            rec("drop", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
-                reason=decision.reason, **fields)
+            record("drop", _message_event(env, reason=decision.reason))
         elif decision.outcome == "hold":
             self._held.add(env.reply_to or env.id)
-            rec("hold", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind,
-                rule=decision.reason, **fields)
+            record("hold", _message_event(env, rule=decision.reason))
         elif decision.outcome == "duplicate":
-            rec("duplicate", msg=env.id, src=env.src, dst=env.dst, mkind=env.kind, **fields)
+            record("duplicate", _message_event(env))
         for delay in decision.delays:
             self._schedule(env, delay)
 
@@ -198,9 +199,7 @@ class Endpoint:
         held = self.network.release(rule_id)
         for env in held:
             self._held.discard(env.reply_to or env.id)
-            fields = _trace_fields(env.body)
-            self.recorder.record("release", msg=env.id, src=env.src, dst=env.dst,
-                                 mkind=env.kind, **fields)
+            self.recorder.add("release", _message_event(env))
             self._transmit(env)
         return len(held)
 
@@ -219,9 +218,7 @@ class Endpoint:
         if MANAGER not in (env.src, env.dst):
             self.received[env.src] = self.received.get(env.src, 0) + 1
             if self.recorder.enabled:
-                self.recorder.add("deliver", _trace_fields(env.body, {
-                    "msg": env.id, "src": env.src, "dst": env.dst, "mkind": env.kind,
-                    "reply_to": env.reply_to}))
+                self.recorder.add("deliver", _message_event(env, reply_to=env.reply_to))
         if env.reply_to is not None:
             future = self._settle(env.reply_to)
             if future is not None:
