@@ -9,6 +9,14 @@ import asyncio
 import pytest
 
 
+@pytest.fixture
+def es(cluster, esmod):
+    """A blocking client of the module's kind on every node of the module's cluster."""
+    client = esmod.Elasticsearch(cluster.urls)
+    yield client
+    client.close()
+
+
 def test_index_get_delete(es, index_name, esmod):
     created = es.index(index=index_name, id="1", document={"title": "one"})
     assert (created["result"], created["_version"], created["_seq_no"]) == ("created", 1, 0)

@@ -28,13 +28,6 @@ def esmod():
     return es8
 
 
-@pytest.fixture
-def es(cluster):
-    client = es8.Elasticsearch(cluster.urls)
-    yield client
-    client.close()
-
-
 def test_answers_in_the_vendor_media_type(es):
     info = es.info()
     assert info["version"]["number"].startswith("8.19.")
