@@ -103,7 +103,7 @@ class Manager:
         self.paused: set[str] = set()
         self._joined = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._tasks: dict[asyncio.Task, None] = {}
+        self._tasks: dict[asyncio.Task, None] = {}  # ordered, so stop() cancels in a fixed order
         self._stopping = False
         self.address = ""
         self.ready_s = 0.0
@@ -333,8 +333,8 @@ class Manager:
                     key = (index, shard, target)
                     self.allocation_failures[key] = self.allocation_failures.get(key, 0) + 1
                     async with self._lock:
-                        term = self.master.state["indices"].get(index, {}).get(
-                            "routing", [{}] * (shard + 1))[shard].get("term", 0)
+                        meta = self.master.state["indices"].get(index)  # None: deleted since
+                        term = meta["routing"][shard]["term"] if meta else 0
                         if self.master.fail_replica(index, shard, target, term):
                             await self.publish()
                     self._reroute_soon()
