@@ -17,12 +17,11 @@ from node.errors import ElasticsearchError, IllegalArgument, RestError, Validati
 from node.node import DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
                        parse_source, parse_time)
-from node.versioning import MATCH_ANY, VersionType, valid_for_reads, valid_for_writes
+from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
+                             valid_for_reads, valid_for_writes)
 from transport.message import TransportError
 
 MAX_ID_BYTES = 512
-UNASSIGNED_SEQ_NO = -2
-UNASSIGNED_PRIMARY_TERM = 0
 
 _VENDOR = "application/vnd.elasticsearch+"
 _MEDIA_TYPES = ("application/json", "application/x-ndjson", "application/smile",

@@ -27,10 +27,9 @@ from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
-from node.update import (UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, UpdateSpec,
-                         fields_with_locations, parse_update_body, run_update, token,
-                         update_validation_errors)
-from node.versioning import MATCH_ANY, VersionType
+from node.update import (UpdateSpec, fields_with_locations, parse_update_body, run_update,
+                         token, update_validation_errors)
+from node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
 
 
 def _api():

@@ -28,10 +28,9 @@ from node.engine import INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, parse_json
-from node.versioning import MATCH_ANY, VersionType, explain_cas_conflict, valid_for_writes
+from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
+                             explain_cas_conflict, valid_for_writes)
 
-UNASSIGNED_SEQ_NO = -2
-UNASSIGNED_PRIMARY_TERM = 0
 UPDATE_FIELDS = ("script", "scripted_upsert", "upsert", "doc", "doc_as_upsert", "detect_noop",
                  "_source", "if_seq_no", "if_primary_term")
 _REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurrency control. "

@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import Enum
 
 MATCH_ANY = -3  # no version given: any current version is fine
+UNASSIGNED_SEQ_NO = -2  # no if_seq_no given
+UNASSIGNED_PRIMARY_TERM = 0  # no if_primary_term given
 NOT_FOUND = -1  # the document is absent (or its tombstone expired)
 MATCH_DELETED = -4  # op_type=create: only if the document is absent or deleted
 
