@@ -155,9 +155,10 @@ def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type:
         if not text:
             continue
         try:
-            if p.duplicate_keys_rejected:
-                parse_json(raw, strict_duplicates=True)  # duplicate keys fail the whole line
-            action_obj, _ = decoder.raw_decode(text)
+            if p.duplicate_keys_rejected:  # strict: duplicate keys or trailing data fail it
+                action_obj = parse_json(raw, strict_duplicates=True)
+            else:  # lenient, as 5.x: whatever follows the first value is ignored
+                action_obj, _ = decoder.raw_decode(text)
         except (ValueError, json.JSONDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise ElasticsearchError(f"{reason} at line [{line}]", status=400,
