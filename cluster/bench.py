@@ -243,8 +243,7 @@ async def occsim_cluster(**config: object):
 
 
 def node_url(manager, name: str) -> str:
-    info = manager.master.state["nodes"][name]
-    return f"http://{info['ip']}:{info['port']}"
+    return f"http://{manager.address_of(name)}"
 
 
 def primary_of(manager, index: str) -> str:
