@@ -276,24 +276,27 @@ class Manager:
             return False
 
     async def _node_failed(self, name: str) -> None:
-        """Take a node out: promote in-sync replicas where it was primary, resync, reroute."""
+        """Take a node out: promote in-sync replicas where it was primary (each new primary
+        traces its promotion and resyncs its replicas itself), then reroute."""
         async with self._lock:
             if name not in self.master.state["nodes"]:
                 return
-            promotions = self.master.remove_node(name)  # each new primary traces its promotion
+            self.master.remove_node(name)
             await self.publish()
-            resyncs = [(index, shard, node, replica)
-                       for index, shard, node, _ in promotions
-                       for replica in self.master.state["indices"][index]["routing"][shard][
-                           "replicas"] if replica]
-        await self._recover(resyncs, reset=True)
         await self._reroute()
 
     async def _rejoin(self, name: str) -> None:
+        """A node answers again: ask which shard copies it still holds (a paused or
+        partitioned node kept them; a restarted one holds none), give a red shard its primary
+        back on an in-sync copy, then reroute."""
+        try:
+            held = (await self.ask(name, "held", {}, timeout=5.0))["held"]
+        except (ClusterError, TransportError):
+            return  # not answering after all: the next ping tries again
         async with self._lock:
             if name in self.master.state["nodes"]:
                 return
-            self.master.add_node(name, self.known[name])
+            self.master.add_node(name, self.known[name], [tuple(h) for h in held])
             self.recorder.record_as(name, "node_up")
             self.allocation_failures = {k: v for k, v in self.allocation_failures.items()
                                         if k[2] != name}
@@ -308,7 +311,7 @@ class Manager:
             recoveries = self.master.reroute(avoid)
             if recoveries:
                 await self.publish()
-        await self._recover(recoveries, reset=False)
+        await self._recover(recoveries)
 
     def _reroute_soon(self) -> None:
         """Reallocate free replica slots shortly (one pending reroute at a time)."""
@@ -322,27 +325,26 @@ class Manager:
             await self._reroute()
         self._background(later())
 
-    async def _recover(self, items: list, *, reset: bool) -> None:
+    async def _recover(self, items: list) -> None:
+        """Have each new copy recover from its primary; mark it started (in sync) when it did,
+        else free the slot for a later reroute (a few tries)."""
         async def one(index: str, shard: int, primary: str, target: str) -> None:
             try:
                 await self.ask(primary, "recover", {"index": index, "shard": shard,
-                                                    "target": target, "reset": reset},
-                               timeout=30.0)
+                                                    "target": target}, timeout=30.0)
             except (ClusterError, TransportError):
-                if not reset:  # free the slot; a later reroute tries again (a few times)
-                    key = (index, shard, target)
-                    self.allocation_failures[key] = self.allocation_failures.get(key, 0) + 1
-                    async with self._lock:
-                        meta = self.master.state["indices"].get(index)  # None: deleted since
-                        term = meta["routing"][shard]["term"] if meta else 0
-                        if self.master.fail_replica(index, shard, target, term):
-                            await self.publish()
-                    self._reroute_soon()
-                return
-            if not reset:
+                key = (index, shard, target)
+                self.allocation_failures[key] = self.allocation_failures.get(key, 0) + 1
                 async with self._lock:
-                    self.master.mark_started(index, shard, target)
-                    await self.publish()
+                    meta = self.master.state["indices"].get(index)  # None: deleted since
+                    term = meta["routing"][shard]["term"] if meta else 0
+                    if self.master.fail_replica(index, shard, target, term):
+                        await self.publish()
+                self._reroute_soon()
+                return
+            async with self._lock:
+                self.master.mark_started(index, shard, target)
+                await self.publish()
         await asyncio.gather(*(one(*item) for item in items))
 
     # -- the master role -------------------------------------------------------------------

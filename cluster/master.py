@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import random
+from collections.abc import Callable
 
 from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
 from node.profiles import Profile
@@ -20,10 +21,11 @@ _KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes")
 
 
 def allocate(nodes: list[str], shards: int, replicas: int,
-             load: dict[str, int]) -> list[dict]:
+             load: dict[str, int], new_id: Callable[[str], str]) -> list[dict]:
     """Place each shard's primary and replicas on distinct, least-loaded nodes.
 
     A replica that has no node left to go to stays unassigned (None), as in Elasticsearch.
+    Each placed copy gets an allocation id (`alloc`); a new index's copies start in sync.
     """
     load = {n: load.get(n, 0) for n in nodes}
     routing = []
@@ -38,9 +40,21 @@ def allocate(nodes: list[str], shards: int, replicas: int,
             chosen.append(pick)
         primary = chosen[0] if chosen else None
         copies = chosen[1:] + [None] * (replicas - len(chosen[1:]))
+        alloc = {n: new_id(n) for n in chosen}
         routing.append({"primary": primary, "replicas": copies, "term": 1,
-                        "in_sync": list(chosen), "initializing": []})
+                        "in_sync": list(alloc.values()), "initializing": [], "alloc": alloc})
     return routing
+
+
+def holder(allocation_id: str) -> str:
+    """The node an allocation id was given to (ids are `<node>:<n>`)."""
+    return allocation_id.rpartition(":")[0]
+
+
+def in_sync_nodes(routing: dict) -> list[str]:
+    """The nodes whose copies are in the shard's in-sync set (those assigned, or kept there
+    because the shard's last primary failed with no copy to promote)."""
+    return [holder(a) for a in routing["in_sync"]]
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -107,6 +121,13 @@ class MasterState:
             "version": 1, "cluster_name": cluster_name, "cluster_uuid": new_uuid(rng),
             "master": master, "master_node": None, "nodes": dict(nodes), "indices": {},
         }
+        self._allocations = 0
+
+    def _allocation_id(self, node: str) -> str:
+        """A new allocation id: which copy of a shard on which node (a copy that is dropped
+        and later allocated again on the same node gets a new one, as in Elasticsearch)."""
+        self._allocations += 1
+        return f"{node}:{self._allocations}"
 
     def _bump(self) -> dict:
         self.state = {**self.state, "version": self.state["version"] + 1}
@@ -137,7 +158,7 @@ class MasterState:
             "routing_num_shards": self.profile.routing_num_shards(settings["shards"]),
             "type": doc_type if self.profile.one_type_per_index else None,
             "routing": allocate(self.node_names(), settings["shards"], settings["replicas"],
-                                load),
+                                load, self._allocation_id),
         }
         self.state["indices"] = {**self.state["indices"], index: meta}
         return self._bump()
@@ -149,14 +170,36 @@ class MasterState:
         return self._bump()
 
     # -- membership and failover ---------------------------------------------------------------
-    def add_node(self, name: str, info: dict) -> dict:
-        """A node joins (or comes back): it holds nothing until `reroute` gives it copies."""
+    def add_node(self, name: str, info: dict,
+                 held: list[tuple[str, int, str]] = ()) -> list[tuple[str, int, str, int]]:
+        """A node joins (or comes back) holding the shard copies `held` (index, shard,
+        allocation id). A shard without a primary gets it back on a returning copy whose
+        allocation id is in the in-sync set (Elasticsearch's PrimaryShardAllocator), with a
+        new primary term; other copies wait for `reroute`. Returns the promotions."""
         self.state = {**self.state, "nodes": {**self.state["nodes"], name: info}}
-        return self._bump()
+        promotions = []
+        for index, shard, allocation_id in held:
+            meta = self.state["indices"].get(index)
+            if meta is None or shard >= len(meta["routing"]):
+                continue
+            routing = meta["routing"][shard]
+            if routing["primary"] is not None or allocation_id not in routing["in_sync"]:
+                continue
+            term = routing["term"] + 1
+            self.state = _with_shard(self.state, index, shard, {
+                **routing, "primary": name, "term": term,
+                "alloc": {**routing["alloc"], name: allocation_id}})
+            promotions.append((index, shard, name, term))
+        self._bump()
+        return promotions
 
     def remove_node(self, name: str) -> list[tuple[str, int, str, int]]:
         """A node left or failed: drop its copies, promote an in-sync replica where it was
-        primary (bumping the primary term). Returns the promotions (index, shard, node, term)."""
+        primary (bumping the primary term). Returns the promotions (index, shard, node, term).
+
+        The failed copies leave the in-sync set, except the last primary's when no active
+        copy is left: its node may come back with the data (IndexMetadataUpdater keeps the
+        allocation id of a failed primary that had no copy to fail over to)."""
         promotions = []
         nodes = {n: i for n, i in self.state["nodes"].items() if n != name}
         self.state = {**self.state, "nodes": nodes}
@@ -166,19 +209,26 @@ class MasterState:
                 if name not in copies:
                     continue
                 replicas = [None if r == name else r for r in routing["replicas"]]
-                in_sync = [n for n in routing["in_sync"] if n != name]
+                gone = routing["alloc"].get(name)
+                alloc = {n: a for n, a in routing["alloc"].items() if n != name}
+                in_sync = [a for a in routing["in_sync"] if a != gone]
+                initializing = [n for n in routing["initializing"] if n != name]
                 primary, term = routing["primary"], routing["term"]
                 if primary == name:
-                    candidates = [r for r in replicas if r in in_sync]
+                    candidates = [r for r in replicas if r is not None
+                                  and alloc[r] in in_sync and r not in initializing]
                     primary = candidates[0] if candidates else None
                     if primary is not None:
                         replicas = [None if r == primary else r for r in replicas]
                         term += 1
                         promotions.append((index, shard, primary, term))
+                    else:  # red: no replica without a primary, the failed one stays in sync
+                        replicas = [None] * len(replicas)
+                        alloc, initializing = {}, []
+                        in_sync = [*in_sync, gone]
                 self.state = _with_shard(self.state, index, shard, {
                     **routing, "primary": primary, "replicas": replicas, "term": term,
-                    "in_sync": in_sync,
-                    "initializing": [n for n in routing.get("initializing", []) if n != name]})
+                    "in_sync": in_sync, "initializing": initializing, "alloc": alloc})
         self._bump()
         return promotions
 
@@ -192,10 +242,12 @@ class MasterState:
         if term < routing["term"]:
             return False
         if replica in routing["replicas"]:
+            gone = routing["alloc"][replica]
             self.state = _with_shard(self.state, index, shard, {
                 **routing, "replicas": [None if r == replica else r for r in routing["replicas"]],
-                "in_sync": [n for n in routing["in_sync"] if n != replica],
-                "initializing": [n for n in routing.get("initializing", []) if n != replica]})
+                "in_sync": [a for a in routing["in_sync"] if a != gone],
+                "initializing": [n for n in routing["initializing"] if n != replica],
+                "alloc": {n: a for n, a in routing["alloc"].items() if n != replica}})
             self._bump()
         return True
 
@@ -216,7 +268,8 @@ class MasterState:
                 if routing["primary"] is None:
                     continue
                 replicas = list(routing["replicas"])
-                initializing = list(routing.get("initializing", []))
+                initializing = list(routing["initializing"])
+                alloc = dict(routing["alloc"])
                 for slot, holder in enumerate(replicas):
                     if holder is not None:
                         continue
@@ -228,10 +281,12 @@ class MasterState:
                     load[target] += 1
                     replicas[slot] = target
                     initializing.append(target)
+                    alloc[target] = self._allocation_id(target)
                     recoveries.append((index, shard, routing["primary"], target))
                 if replicas != routing["replicas"]:
                     self.state = _with_shard(self.state, index, shard, {
-                        **routing, "replicas": replicas, "initializing": initializing})
+                        **routing, "replicas": replicas, "initializing": initializing,
+                        "alloc": alloc})
         if recoveries:
             self._bump()
         return recoveries
@@ -242,11 +297,12 @@ class MasterState:
         if meta is None:
             return
         routing = meta["routing"][shard]
-        if node not in routing["replicas"]:
+        if node not in routing["initializing"]:
             return
+        started = routing["alloc"][node]
         self.state = _with_shard(self.state, index, shard, {
-            **routing, "initializing": [n for n in routing.get("initializing", []) if n != node],
-            "in_sync": [*[n for n in routing["in_sync"] if n != node], node]})
+            **routing, "initializing": [n for n in routing["initializing"] if n != node],
+            "in_sync": [*[a for a in routing["in_sync"] if a != started], started]})
         self._bump()
 
     def set_type(self, index: str, doc_type: str) -> dict:

@@ -101,6 +101,8 @@ class Member:
             return {"packed": pack(self.recorder.drain_raw())}
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
+        if kind == "held":
+            return {"held": self.node.held()}
         if kind == "traffic":
             return self.endpoint.traffic()
         return {"error": {"type": "illegal_argument_exception",

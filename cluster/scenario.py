@@ -15,6 +15,7 @@ from typing import Protocol
 
 from cluster import trace
 from cluster.client import Client, Printer, Reply, Sender
+from cluster.master import in_sync_nodes
 from node.node import shard_for
 
 
@@ -113,6 +114,11 @@ class Cluster:
     def replicas_of(self, index: str, doc_id: str) -> list[str]:
         meta = self.backend.master.state["indices"][index]
         return [r for r in meta["routing"][self.shard_of(index, doc_id)]["replicas"] if r]
+
+    def in_sync(self, index: str, doc_id: str) -> list[str]:
+        """The nodes whose copies of the document's shard are in its in-sync set."""
+        meta = self.backend.master.state["indices"][index]
+        return in_sync_nodes(meta["routing"][self.shard_of(index, doc_id)])
 
     async def copies(self, index: str, doc_id: str, *, doc_type: str | None = None
                      ) -> dict[str, Reply]:

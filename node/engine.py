@@ -117,8 +117,10 @@ class ShardCopy:
     """One copy (primary or replica) of one shard."""
 
     def __init__(
-        self, *, term: int = 1, gc_deletes: float = 60.0, order_by_seq_no: bool = True
+        self, *, term: int = 1, gc_deletes: float = 60.0, order_by_seq_no: bool = True,
+        allocation_id: str | None = None,
     ) -> None:
+        self.allocation_id = allocation_id  # which copy this is, as the master allocated it
         self.term = term
         self.gc_deletes = gc_deletes
         self.order_by_seq_no = order_by_seq_no
@@ -232,29 +234,35 @@ class ShardCopy:
         """Catch up from a primary's copy.
 
         A new copy applies each operation if newer (live writes may already have arrived).
-        After a promotion (`reset`), the copy takes the new primary's history: what it holds
-        from older terms and the new primary lacks is trimmed, as Elasticsearch's resync does;
-        what it already got from the new primary and is newer stays.
+        After a promotion (`reset`), the copy becomes the new primary's history exactly: what it
+        holds from older terms that the new primary lacks is gone, and every sequence number
+        the new primary has not used is free again, so its next operations are never taken for
+        ones already seen (Elasticsearch's primary-replica resync, reference §5.5). The new
+        primary sends no operation of its term before this, so nothing newer is lost.
         """
         self._check_term(primary_term)
         if reset:
-            snapshot = {op.uid: op for op in ops}
-            keep = {uid: d for uid, d in self.docs.items()
-                    if d.term >= primary_term
-                    and (uid not in snapshot or d.seq_no > snapshot[uid].seq_no)}
             self.docs = {}
             for op in ops:
                 self._store(op, now)
-            self.docs.update(keep)
-            self.max_seq_no = max((d.seq_no for d in self.docs.values()), default=-1)
-        else:
-            for op in ops:
-                self._apply_if_newer(op, now)
+            self.max_seq_no = max([checkpoint, *(d.seq_no for d in self.docs.values())])
+            self.local_checkpoint = checkpoint
+            self._processed_above_checkpoint = set()
+            return
+        for op in ops:
+            self._apply_if_newer(op, now)
         if checkpoint > self.local_checkpoint:
             self.local_checkpoint = checkpoint
             self._processed_above_checkpoint = {
                 s for s in self._processed_above_checkpoint if s > checkpoint}
         self._mark_processed(self.local_checkpoint)
+
+    def fill_gaps(self) -> None:
+        """As a newly promoted primary: mark every sequence number up to the highest one held
+        as processed (Elasticsearch fills the gaps with no-ops), so the local checkpoint is
+        the history the resync hands to the replicas."""
+        self.local_checkpoint = max(self.local_checkpoint, self.max_seq_no)
+        self._processed_above_checkpoint = set()
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _store(self, op: Operation, now: float) -> None:

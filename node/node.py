@@ -153,6 +153,7 @@ class Node:
         self.copies: dict[tuple[str, int], ShardCopy] = {}
         self._state_changed = asyncio.Condition()
         self._moves: dict[tuple[str, int, str], asyncio.Future] = {}  # see _primary_move
+        self._resyncs: dict[tuple[str, int], asyncio.Future] = {}  # see _resync
         self._rng = rng or random.Random()
 
     def new_id(self) -> str:
@@ -162,27 +163,35 @@ class Node:
 
     # -- cluster state ---------------------------------------------------------------------
     async def apply_state(self, state: dict) -> None:
-        """Adopt a newer cluster state: create, promote or drop this node's shard copies."""
+        """Adopt a newer cluster state: create, promote or drop this node's shard copies.
+
+        A copy is this node's while the routing names it with the copy's allocation id; one
+        allocated anew (another id) starts empty. A promoted copy resyncs its replicas before
+        it takes a write of its new term (`_resync`)."""
         if state["version"] <= self.state["version"]:
             return
         self.state = state
         wanted = set()
         for index, meta in state["indices"].items():
             for shard, routing in enumerate(meta["routing"]):
-                if self.name == routing["primary"] or self.name in routing["replicas"]:
-                    wanted.add((index, shard))
-                    copy = self.copies.get((index, shard))
-                    if copy is None:
-                        copy = self.copies[(index, shard)] = ShardCopy(
-                            term=routing["term"], gc_deletes=meta["gc_deletes"],
-                            order_by_seq_no=self.profile.replicas_order_by_seq_no,
-                        )
-                        copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
-                                              self._search_idle_after())
-                    elif routing["primary"] == self.name and copy.term < routing["term"]:
-                        copy.term = routing["term"]  # promoted: from now on, this term
-                        self.recorder.record("promote", index=index, shard=shard,
-                                             term=copy.term)
+                allocation_id = routing["alloc"].get(self.name)
+                if allocation_id is None:
+                    continue
+                key = (index, shard)
+                wanted.add(key)
+                copy = self.copies.get(key)
+                if copy is None or copy.allocation_id != allocation_id:
+                    copy = self.copies[key] = ShardCopy(
+                        term=routing["term"], gc_deletes=meta["gc_deletes"],
+                        order_by_seq_no=self.profile.replicas_order_by_seq_no,
+                        allocation_id=allocation_id,
+                    )
+                    copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
+                                          self._search_idle_after())
+                elif routing["primary"] == self.name and copy.term < routing["term"]:
+                    copy.term = routing["term"]  # promoted: from now on, this term
+                    self.recorder.record("promote", index=index, shard=shard, term=copy.term)
+                    self._resyncs[key] = asyncio.ensure_future(self._resync(index, shard))
         for key in [k for k in self.copies if k not in wanted]:
             del self.copies[key]
         for key, moved in list(self._moves.items()):
@@ -194,6 +203,33 @@ class Node:
                     moved.set_result(None)
         async with self._state_changed:
             self._state_changed.notify_all()
+
+    async def _resync(self, index: str, shard: int) -> None:
+        """As a newly promoted primary: fill the history's gaps, then hand every replica this
+        copy's history; a replica that does not take it is failed at the master before any
+        write of the new term is acknowledged (reference §5.5, §5.7)."""
+        copy = self.copies[(index, shard)]
+        copy.fill_gaps()
+        term = copy.term
+        targets = [r for r in self.index_meta(index)["routing"][shard]["replicas"] if r]
+        results = await asyncio.gather(
+            *(self.recover_replica({"index": index, "shard": shard, "target": target,
+                                    "reset": True}) for target in targets),
+            return_exceptions=True)
+        for target, result in zip(targets, results):
+            if isinstance(result, Exception):
+                self.recorder.record("replica_failed", index=index, shard=shard, dst=target,
+                                     reason=f"resync failed: {_reason(result)}")
+                try:
+                    await self.master.fail_replica(index, shard, target, term)
+                except (TransportError, ElasticsearchError):
+                    pass  # the master is away: writes will fail the replica, or be fenced
+
+    def held(self) -> list[list]:
+        """[index, shard, allocation id] of every copy this node holds (what a node that
+        comes back tells the master, so an in-sync copy can be primary again)."""
+        return [[index, shard, copy.allocation_id]
+                for (index, shard), copy in self.copies.items()]
 
     def index_meta(self, index: str) -> dict:
         meta = self.state["indices"].get(index)
@@ -301,8 +337,12 @@ class Node:
     async def primary_write(self, w: DocWrite) -> WriteOutcome:
         """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
         await self._until_primary(w)
+        await self._wait_for_active_shards(w, self.index_meta(w.index))
+        resync = self._resyncs.get((w.index, w.shard))
+        if resync is not None and not resync.done():
+            await asyncio.shield(resync)
+            await self._until_primary(w)
         meta = self.index_meta(w.index)
-        await self._wait_for_active_shards(w, meta)
         routing = meta["routing"][w.shard]
         copy = self.copies[(w.index, w.shard)]
         request = Write(
@@ -366,7 +406,7 @@ class Node:
                                      shard=w.shard, doc=w.doc_id, version=op.version,
                                      seq_no=op.seq_no, term=op.term, outcome=outcome)
         except (TransportError, ElasticsearchError) as exc:
-            reason = exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
+            reason = _reason(exc)
             self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,
                                  doc=w.doc_id, reason=reason)
             return {
@@ -695,6 +735,10 @@ def _copy_failure(index: str, shard: int, holder: str | None,
                   "reason": getattr(exc, "reason", str(exc))}
     return {"shard": shard, "index": index, "node": holder, "status": "INTERNAL_SERVER_ERROR",
             "reason": reason}
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
 
 
 def _condition_fields(w: DocWrite) -> dict:

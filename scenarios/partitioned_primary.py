@@ -68,7 +68,7 @@ async def run(cluster):
 
     cluster.say("the partition heals")
     await cluster.heal()
-    await cluster.wait_for(lambda s: old in routing(s)["replicas"] and old in routing(s)["in_sync"]
+    await cluster.wait_for(lambda s: old in routing(s)["replicas"] and old in cluster.in_sync(INDEX, DOC)
                            and not routing(s)["initializing"],
                            f"{old} back as an in-sync replica")
     cluster.say(f"{old} rejoined as a replica and recovered from {new}")

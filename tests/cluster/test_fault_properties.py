@@ -29,6 +29,7 @@ import aiohttp
 import pytest
 
 from cluster import checker
+from cluster.master import in_sync_nodes
 
 SEEDS = int(os.environ.get("OCCSIM_FAULT_SEEDS", "3"))
 PROFILES = (7, 6, 8, 9, 5)  # seed k runs PROFILES[k % 5]
@@ -59,7 +60,7 @@ def back(target: str):
     def condition(state: dict) -> bool:
         r = routing(state)
         return target in state["nodes"] and (r["primary"] == target or (
-            target in r["replicas"] and target in r["in_sync"]
+            target in r["replicas"] and target in in_sync_nodes(r)
             and target not in r["initializing"]))
     return condition
 
