@@ -7,7 +7,8 @@ formal models and the OCC rules (shared/reference/es-semantics.md §5, §6.4):
 
     convergence         every active copy holds, per document, what applying the document's
                         operations in order gives (seq_no order; profile 5: the primary's order)
-    acked_durability    every acknowledged write is on every active copy, or superseded there
+    acked_durability    every acknowledged write is on every active copy, or superseded there;
+                        and, with no excuse, on at least one active copy at the end of the run
     single_primary      at most one primary per shard and primary term
     term_fencing        no copy applies an operation of an older term than one it knows, and no
                         write is acknowledged after a newer primary term was promoted (unless
@@ -17,6 +18,8 @@ formal models and the OCC rules (shared/reference/es-semantics.md §5, §6.4):
                         never names a different change later (a failover may reuse it)
     conditional_writes  a successful if_seq_no/if_primary_term or version-conditional write saw
                         exactly the state it asked for; a 409 changed nothing
+    availability        no shard ends without a primary while a node holding one of its in-sync
+                        copies is in the cluster (reference §5.7)
 
 The checker is conservative: where the trace cannot prove a rule was broken (lost events of a
 killed node, operations of a superseded term that were never acknowledged, copies that were
@@ -35,7 +38,7 @@ from functools import cached_property
 from cluster.trace import MESSAGE_KINDS
 
 INVARIANTS = ("convergence", "acked_durability", "single_primary", "term_fencing",
-              "version_monotonic", "conditional_writes")
+              "version_monotonic", "conditional_writes", "availability")
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class _Trace:
         self.failed_at: dict[tuple, list[int]] = defaultdict(list)   # (node, index, shard)
         self.promoted_at: dict[tuple, list[int]] = defaultdict(list)  # (node, index, shard)
         self.states: list[tuple[int, dict]] = []
+        self.routings: list[tuple[int, dict]] = []  # each shard's routing at the end
         self.acks: list[tuple[int, dict, _Op | None]] = []
         self.conflicts: list[tuple[int, dict]] = []
         self.duplicates: list[dict] = []
@@ -251,6 +255,8 @@ class _Trace:
                 self.conflicts.append((pos, ev))
             elif kind == "state":
                 self.states.append((pos, ev))
+            elif kind == "routing":
+                self.routings.append((pos, ev))
 
         for pos, ev in witnesses:
             op = self._link(ev, pos)
@@ -577,6 +583,74 @@ def _check_copies(tr: _Trace) -> tuple[list[Violation], list[Violation]]:
                            best.event if best is not None else None, state),
             ))
     return convergence, durability
+
+
+def _held_docs(state: dict) -> dict:
+    raw = state.get("docs") or []
+    if isinstance(raw, dict):
+        return {str(k): v for k, v in raw.items()}
+    return {d.get("id"): d for d in raw if isinstance(d, dict)}
+
+
+def _reflects(held: dict | None, op: _Op, later: list[_Op], seq_mode: bool) -> bool:
+    """Does a copy's final state for a document hold `op`, or something that came after it?"""
+    if _matches(held, op, seq_mode) or any(_matches(held, o, seq_mode) for o in later):
+        return True
+    if held is None:
+        return False
+    if seq_mode:
+        mine = (_term(held.get("term")) or 0, _seq(held.get("seq_no")))
+        return mine[1] is not None and op.seq_no is not None and mine > (op.term or 0, op.seq_no)
+    version = _int(held.get("version"))
+    return version is not None and op.version is not None and version > op.version
+
+
+def _check_acked_survives(tr: _Trace, reported: set) -> list[Violation]:
+    """acked_durability at the end, with no excuse: an acknowledged write (or one that came
+    after it) must be on at least one active copy of its shard; a shard that ended with no
+    active copy has lost everything acknowledged in it."""
+    final: dict[tuple, list[tuple[dict, dict]]] = defaultdict(list)  # (index, shard) -> copies
+    for _, state in tr.states:
+        if state.get("active", True):
+            final[(state.get("index"), state.get("shard"))].append((state, _held_docs(state)))
+    found = []
+    for (index, shard, doc_id), ops in tr.ops_by_doc.items():
+        if (index, shard, doc_id) in reported:
+            continue
+        copies = final.get((index, shard), [])
+        for i in range(len(ops) - 1, -1, -1):
+            op = ops[i]
+            if not op.acks:
+                continue
+            if any(_reflects(docs.get(doc_id), op, ops[i + 1:], tr.seq_mode)
+                   for _, docs in copies):
+                break  # a later acknowledged write cannot be held either unless this one is
+            what = "delete" if op.op == "delete" else "write"
+            where = (f"no active copy of {_shard_label(index, shard)} holds it at the end"
+                     if copies else f"{_shard_label(index, shard)} ended with no active copy")
+            found.append(Violation(
+                "acked_durability",
+                f"The acknowledged {what} of doc '{doc_id}' ({_describe_op(op, tr.seq_mode)}) "
+                f"is lost: {where}.",
+                tr.ordered(op.write, op.acks[0][1], *(state for state, _ in copies))))
+            break
+    return found
+
+
+def _check_availability(tr: _Trace) -> list[Violation]:
+    """A shard left red while one of its in-sync copies is back in the cluster."""
+    found = []
+    for _, ev in tr.routings:
+        if ev.get("primary") is not None:
+            continue
+        present = [n for n in ev.get("in_sync") or () if n in (ev.get("members") or ())]
+        if present:
+            found.append(Violation(
+                "availability",
+                f"{_shard_label(ev.get('index'), ev.get('shard'))} ended without a primary "
+                f"although {', '.join(present)}, holding an in-sync copy, is in the cluster.",
+                (ev,)))
+    return found
 
 
 def _check_single_primary(tr: _Trace) -> list[Violation]:
@@ -969,6 +1043,11 @@ def check(events: Sequence[dict], *, profile: int = 7) -> list[Violation]:
     if tr.states:
         convergence, durability = _check_copies(tr)
         found += convergence + durability
+    if tr.states or tr.routings:  # the run's end was recorded
+        reported = {(v.events[0].get("index"), v.events[0].get("shard"), v.events[0].get("doc"))
+                    for v in found if v.invariant == "acked_durability"}
+        found += _check_acked_survives(tr, reported)
+        found += _check_availability(tr)
     found += _check_single_primary(tr)
     found += _check_term_fencing(tr)
     found += _check_version_monotonic(tr)

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from cluster import trace
 from cluster.launch import ProcessLauncher
-from cluster.master import MasterState
+from cluster.master import MasterState, in_sync_nodes
 from node.errors import ElasticsearchError
 from node.profiles import profile
 from transport.endpoint import MANAGER, Endpoint
@@ -476,20 +476,28 @@ class Manager:
             await asyncio.sleep(poll)
 
     async def _state_events(self) -> list[dict]:
+        """The run's end: one `state` event per shard copy of every member, then one `routing`
+        event per shard (its primary, in-sync nodes and the members), for the checker."""
         names = self.members()
         replies = await asyncio.gather(*(self.ask(n, "snapshot", {}) for n in names),
                                        return_exceptions=True)
+        records = [{"kind": "state", **copy} for reply in replies if isinstance(reply, dict)
+                   for copy in reply["copies"]]
+        for index, meta in sorted(self.master.state["indices"].items()):
+            for shard, routing in enumerate(meta["routing"]):
+                records.append({
+                    "kind": "routing", "node": MANAGER, "index": index, "shard": shard,
+                    "primary": routing["primary"], "term": routing["term"],
+                    "in_sync": in_sync_nodes(routing), "members": names})
         lc = max((e["lc"] for e in self.events), default=0) + 1
         now = self.clock()
         sequencer = self.recorder.sequencer  # the simulation's one execution order, if any
         out = []
-        for reply in replies:
-            if isinstance(reply, dict):
-                for copy in reply["copies"]:
-                    event = {"kind": "state", "t": now, "lc": lc, "seq": len(out), **copy}
-                    if sequencer is not None:
-                        event["order"] = next(sequencer)
-                    out.append(event)
+        for record in records:
+            event = {"kind": record.pop("kind"), "t": now, "lc": lc, "seq": len(out), **record}
+            if sequencer is not None:
+                event["order"] = next(sequencer)
+            out.append(event)
         return out
 
     @property

@@ -57,7 +57,10 @@ Kinds:
     fault            a fault was injected (action, target, detail)
     promote          a replica became primary (index, shard, node, term)
     state            at the end of a run, one per shard copy: node, index, shard,
-                     primary: bool, docs: [{id, version, seq_no, term, digest, deleted}]
+                     primary: bool, active: bool (started, not recovering),
+                     docs: [{id, version, seq_no, term, digest, deleted}]
+    routing          at the end of a run, one per shard, by the manager: index, shard, primary
+                     (None: red), term, in_sync (nodes of the in-sync copies), members
     cluster          the first event, by the manager: es_compat, nodes, seed
     bulk             a node answered a `_bulk` request (items, errors: bool)
     update_retry     an `_update` met a concurrent change and retries (index, doc, attempt,
@@ -74,7 +77,8 @@ from pathlib import Path
 KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
-    "node_up", "node_down", "fault", "promote", "state", "cluster", "bulk", "update_retry",
+    "node_up", "node_down", "fault", "promote", "state", "routing", "cluster", "bulk",
+    "update_retry",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")

@@ -720,7 +720,7 @@ class Node:
                     doc["type"], _, doc["id"] = doc["id"].partition("#")
             out.append({"node": self.name, "index": index, "shard": shard,
                         "primary": routing["primary"] == self.name, "term": copy.term,
-                        "docs": docs})
+                        "active": self.name not in routing["initializing"], "docs": docs})
         return out
 
 
