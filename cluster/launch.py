@@ -59,7 +59,8 @@ class ProcessLauncher:
                 "--es-compat", str(c.es_compat), "--seed", str(c.seed),
                 "--link", json.dumps(asdict(c.link)),
                 "--replication-timeout", str(c.replication_timeout),
-                "--max-content-length", str(c.max_content_length)]
+                "--max-content-length", str(c.max_content_length),
+                "--incarnation", str(manager.incarnations[name])]
         if c.trace:
             args.append("--trace")
         return await asyncio.create_subprocess_exec(

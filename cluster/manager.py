@@ -94,6 +94,7 @@ class Manager:
         self._events: list[dict] = []
         self._batches: list[bytes | list] = []  # collected events not yet read (packed or raw)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.incarnations: dict[str, int] = {}  # how many times each node was started
         self.ports = {name: config.port + i for i, name in enumerate(config.names)}
         self.known: dict[str, dict] = {}  # every node's last address, members or not
         self.cut: set[str] = set()  # nodes a partition separates from the master
@@ -133,6 +134,7 @@ class Manager:
         self.ready_s = time.perf_counter() - started
 
     async def _spawn(self, name: str) -> None:
+        self.incarnations[name] = self.incarnations.get(name, 0) + 1
         proc = await self.launcher.spawn(self, name)
         self.procs[name] = proc
         self._background(self._watch_exit(name, proc))

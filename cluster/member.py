@@ -72,17 +72,18 @@ class Member:
     def __init__(self, name: str, profile: Profile, *, base_clock: Callable[[], float],
                  seed: int, link: LinkConfig, trace: bool,
                  replication_timeout: float = REPLICATION_TIMEOUT,
-                 sequencer: Iterator[int] | None = None) -> None:
+                 sequencer: Iterator[int] | None = None, incarnation: int = 1) -> None:
         self.name = name
         self.clock = Clock(base_clock)
         self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer)
         self.network = NetworkModel(link, seed=seed)
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
-                                 handler=self.handle)
+                                 handler=self.handle, incarnation=incarnation)
+        life = "" if incarnation == 1 else f":{incarnation}"  # a restarted node's ids are new
         self.node = Node(name, profile, clock=self.clock, recorder=self.recorder,
                          master=RemoteMaster(self.endpoint), transport=self.endpoint,
                          replication_timeout=replication_timeout,
-                         rng=random.Random(f"{seed}:{name}:ids"))
+                         rng=random.Random(f"{seed}:{name}:ids{life}"))
 
     async def join(self, info: dict) -> None:
         """Tell the manager this node is up; adopt the cluster state it answers with."""

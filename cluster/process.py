@@ -61,10 +61,12 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
 
 async def serve_member(*, name: str, host: str, port: int, manager: str, secret: str,
                        major: int, seed: int, link: LinkConfig, trace: bool,
-                       replication_timeout: float, max_content_length: int) -> None:
+                       replication_timeout: float, max_content_length: int,
+                       incarnation: int = 1) -> None:
     """Run one node of a manager's cluster until SIGTERM/SIGINT or until the manager is gone."""
     member = Member(name, profile(major), base_clock=time.time, seed=seed, link=link,
-                    trace=trace, replication_timeout=replication_timeout)
+                    trace=trace, replication_timeout=replication_timeout,
+                    incarnation=incarnation)
 
     def address_of(dst: str) -> str | None:
         if dst == MANAGER:
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--replication-timeout", type=float, default=10.0)
     parser.add_argument("--max-content-length", type=int, default=DEFAULT_MAX_CONTENT_LENGTH)
+    parser.add_argument("--incarnation", type=int, default=1, help="1 + times restarted")
     args = parser.parse_args(argv)
     secret = os.environ.pop(SECRET_ENV, "")
     if not secret:
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             secret=secret, major=args.es_compat, seed=args.seed,
             link=LinkConfig(**json.loads(args.link)), trace=args.trace,
             replication_timeout=args.replication_timeout,
-            max_content_length=args.max_content_length))
+            max_content_length=args.max_content_length, incarnation=args.incarnation))
     except OSError as exc:
         print(f"occsim node {args.name}: {exc}", file=sys.stderr)
         return 1

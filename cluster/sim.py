@@ -103,6 +103,7 @@ class SimProcess:
         self.network = network
         self.returncode: int | None = None
         self._ended = asyncio.Event()
+        self.callers: set[asyncio.Task] = set()  # tasks waiting for this node's answer
 
     async def wait(self) -> int:
         await self._ended.wait()
@@ -120,6 +121,8 @@ class SimProcess:
             self.returncode = -sig if sig == signal.SIGKILL else 0
             self.network.detach(self.member.name)
             self._ended.set()
+            for caller in self.callers:  # their connections drop, as a dead process's do
+                caller.cancel()
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -141,9 +144,15 @@ class SimSender:
                           dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
                           {k.lower(): v for k, v in headers.items()}, body)
         self.launcher.client_messages += 1
+        caller = asyncio.current_task()
+        proc.callers.add(caller)
         try:
             response = await dispatch(proc.member.node, request)
+        except asyncio.CancelledError:
+            if proc.returncode is None or caller.uncancel() > 0:
+                raise  # cancelled by someone else
         finally:
+            proc.callers.discard(caller)
             if proc.returncode is not None:
                 raise ConnectionResetError(f"[{node}] died before it answered")
         self.launcher.client_messages += 1
@@ -182,7 +191,7 @@ class SimLauncher:
         loop = asyncio.get_running_loop()
         member = Member(name, profile(c.es_compat), base_clock=loop.time, seed=c.seed,
                         link=c.link, trace=c.trace, replication_timeout=c.replication_timeout,
-                        sequencer=self.sequencer)
+                        sequencer=self.sequencer, incarnation=manager.incarnations[name])
         self.network.attach(member.endpoint)
         proc = SimProcess(member, self.network)
         self.processes[name] = proc

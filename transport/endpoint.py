@@ -69,8 +69,11 @@ class Endpoint:
     """Request/reply messaging for one named party over a `Wire` and a `NetworkModel`."""
 
     def __init__(self, name: str, *, recorder: Recorder, network: NetworkModel,
-                 handler: Handler, max_delayed: int = MAX_DELAYED) -> None:
+                 handler: Handler, max_delayed: int = MAX_DELAYED, incarnation: int = 1) -> None:
         self.name = name
+        # message ids: "n1:17"; a restarted node's "n1~2:17", so that no late reply meant for
+        # its previous life can answer one of its own requests
+        self._id_prefix = name if incarnation == 1 else f"{name}~{incarnation}"
         self.max_delayed = max_delayed
         self.recorder = recorder
         self.network = network
@@ -99,7 +102,7 @@ class Endpoint:
                      timeout: float) -> asyncio.Future:
         """Send a request now; the future resolves to its reply, or fails with TransportError
         on timeout or when there is no route. A caller may cancel it to stop waiting."""
-        env = Envelope(f"{self.name}:{next(self._ids)}", self.name, dst, kind, body)
+        env = Envelope(f"{self._id_prefix}:{next(self._ids)}", self.name, dst, kind, body)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending[env.id] = future
@@ -254,7 +257,7 @@ class Endpoint:
             return _crash_body(exc)
 
     def _reply(self, env: Envelope, body: dict) -> Envelope:
-        return Envelope(f"{self.name}:{next(self._ids)}", self.name, env.src,
+        return Envelope(f"{self._id_prefix}:{next(self._ids)}", self.name, env.src,
                         env.kind + "_ok", body, lc=self.recorder.lc, reply_to=env.id)
 
     # -- observation -----------------------------------------------------------------------
