@@ -8,7 +8,7 @@ import pytest
 
 from cluster import simloop
 from transport.endpoint import Endpoint
-from transport.message import TransportError
+from transport.message import Envelope, TransportError
 from transport.network import HoldRule, LinkConfig, NetworkModel
 from transport.recorder import Recorder
 
@@ -129,3 +129,27 @@ def test_a_handler_may_answer_at_once_or_later_and_a_crash_becomes_a_500():
                           "status": 500}
     assert answers[3]["error"]["reason"] == "ValueError: late"
     assert running == 0
+
+
+def test_a_late_reply_to_a_previous_life_answers_nothing_after_a_restart():
+    async def story():
+        loop = asyncio.get_running_loop()
+        never = loop.create_future()
+
+        async def silent(src, kind, body):
+            return await never
+
+        again = Endpoint("n1", recorder=Recorder("n1", loop.time), network=NetworkModel(),
+                         handler=echo, incarnation=2)
+        b = Endpoint("n2", recorder=Recorder("n2", loop.time), network=NetworkModel(),
+                     handler=silent)
+        Loopback(again, b)
+        pending = again.send_request("n2", "forward", {}, timeout=5)
+        await asyncio.sleep(0)
+        # what the manager answered the node's first life, arriving now
+        again.receive(Envelope("manager:9", "manager", "n1", "fail_replica_ok",
+                               {"accepted": True}, reply_to="n1:1"))
+        await asyncio.sleep(0)
+        return pending.done()
+
+    assert simloop.run(story()) is False
