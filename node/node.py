@@ -128,7 +128,8 @@ class ShardBulk:
         return self.items[0].refresh
 
     def to_wire(self) -> dict:
-        return {"items": [w.to_wire() for w in self.items]}
+        return {"index": self.index, "shard": self.shard,  # for the trace
+                "items": [w.to_wire() for w in self.items]}
 
     @classmethod
     def from_wire(cls, d: dict) -> ShardBulk:
