@@ -136,11 +136,17 @@ class ShardBulk:
         return cls([DocWrite.from_wire(w) for w in d["items"]])
 
     def described(self, major: int) -> str:
-        """BulkShardRequest.toString: 5.x names the index, 6.0+ the shard."""
-        where = f"to [{self.index}]" if major == 5 else f"[[{self.index}][{self.shard}]]"
+        """BulkShardRequest.toString: 5.x names the index, 6.0+ the shard, and a single item
+        itself."""
+        if major == 5:
+            what = f"to [{self.index}] containing [{len(self.items)}] requests"
+        elif len(self.items) == 1:
+            what = f"[[{self.index}][{self.shard}]] containing [{self.items[0].described(major)}]"
+        else:
+            what = f"[[{self.index}][{self.shard}]] containing [{len(self.items)}] requests"
         refresh = {"true": " and a refresh", "wait_for": " blocking until refresh"}.get(
             self.refresh or "", "")
-        return f"BulkShardRequest {where} containing [{len(self.items)}] requests{refresh}"
+        return f"BulkShardRequest {what}{refresh}"
 
 
 @dataclass(slots=True)
