@@ -302,7 +302,7 @@ class Node:
         order, what came of it. An error of the whole request (no primary in time, a fenced
         primary) is raised."""
         meta = self.index_meta(bulk.index)
-        items = await self._on_primary(bulk, meta, lambda: self.primary_bulk(bulk),
+        items = await self._on_primary(bulk, meta, lambda: self.primary_write(bulk),
                                        "forward_bulk", bulk.to_wire(),
                                        lambda reply: reply["items"])
         out: list[WriteOutcome | ElasticsearchError] = []
@@ -384,13 +384,17 @@ class Node:
             except TimeoutError:
                 pass
 
-    async def primary_write(self, w: DocWrite) -> WriteOutcome:
-        """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
+    async def primary_write(self, w: DocWrite | ShardBulk) -> WriteOutcome | list[dict]:
+        """Check the condition, resolve and apply the write, replicate it, count `_shards`;
+        or the same for each write of a shard's bulk (`_primary_bulk`), once this copy may
+        take writes."""
         await self._until_primary(w)
         meta = self.index_meta(w.index)
         await self._wait_for_active_shards(w, meta)
         routing = meta["routing"][w.shard]
         copy = self.copies[(w.index, w.shard)]
+        if isinstance(w, ShardBulk):
+            return await self._primary_bulk(w, routing, copy, meta)
         done = self._execute(copy, w, meta)
         op = done.operation
         if w.refresh is not None:
@@ -409,16 +413,12 @@ class Node:
                             successful=self._successful(outcomes),
                             failures=failures, forced_refresh=w.refresh == "true")
 
-    async def primary_bulk(self, bulk: ShardBulk) -> list[dict]:
+    async def _primary_bulk(self, bulk: ShardBulk, routing: dict, copy: ShardCopy,
+                            meta: dict) -> list[dict]:
         """Elasticsearch's shard bulk on the primary: check and apply each item in order (a
         conflict is that item's error, the others go on), then send each replica ONE message
         with the resolved operations in order; count `_shards` per item. Each item answers
         as a write outcome or an error body (`to_wire`/`body()`), here or over the wire."""
-        await self._until_primary(bulk)
-        meta = self.index_meta(bulk.index)
-        await self._wait_for_active_shards(bulk, meta)
-        routing = meta["routing"][bulk.shard]
-        copy = self.copies[(bulk.index, bulk.shard)]
         results: list[WriteResult | VersionConflict] = []
         for w in bulk.items:
             try:
@@ -722,7 +722,7 @@ class Node:
             if kind == "forward":
                 return (await self.primary_write(DocWrite.from_wire(body))).to_wire()
             if kind == "forward_bulk":
-                return {"items": await self.primary_bulk(ShardBulk.from_wire(body))}
+                return {"items": await self.primary_write(ShardBulk.from_wire(body))}
             if kind == "recover":
                 return await self.recover_replica(body)
             await self.apply_state(body["state"])
