@@ -317,8 +317,8 @@ async def _run_update(node: Node, item: BulkItem, options: dict) -> dict:
 
 
 async def _placed(node: Node, item: BulkItem, options: dict) -> DocWrite:
-    """An index, create or delete item as a write placed on its shard (the index created if
-    need be), or the error the single-document request would fail with before the write."""
+    """An index, create or delete item as a write placed on its shard (its index created if
+    need be); raises the error the single-document request would fail with before writing."""
     api = _api()
     op = DELETE if item.action == "delete" else INDEX
     source = None
