@@ -7,7 +7,9 @@ the cost of tracing, start-up time and memory; then the same 64-client load agai
 *raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
 HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
 logic). Last, the deterministic simulation's speed on `reordering_at_scale`, in one process and
-as a sweep on one process per core, next to one real run of the same story.
+as a sweep on one process per core, next to one real run of the same story. And `bulk_2000_s`:
+the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
+whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
 
 `occsim bench --soak SECONDS` is a different run: 64 clients doing conditional read-modify-write
 (`if_seq_no`/`if_primary_term`) on a few documents over a delaying, reordering network, with
@@ -43,6 +45,9 @@ PROFILE = 7
 MAX_REQUESTS_PER_CLIENT = 2_000_000  # the closed loop's bound in count (time bounds it first)
 REQUEST_TIMEOUT = 30.0
 MEMORY_DOCS = 20_000
+BULK_ITEMS = 2000
+BULK_RUNS = 5
+BULK_DELAY_MS = (1.0, 30.0)
 SIM_SCENARIO = "reordering_at_scale"
 SIM_MAX_RUNS = 200
 SOAK_IDS = 16
@@ -279,8 +284,8 @@ async def create_bench_index(manager, index: str = INDEX) -> None:
 
 async def fill(session: aiohttp.ClientSession, url: str, index: str, count: int, *,
                clients: int = 64, limit_s: float = 600.0) -> int:
-    """Index `count` small documents with distinct ids, `clients` at a time (not by `_bulk`:
-    occsim runs a bulk's items one after the other); return how many were acknowledged."""
+    """Index `count` small documents with distinct ids, `clients` at a time; return how many
+    were acknowledged."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
     ids = iter(range(count))
@@ -473,6 +478,50 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
     return out
 
 
+async def measure_bulk(say: Callable[[str], None], *, runs: int = BULK_RUNS,
+                       items: int = BULK_ITEMS) -> dict:
+    """`bulk_2000_s`: wall seconds of one `_bulk` of `items` new documents, sent to a node that
+    does not hold the primary (1 shard, 2 replicas, tracing on, every link 1..30 ms), median
+    of `runs`. A bulk that fails, or one with an item error, makes the figure 0."""
+    from transport.network import LinkConfig
+
+    low, high = BULK_DELAY_MS
+    times: list[float] = []
+    session = new_session()
+    try:
+        async with occsim_cluster(trace=True, link=LinkConfig(delay_min_ms=low,
+                                                               delay_max_ms=high)) as manager:
+            await create_bench_index(manager)
+            primary = primary_of(manager, INDEX)
+            coordinator = next(n for n in manager.config.names if n != primary)
+            url = f"{node_url(manager, coordinator)}/_bulk"
+            for run in range(runs):
+                body = "".join(
+                    f'{{"index":{{"_index":"{INDEX}","_id":"b{run}-{n}"}}}}\n'
+                    f'{{"run":{run},"n":{n},"msg":"hello"}}\n' for n in range(items)).encode()
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers={
+                        "Content-Type": "application/x-ndjson"}) as reply:
+                    answer = await reply.json()
+                took = time.perf_counter() - started
+                if reply.status != 200 or answer.get("errors") or len(answer["items"]) != items:
+                    say(f"bulk {run + 1}: failed ({reply.status})")
+                    return {"bulk_2000_s": 0.0, "bulk_runs_s": [round(t, 4) for t in times]}
+                times.append(took)
+                say(f"bulk {run + 1} of {items} items to {coordinator} (primary {primary}): "
+                    f"{took:.3f}s")
+    finally:
+        await session.close()
+    return {"bulk_2000_s": round(sorted(times)[len(times) // 2], 4),
+            "bulk_runs_s": [round(t, 4) for t in times]}
+
+
+def bulk_line(bulk: dict) -> str:
+    runs = ", ".join(f"{t:.3f}" for t in bulk["bulk_runs_s"])
+    return (f"{'bulk_2000_s (median of ' + str(BULK_RUNS) + ', delay 1..30ms, traced)':<44}"
+            f"{bulk['bulk_2000_s']:>10.3f}   ({runs})")
+
+
 def silent_report():
     """A runner Report that prints nothing (runner is imported late: it loads everything)."""
     from cluster import runner
@@ -522,7 +571,7 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
             "sim_speedup": real_wall / sim_wall}
 
 
-def summarize(real: dict, sim: dict, opts: Options) -> dict:
+def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
     levels = real["levels"]
     top, spread, raw = levels["64"], levels["64_spread"], levels["raw_fanout_64"]
     traced = levels["traced_64"]
@@ -559,6 +608,7 @@ def summarize(real: dict, sim: dict, opts: Options) -> dict:
         "sim_failed_runs": sim["sim_failed"],
         "real_run_passed": sim["real_passed"],
         "real_run_failure": sim["real_failure"],
+        **bulk,
         "seconds_per_level": opts.seconds,
         "profile": PROFILE,
     }
@@ -569,7 +619,7 @@ def summarize(real: dict, sim: dict, opts: Options) -> dict:
     return result
 
 
-def table(result: dict, real: dict) -> str:
+def table(result: dict, real: dict, bulk: dict) -> str:
     levels = result["levels"]
     primary = real["primary"]
     rows = [
@@ -608,6 +658,7 @@ def table(result: dict, real: dict) -> str:
         f"{result['sweep_runs_per_s']:>10.2f}",
         f"{'sim speedup (real vs sim wall time)':<44}{result['sim_speedup']:>10.1f}"
         f"   ({result['real_wall_s']:.2f}s vs {result['sim_wall_s']:.3f}s)",
+        bulk_line(bulk),
     ]
     if result["sim_failed_runs"] or not result["real_run_passed"]:
         lines.append(f"note: {SIM_SCENARIO} failed in {result['sim_failed_runs']} simulated "
@@ -787,6 +838,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="1 s per level instead of 5 s")
     parser.add_argument("--soak", type=float, metavar="SECONDS",
                         help="instead: a soak test of SECONDS with faults in the network")
+    parser.add_argument("--bulk", action="store_true",
+                        help="instead: only bulk_2000_s (5 bulks of 2,000 items, 1..30 ms)")
     parser.add_argument("--duration", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--starts", type=int, help=argparse.SUPPRESS)
@@ -833,14 +886,21 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(out), flush=True)
             return 0 if out["passed"] else 1
+        if args.bulk:
+            bulk = asyncio.run(measure_bulk(say))
+            print(bulk_line(bulk), flush=True)
+            if args.json:
+                print(json.dumps(bulk), flush=True)
+            return 0 if bulk["bulk_2000_s"] > 0 else 1
         opts = options(args)
         sim = measure_sim(opts, say)
         real = asyncio.run(measure_real(opts, say))
+        bulk = asyncio.run(measure_bulk(say))
     except KeyboardInterrupt:
         print("occsim bench: interrupted", file=sys.stderr)
         return 130
-    result = summarize(real, sim, opts)
-    print(table(result, real), flush=True)
+    result = summarize(real, sim, bulk, opts)
+    print(table(result, real, bulk), flush=True)
     if args.json:
         print(json.dumps(result), flush=True)
     return 0

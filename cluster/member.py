@@ -17,7 +17,8 @@ from transport.message import pack
 from transport.network import HoldRule, LinkConfig, NetworkModel
 from transport.recorder import Recorder
 
-NODE_KINDS = ("replicate", "forward", "get", "stats", "cluster_state", "recover", "recovery")
+NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
+              "cluster_state", "recover", "recovery")
 REPLICATION_TIMEOUT = 10.0
 
 

@@ -16,7 +16,9 @@ Fields present on every event:
 Fields present where they apply:
     msg    str    message id ("n1:17"); a REST request's id for client_request/response
     src, dst      node names of a message's sender and receiver
-    mkind  str    message kind: "replicate", "replicate_ok", "forward", "forward_ok", ...
+    mkind  str    message kind: "replicate", "replicate_ok", "forward", "forward_ok",
+                  "forward_bulk" (a shard's bulk to its primary), "replicate_bulk" (its
+                  operations to a replica, in one message), ...
     index  str    index name
     shard  int    shard number
     doc    str    document id
@@ -51,7 +53,8 @@ Kinds:
                      as apply, plus held_version, held_seq_no, reason)
     reject           a replica refused an operation of an older primary term (reason)
     ack              the primary got a replica's answer (msg, src=replica, dst=primary,
-                     outcome "applied" | "discarded" | "failed")
+                     outcome "applied" | "discarded" | "failed"; to a shard's bulk: index,
+                     shard, items, outcome "applied" or "applied N, discarded M")
     replica_failed   the primary counted a replica as failed (index, shard, dst, reason)
     node_up, node_down     a node started / ended; node_down has abrupt: bool
     fault            a fault was injected (action, target, detail)

@@ -197,7 +197,7 @@ class _Layout:
 
     def _deliver(self, i: int, e: dict) -> Row | None:
         mkind = e.get("mkind", "message")
-        if mkind == "replicate_ok":
+        if mkind in ("replicate_ok", "replicate_bulk_ok"):
             return None  # the primary's `ack` row shows the answer
         src, dst = self._lane(e.get("src")), self._lane(e.get("dst"))
         if mkind != "replicate":

@@ -3,11 +3,13 @@
 `_bulk` parses its NDJSON body as Elasticsearch's BulkRequestParser of each generation does
 (action names, metadata names, error messages with line numbers), validates every item the way
 the single-document request would be validated (one invalid item fails the whole request with
-400, as BulkRequest.validate does), then runs the items in order, each through the same `Node`
-write (or `run_update`) as the single-document API. An item that fails while executing — a
-version conflict, a missing document, an unparsable source — is reported inside its item with
-its `status` and the same error object the single-document API answers (without `root_cause`,
-as bulk items print it), and the response says `errors: true`.
+400, as BulkRequest.validate does), then runs the items as Elasticsearch's TransportBulkAction
+does: grouped by shard, one request per shard to its primary (`Node.write_bulk`), which checks
+and applies them in order and replicates them in one message per replica; an update item runs
+on its own through `run_update`, between the items around it. An item that fails — a version
+conflict, a missing document, an unparsable source — is reported inside its item with its
+`status` and the same error object the single-document API answers (without `root_cause`, as
+bulk items print it), and the response says `errors: true`.
 
 `_mget` answers each entry like a GET (found or not), or with an `error` (a missing index).
 
@@ -19,13 +21,14 @@ shard without searches for 30s skips its scheduled refreshes and refreshes when 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
 from node import cat
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
-from node.node import DocWrite, Node
+from node.node import DocWrite, Node, ShardBulk
 from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
 from node.update import (UpdateSpec, fields_with_locations, parse_update_body, run_update,
                          token, update_validation_errors)
@@ -287,43 +290,97 @@ def _item_source(node: Node, raw: bytes) -> dict:
                         strict_duplicates=node.profile.duplicate_keys_rejected)
 
 
-async def _run_item(node: Node, item: BulkItem, options: dict) -> dict:
-    """One item's entry of `items`: its answer with `status`, or its error."""
-    api = _api()
-    key = "create" if item.create else item.action
-    if item.action in ("index", "create") and item.doc_id is None:
-        item.doc_id = node.new_id()  # ids are generated before anything can fail
+def _key(item: BulkItem) -> str:
+    return "create" if item.create else item.action
+
+
+def _failed(node: Node, item: BulkItem, exc: ElasticsearchError) -> dict:
+    """An item's entry for an error: its status and the error, without `root_cause`."""
+    error = exc.body()["error"]
+    del error["root_cause"]
+    entry: dict = {"_index": item.index}
+    if node.profile.type_in_responses:
+        entry["_type"] = item.doc_type
+    entry.update(_id=item.doc_id, status=exc.status, error=error)
+    return {_key(item): entry}
+
+
+async def _run_update(node: Node, item: BulkItem, options: dict) -> dict:
+    u = item.update
+    u.refresh, u.timeout = options["refresh"], options["timeout"]
+    u.wait_for_active_shards = options["wait_for_active_shards"]
     try:
-        if item.update is not None:
-            u = item.update
-            u.refresh, u.timeout = options["refresh"], options["timeout"]
-            u.wait_for_active_shards = options["wait_for_active_shards"]
-            status, body = await run_update(node, u, in_bulk=True)
-            return {key: {**body, "status": status}}
-        op = DELETE if item.action == "delete" else INDEX
-        source = None
-        if op == INDEX:
-            api._check_type(node, item.doc_type)
-            source = _item_source(node, item.source)
-        elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
-            node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
-        seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
-        w = DocWrite(item.index, item.doc_type, item.doc_id, op, source=source,
-                     version=item.version, version_type=item.version_type.value,
-                     create=item.create, routing=item.routing, if_seq_no=seq_no,
-                     if_primary_term=None if seq_no is None else item.if_primary_term,
-                     **options)
-        answer = api.write_response(node, item.index, item.doc_type, item.doc_id, op,
-                                    await node.write(w))
-        return {key: {**answer.body, "status": answer.status}}
+        status, body = await run_update(node, u, in_bulk=True)
     except ElasticsearchError as exc:
-        error = exc.body()["error"]
-        del error["root_cause"]
-        entry: dict = {"_index": item.index}
-        if node.profile.type_in_responses:
-            entry["_type"] = item.doc_type
-        entry.update(_id=item.doc_id, status=exc.status, error=error)
-        return {key: entry}
+        return _failed(node, item, exc)
+    return {_key(item): {**body, "status": status}}
+
+
+async def _placed(node: Node, item: BulkItem, options: dict) -> DocWrite:
+    """An index, create or delete item as a write placed on its shard (its index created if
+    need be); raises the error the single-document request would fail with before writing."""
+    api = _api()
+    op = DELETE if item.action == "delete" else INDEX
+    source = None
+    if op == INDEX:
+        api._check_type(node, item.doc_type)
+        source = _item_source(node, item.source)
+    elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
+        node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
+    seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
+    w = DocWrite(item.index, item.doc_type, item.doc_id, op, source=source,
+                 version=item.version, version_type=item.version_type.value,
+                 create=item.create, routing=item.routing, if_seq_no=seq_no,
+                 if_primary_term=None if seq_no is None else item.if_primary_term, **options)
+    await node.place(w)
+    return w
+
+
+async def _run_shard(node: Node, placed: list[tuple[int, BulkItem, DocWrite]],
+                     answers: list) -> None:
+    """One shard's items in one request to its primary; each item's entry into `answers`."""
+    try:
+        outcomes = await node.write_bulk(ShardBulk([w for _, _, w in placed]))
+    except ElasticsearchError as exc:  # the shard's request failed: so did each of its items
+        outcomes = [exc] * len(placed)
+    for (n, item, w), outcome in zip(placed, outcomes):
+        if isinstance(outcome, ElasticsearchError):
+            answers[n] = _failed(node, item, outcome)
+        else:
+            answer = _api().write_response(node, item.index, item.doc_type, item.doc_id, w.op,
+                                           outcome)
+            answers[n] = {_key(item): {**answer.body, "status": answer.status}}
+
+
+async def _run_items(node: Node, items: list[BulkItem], options: dict) -> list[dict]:
+    """Every item's entry of `items`, in order.
+
+    As Elasticsearch's TransportBulkAction does, index, create and delete items are grouped by
+    shard and each shard's items go to its primary in one request, shards side by side. An
+    update item runs on its own, after the items before it and before those after it.
+    """
+    answers: list = [None] * len(items)
+    shards: dict[tuple[str, int], list] = {}
+
+    async def flush() -> None:
+        await asyncio.gather(*(_run_shard(node, placed, answers) for placed in shards.values()))
+        shards.clear()
+
+    for n, item in enumerate(items):
+        if item.action in ("index", "create") and item.doc_id is None:
+            item.doc_id = node.new_id()  # ids are generated before anything can fail
+        if item.update is not None:
+            await flush()
+            answers[n] = await _run_update(node, item, options)
+            continue
+        try:
+            w = await _placed(node, item, options)
+        except ElasticsearchError as exc:
+            answers[n] = _failed(node, item, exc)
+            continue
+        shards.setdefault((w.index, w.shard), []).append((n, item, w))
+    await flush()
+    return answers
 
 
 async def bulk(node: Node, request: Request, params: Params, m: dict) -> Response:
@@ -348,7 +405,7 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
         errors.extend(_item_errors(node, item))
     if errors:
         raise ValidationError(*errors)
-    answers = [await _run_item(node, item, options) for item in items]
+    answers = await _run_items(node, items, options)
     failed = any("error" in next(iter(a.values())) for a in answers)
     took = max(0, int(round((node.clock() - started) * 1000)))
     node.recorder.record("bulk", items=len(items), errors=failed)

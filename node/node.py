@@ -3,9 +3,11 @@
 A `Node` applies the cluster state the master publishes, routes every document request to its
 shard, forwards it to the shard's primary when that is another node, runs the primary's check
 and the replication fan-out when it is this node, and applies replicated operations as a
-replica. It talks to other nodes only through a `Transport` (request/response messages) and reads
-time only through the `clock` it is given, so the same code runs on real processes and inside the
-single-process simulation.
+replica. A shard's items of one `_bulk` travel together: one request to the primary, which
+runs them in order, and one message per replica with the resolved operations. It talks to
+other nodes only through a `Transport` (request/response messages) and reads time only through
+the `clock` it is given, so the same code runs on real processes and inside the single-process
+simulation.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Protocol
 
 import mmh3
 
-from node.engine import INDEX, Operation, ShardCopy, Write
+from node.engine import INDEX, Operation, ReplicaResult, ShardCopy, Write, WriteResult
 from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
 from node.profiles import Profile
 from node.versioning import MATCH_ANY, VersionType
@@ -90,6 +92,61 @@ class DocWrite:
 
     def uid(self, typed_uids: bool) -> str:
         return f"{self.doc_type}#{self.doc_id}" if typed_uids else self.doc_id
+
+    def described(self, major: int) -> str:
+        """The request as Elasticsearch names it in an error (IndexRequest.toString)."""
+        return f"index {{[{self.index}][{self.doc_type}][{self.doc_id}]}}"
+
+
+@dataclass(slots=True)
+class ShardBulk:
+    """The writes of one `_bulk` for one shard, in request order: what the coordinating node
+    sends the shard's primary (Elasticsearch's BulkShardRequest). Its items share the bulk's
+    options (timeout, wait_for_active_shards, refresh)."""
+
+    items: list[DocWrite]
+    doc_id = None  # a shard's bulk is about no one document
+
+    @property
+    def index(self) -> str:
+        return self.items[0].index
+
+    @property
+    def shard(self) -> int:
+        return self.items[0].shard
+
+    @property
+    def timeout(self) -> float:
+        return self.items[0].timeout
+
+    @property
+    def wait_for_active_shards(self) -> int | str:
+        return self.items[0].wait_for_active_shards
+
+    @property
+    def refresh(self) -> str | None:
+        return self.items[0].refresh
+
+    def to_wire(self) -> dict:
+        return {"index": self.index, "shard": self.shard,  # for the trace
+                "items": [w.to_wire() for w in self.items]}
+
+    @classmethod
+    def from_wire(cls, d: dict) -> ShardBulk:
+        return cls([DocWrite.from_wire(w) for w in d["items"]])
+
+    def described(self, major: int) -> str:
+        """BulkShardRequest.toString: 5.x names the index, 6.0+ the shard, and a single item
+        itself."""
+        if major == 5:
+            what = f"to [{self.index}] containing [{len(self.items)}] requests"
+        elif len(self.items) == 1:
+            what = f"[[{self.index}][{self.shard}]] containing [{self.items[0].described(major)}]"
+        else:
+            what = f"[[{self.index}][{self.shard}]] containing [{len(self.items)}] requests"
+        refresh = {"true": " and a refresh", "wait_for": " blocking until refresh"}.get(
+            self.refresh or "", "")
+        return f"BulkShardRequest {what}{refresh}"
 
 
 @dataclass(slots=True)
@@ -264,28 +321,57 @@ class Node:
         return not self.profile.one_type_per_index
 
     # -- writes ----------------------------------------------------------------------------
-    async def write(self, w: DocWrite) -> WriteOutcome:
-        """Route a write to its shard's primary, here or on another node.
-
-        If the primary cannot be reached, or is replaced while the write is on its way, wait
-        for the next cluster state and route again (Elasticsearch's retry on primary failure).
-        """
+    async def place(self, w: DocWrite) -> dict:
+        """Find a write's shard (auto-creating its index); the index's metadata."""
         meta = await self.ensure_index(w.index, w.doc_type)
         w.shard = self.shard_of(meta, w.doc_id, w.routing)
+        return meta
+
+    async def write(self, w: DocWrite) -> WriteOutcome:
+        """Route a write to its shard's primary, here or on another node."""
+        meta = await self.place(w)
+        return await self._on_primary(w, meta, lambda: self.primary_write(w), "forward",
+                                      w.to_wire(), lambda reply: WriteOutcome(**reply))
+
+    async def write_bulk(self, bulk: ShardBulk) -> list[WriteOutcome | ElasticsearchError]:
+        """Route the placed writes of one shard to its primary in one request; per item, in
+        order, what came of it. An error of the whole request (no primary in time, a fenced
+        primary) is raised."""
+        meta = self.index_meta(bulk.index)
+        items = await self._on_primary(bulk, meta, lambda: self.primary_write(bulk),
+                                       "forward_bulk", bulk.to_wire(),
+                                       lambda reply: reply["items"])
+        out: list[WriteOutcome | ElasticsearchError] = []
+        for item in items:
+            try:
+                out.append(WriteOutcome(**_checked(item)))
+            except ElasticsearchError as exc:
+                out.append(exc)
+        return out
+
+    async def _on_primary(self, w: DocWrite | ShardBulk, meta: dict,
+                          here: Callable[[], Awaitable], kind: str, body: dict,
+                          answer: Callable[[dict], object]):
+        """Run `here()` if this node holds the shard's primary, else send `body` to it as a
+        `kind` request and take `answer` of its reply.
+
+        If the primary cannot be reached, or is replaced while the request is on its way, wait
+        for the next cluster state and route again (Elasticsearch's retry on primary failure).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + w.timeout
         while True:
             routing = self.index_meta(w.index)["routing"][w.shard]
             primary, version = routing["primary"], self.state["version"]
             if primary == self.name:
-                return await self.primary_write(w)
+                return await here()
             if primary is not None:
-                forward = self._request(primary, "forward", w.to_wire(), timeout=w.timeout + 5)
+                forward = self._request(primary, kind, body, timeout=w.timeout + 5)
                 done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
                                              return_when=asyncio.FIRST_COMPLETED)
                 if forward in done:
                     try:
-                        return WriteOutcome(**_checked(forward.result()))
+                        return answer(_checked(forward.result()))
                     except TransportError:
                         pass
                     except ElasticsearchError as exc:
@@ -298,7 +384,7 @@ class Node:
                 raise self._unavailable(w, meta, 0)
             await self._newer_state(version, min(remaining, 1.0))  # then route again
 
-    async def _until_primary(self, w: DocWrite, patience: float = 5.0) -> None:
+    async def _until_primary(self, w: DocWrite | ShardBulk, patience: float = 5.0) -> None:
         """A forwarded write may arrive before this node applied the state that made it
         primary: wait for that state a little, else refuse so the coordinator routes again."""
         def primary_here() -> bool:
@@ -317,7 +403,7 @@ class Node:
         raise ElasticsearchError(f"[{w.index}][{w.shard}] [{self.name}] is not the primary "
                                  "of this shard", status=503, type=NOT_PRIMARY)
 
-    def _primary_move(self, w: DocWrite, primary: str) -> asyncio.Future:
+    def _primary_move(self, w: DocWrite | ShardBulk, primary: str) -> asyncio.Future:
         """A future that a cluster state moving the write's shard away from `primary` will
         resolve; one for all the writes forwarded there meanwhile."""
         key = (w.index, w.shard, primary)
@@ -334,8 +420,10 @@ class Node:
             except TimeoutError:
                 pass
 
-    async def primary_write(self, w: DocWrite) -> WriteOutcome:
-        """Check the condition, resolve and apply the write, replicate it, count `_shards`."""
+    async def primary_write(self, w: DocWrite | ShardBulk) -> WriteOutcome | list[dict]:
+        """Check the condition, resolve and apply the write, replicate it, count `_shards`;
+        or the same for each write of a shard's bulk (`_primary_bulk`), once this copy may
+        take writes."""
         await self._until_primary(w)
         await self._wait_for_active_shards(w, self.index_meta(w.index))
         resync = self._resyncs.get((w.index, w.shard))
@@ -345,6 +433,72 @@ class Node:
         meta = self.index_meta(w.index)
         routing = meta["routing"][w.shard]
         copy = self.copies[(w.index, w.shard)]
+        if isinstance(w, ShardBulk):
+            return await self._primary_bulk(w, routing, copy, meta)
+        done = self._execute(copy, w, meta)
+        op = done.operation
+        if w.refresh is not None:
+            copy.refresh()
+        body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
+        if w.refresh is not None:
+            body["refresh"] = True
+        sent = [self._replicate(r, w, "replicate", body, self._acked(r, w, op))
+                for r in routing["replicas"] if r is not None]
+        outcomes = [await outcome for outcome in sent]  # all in flight at once
+        failures = [o for o in outcomes if isinstance(o, dict)]
+        for failure in failures:
+            await self._fail_replica(w, failure["_node"], op.term)
+        return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard,
+                            total=1 + len(routing["replicas"]),
+                            successful=self._successful(outcomes),
+                            failures=failures, forced_refresh=w.refresh == "true")
+
+    async def _primary_bulk(self, bulk: ShardBulk, routing: dict, copy: ShardCopy,
+                            meta: dict) -> list[dict]:
+        """Elasticsearch's shard bulk on the primary: check and apply each item in order (a
+        conflict is that item's error, the others go on), then send each replica ONE message
+        with the resolved operations in order; count `_shards` per item. Each item answers
+        as a write outcome or an error body (`to_wire`/`body()`), here or over the wire."""
+        results: list[WriteResult | VersionConflict] = []
+        for w in bulk.items:
+            try:
+                results.append(self._execute(copy, w, meta))
+            except VersionConflict as exc:
+                results.append(exc)
+        if bulk.refresh is not None:
+            copy.refresh()
+        done = [(w, r.operation) for w, r in zip(bulk.items, results)
+                if isinstance(r, WriteResult)]
+        outcomes: list = []
+        if done:
+            body = {"index": bulk.index, "shard": bulk.shard,
+                    "ops": [{"doc": w.doc_id, **op.to_wire()} for w, op in done]}
+            if bulk.refresh is not None:
+                body["refresh"] = True
+            sent = [self._replicate(r, bulk, "replicate_bulk", body, self._bulk_acked(r, bulk))
+                    for r in routing["replicas"] if r is not None]
+            outcomes = [await outcome for outcome in sent]  # all in flight at once
+        failures = [o for o in outcomes if isinstance(o, dict)]
+        for failure in failures:  # once per replica, before any item is answered
+            await self._fail_replica(bulk, failure["_node"], done[0][1].term)
+        answers, n = [], 0
+        for w, result in zip(bulk.items, results):
+            if isinstance(result, VersionConflict):
+                answers.append(result.body())
+                continue
+            op = result.operation
+            answers.append(WriteOutcome(
+                result.result, op.version, op.seq_no, op.term, w.shard,
+                total=1 + len(routing["replicas"]),
+                successful=self._successful([o if isinstance(o, dict) else o[n]
+                                             for o in outcomes]),
+                failures=failures, forced_refresh=w.refresh == "true").to_wire())
+            n += 1
+        return answers
+
+    def _execute(self, copy: ShardCopy, w: DocWrite, meta: dict) -> WriteResult:
+        """The primary's part of one write: check its condition (VersionConflict, traced as a
+        `conflict`), resolve and apply it (traced as a `primary_write`)."""
         request = Write(
             uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
             version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
@@ -359,52 +513,64 @@ class Node:
             self.recorder.record("conflict", index=w.index, shard=w.shard, doc=w.doc_id,
                                  reason=exc.reason, term=copy.term)
             raise
-        op = done.operation
-        if w.refresh is not None:
-            copy.refresh()
         if self.recorder.enabled:
+            op = done.operation
             self.recorder.add("primary_write", {
                 "index": w.index, "shard": w.shard, "doc": w.doc_id, "op": op.op,
                 "version": op.version, "seq_no": op.seq_no, "term": op.term,
                 "digest": op.digest, "result": done.result, **_condition_fields(w)})
-        sent = [self._replicate(r, w, op) for r in routing["replicas"] if r is not None]
-        outcomes = [await outcome for outcome in sent]  # all in flight at once
-        successful = 1 + sum(1 for o in outcomes if o == "applied" or (
-            o == "discarded" and self.profile.replicas_order_by_seq_no))
-        failures = [o for o in outcomes if isinstance(o, dict)]
-        for failure in failures:
-            await self._fail_replica(w, failure["_node"], op.term)
-        return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard,
-                            total=1 + len(routing["replicas"]), successful=successful,
-                            failures=failures, forced_refresh=w.refresh == "true")
+        return done
 
-    def _replicate(self, replica: str, w: DocWrite, op: Operation) -> asyncio.Future:
-        """Send one replica the resolved operation; the future of what came of it, taken as
-        soon as the replica answers: 'applied', 'discarded' or a failure entry."""
-        body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
-        if w.refresh is not None:
-            body["refresh"] = True
+    def _successful(self, outcomes: list) -> int:
+        """`_shards.successful` of one write: the primary and each replica that applied it
+        (6.x+: or held something newer)."""
+        return 1 + sum(1 for o in outcomes if o == "applied" or (
+            o == "discarded" and self.profile.replicas_order_by_seq_no))
+
+    def _replicate(self, replica: str, w: DocWrite | ShardBulk, kind: str, body: dict,
+                   read: Callable[[dict], object]) -> asyncio.Future:
+        """Send one replica the resolved operation(s); the future of what came of it, taken
+        as soon as the replica answers: `read` of its answer, or a failure entry."""
         outcome = asyncio.get_running_loop().create_future()
 
         def answered(reply: asyncio.Future) -> None:
             if not outcome.done():
-                outcome.set_result(self._replicated(replica, w, op, reply))
+                outcome.set_result(self._replicated(replica, w, reply, read))
 
-        self._request(replica, "replicate", body,
+        self._request(replica, kind, body,
                       timeout=self.replication_timeout).add_done_callback(answered)
         return outcome
 
-    def _replicated(self, replica: str, w: DocWrite, op: Operation,
-                    reply: asyncio.Future) -> str | dict:
-        try:
-            if reply.cancelled():
-                raise TransportError(f"[{replica}] replication was cancelled")
-            answer = _checked(reply.result())
+    def _acked(self, replica: str, w: DocWrite, op: Operation) -> Callable[[dict], str]:
+        """What a replica's answer to one operation says: 'applied' or 'discarded'."""
+        def read(answer: dict) -> str:
             outcome = "applied" if answer["applied"] else "discarded"
             if self.recorder.enabled:
                 self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
                                      shard=w.shard, doc=w.doc_id, version=op.version,
                                      seq_no=op.seq_no, term=op.term, outcome=outcome)
+            return outcome
+        return read
+
+    def _bulk_acked(self, replica: str, bulk: ShardBulk) -> Callable[[dict], list[str]]:
+        """What a replica's answer to a shard's bulk says, per operation in order."""
+        def read(answer: dict) -> list[str]:
+            outcomes = ["applied" if a else "discarded" for a in answer["applied"]]
+            if self.recorder.enabled:
+                discarded = outcomes.count("discarded")
+                self.recorder.record(
+                    "ack", src=replica, dst=self.name, index=bulk.index, shard=bulk.shard,
+                    items=len(outcomes), outcome="applied" if not discarded else
+                    f"applied {len(outcomes) - discarded}, discarded {discarded}")
+            return outcomes
+        return read
+
+    def _replicated(self, replica: str, w: DocWrite | ShardBulk, reply: asyncio.Future,
+                    read: Callable[[dict], object]) -> object:
+        try:
+            if reply.cancelled():
+                raise TransportError(f"[{replica}] replication was cancelled")
+            return read(_checked(reply.result()))
         except (TransportError, ElasticsearchError) as exc:
             reason = _reason(exc)
             self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,
@@ -415,9 +581,8 @@ class Node:
                            "reason": reason},
                 "status": "INTERNAL_SERVER_ERROR", "primary": False,
             }
-        return outcome
 
-    async def _fail_replica(self, w: DocWrite, replica: str, term: int) -> None:
+    async def _fail_replica(self, w: DocWrite | ShardBulk, replica: str, term: int) -> None:
         """Ask the master to take a replica out of the in-sync set before acknowledging.
 
         A refusal means this primary was replaced (its term is stale): it must not
@@ -438,11 +603,48 @@ class Node:
     def replica_apply(self, body: dict) -> dict:
         """The replica side of replication: apply if newer, else keep what is held."""
         index, shard, doc = body["index"], body["shard"], body["doc"]
+        copy = self._replica_copy(index, shard)
+        op = Operation.from_wire(body)
+        result = self._apply(copy, index, shard, doc, op)
+        if body.get("refresh"):
+            copy.refresh()
+        if result.applied:
+            return {"applied": True, "index": index, "shard": shard, "doc": doc,
+                    "version": op.version, "seq_no": op.seq_no}
+        return {"applied": False, "index": index, "shard": shard, "doc": doc,
+                "version": op.version, "seq_no": op.seq_no,
+                "held_version": result.held_version, "held_seq_no": result.held_seq_no}
+
+    def replica_apply_bulk(self, body: dict) -> dict:
+        """The replica side of a shard's bulk: each operation in order, exactly as a single
+        one; per operation, whether it was applied. An operation of an older primary term is
+        rejected (each one traced), and so is the whole request."""
+        index, shard = body["index"], body["shard"]
+        copy = self._replica_copy(index, shard)
+        applied, stale = [], None
+        for item in body["ops"]:
+            try:
+                applied.append(self._apply(copy, index, shard, item["doc"],
+                                           Operation.from_wire(item)).applied)
+            except StaleTerm as exc:
+                stale = stale or exc
+        if stale is not None:
+            raise stale
+        if body.get("refresh"):
+            copy.refresh()
+        return {"applied": applied}
+
+    def _replica_copy(self, index: str, shard: int) -> ShardCopy:
         copy = self.copies.get((index, shard))
         if copy is None:
             raise ElasticsearchError(f"[{index}][{shard}] no such shard on [{self.name}]",
                                      status=404, type="shard_not_found_exception")
-        op = Operation.from_wire(body)
+        return copy
+
+    def _apply(self, copy: ShardCopy, index: str, shard: int, doc: str,
+               op: Operation) -> ReplicaResult:
+        """Apply one replicated operation if newer; traced as `apply`, `discard` or `reject`
+        (StaleTerm, raised)."""
         fields = dict(index=index, shard=shard, doc=doc, op=op.op, version=op.version,
                       seq_no=op.seq_no, term=op.term)
         try:
@@ -450,20 +652,15 @@ class Node:
         except StaleTerm as exc:
             self.recorder.record("reject", reason=exc.reason, **fields)
             raise
-        if body.get("refresh"):
-            copy.refresh()
         if result.applied:
             self.recorder.add("apply", fields)
-            return {"applied": True, "index": index, "shard": shard, "doc": doc,
-                    "version": op.version, "seq_no": op.seq_no}
-        fields.update(held_version=result.held_version, held_seq_no=result.held_seq_no,
-                      reason="stale")
-        self.recorder.add("discard", fields)
-        return {"applied": False, "index": index, "shard": shard, "doc": doc,
-                "version": op.version, "seq_no": op.seq_no,
-                "held_version": result.held_version, "held_seq_no": result.held_seq_no}
+        else:
+            fields.update(held_version=result.held_version, held_seq_no=result.held_seq_no,
+                          reason="stale")
+            self.recorder.add("discard", fields)
+        return result
 
-    async def _wait_for_active_shards(self, w: DocWrite, meta: dict) -> None:
+    async def _wait_for_active_shards(self, w: DocWrite | ShardBulk, meta: dict) -> None:
         """Elasticsearch's pre-flight: enough active copies, or 503 after `timeout`."""
         wanted = w.wait_for_active_shards
         if wanted == 1:
@@ -486,13 +683,13 @@ class Node:
                 except TimeoutError:
                     pass
 
-    def _unavailable(self, w: DocWrite, meta: dict, active: int,
+    def _unavailable(self, w: DocWrite | ShardBulk, meta: dict, active: int,
                      needed: int = 1) -> ElasticsearchError:
         count = "ALL" if w.wait_for_active_shards == "all" else str(needed)
         return ElasticsearchError(
             f"[{w.index}][{w.shard}] Not enough active copies to meet shard count of [{count}] "
             f"(have {active}, needed {needed}). Timeout: [{_fmt_time(w.timeout)}], "
-            f"request: [index {{[{w.index}][{w.doc_type}][{w.doc_id}]}}]",
+            f"request: [{w.described(self.profile.major)}]",
             status=503, type="unavailable_shards_exception",
         ).at(w.index, meta["uuid"], w.shard)
 
@@ -545,6 +742,8 @@ class Node:
         try:
             if kind == "replicate":
                 return self.replica_apply(body)
+            if kind == "replicate_bulk":
+                return self.replica_apply_bulk(body)
             if kind == "get":
                 return {"doc": self.local_get(body)}
             if kind == "stats":
@@ -553,7 +752,7 @@ class Node:
                 return self.apply_recovery(body)
         except ElasticsearchError as exc:
             return exc.body()
-        if kind in ("forward", "recover", "cluster_state"):
+        if kind in ("forward", "forward_bulk", "recover", "cluster_state"):
             return self._handle_later(kind, body)
         raise ElasticsearchError(f"unknown message kind [{kind}]", status=400,
                                  type="illegal_argument_exception")
@@ -562,6 +761,8 @@ class Node:
         try:
             if kind == "forward":
                 return (await self.primary_write(DocWrite.from_wire(body))).to_wire()
+            if kind == "forward_bulk":
+                return {"items": await self.primary_write(ShardBulk.from_wire(body))}
             if kind == "recover":
                 return await self.recover_replica(body)
             await self.apply_state(body["state"])

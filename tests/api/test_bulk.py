@@ -220,6 +220,25 @@ async def test_per_item_if_seq_no(make_api, major):
 
 
 @pytest.mark.parametrize("major", ALL)
+async def test_a_shard_without_enough_copies_fails_each_of_its_items(make_api, major):
+    api = await make_api(major)
+    await api("PUT", "/test_1", {"settings": {"number_of_shards": 1}})
+    shard_request = ("BulkShardRequest to [test_1] containing [2] requests" if major == 5
+                     else "BulkShardRequest [[test_1][0]] containing [2] requests")
+    status, body = await api("POST", "/_bulk?wait_for_active_shards=all&timeout=10ms", ndjson(
+        {"index": meta(api, "test_1", "1")}, {"a": 1},
+        {"delete": meta(api, "test_1", "2")},
+    ))
+    assert (status, body["errors"]) == (200, True)
+    for item in (body["items"][0]["index"], body["items"][1]["delete"]):
+        assert item["status"] == 503
+        assert item["error"]["type"] == "unavailable_shards_exception"
+        assert item["error"]["reason"] == (
+            "[test_1][0] Not enough active copies to meet shard count of [ALL] (have 1, needed "
+            f"2). Timeout: [10ms], request: [{shard_request}]")
+
+
+@pytest.mark.parametrize("major", ALL)
 async def test_bulk_update_retries_and_noops(make_api, major):
     api = await make_api(major)
     await api("PUT", api.doc_path("test_1", "1"), {"a": 1})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
@@ -105,3 +106,27 @@ async def test_any_node_forwards_to_the_primary_and_only_local_reads_the_copy(cl
         assert local.status == 404
         remote = await cluster.client("c", node=outsider, quiet=True).get("idx", "1")
         assert remote["_source"] == {"a": 1}
+
+
+async def test_a_bulk_of_2000_items_reaches_every_copy(cluster_of):
+    ids = [f"d{n}" for n in range(2000)]
+    body = "".join(json.dumps(line) + "\n" for doc in ids
+                   for line in ({"index": {"_index": "idx", "_id": doc}}, {"doc": doc}))
+    async with cluster_of(nodes=3, es_compat=7,
+                          link=LinkConfig(delay_min_ms=1, delay_max_ms=30)) as (manager,
+                                                                                 cluster):
+        await manager.create_index("idx", ONE_SHARD_TWO_REPLICAS)
+        reply = await cluster.backend.sender("n2", "POST", "/_bulk", {
+            "Content-Type": "application/x-ndjson"}, body.encode())
+        assert reply.status == 200 and reply["errors"] is False
+        assert [i["index"]["_shards"]["successful"] for i in reply["items"]] == [3] * len(ids)
+        await cluster.quiesce()
+        copies = [copy for n in cluster.nodes
+                  for copy in (await manager.ask(n, "snapshot", {}))["copies"]]
+        events = await cluster.trace()
+    assert len(copies) == 3
+    for copy in copies:
+        assert sorted(d["id"] for d in copy["docs"] if not d["deleted"]) == sorted(ids)
+    replication = [e["mkind"] for e in events if e["kind"] == "send"
+                   and e.get("mkind") in ("replicate", "replicate_bulk")]
+    assert replication == ["replicate_bulk"] * 2

@@ -263,6 +263,24 @@ def test_save_html_and_text_name_the_lanes(tmp_path: Path) -> None:
         save([], str(tmp_path / "x"), "png")
 
 
+def test_a_bulk_replica_answer_is_drawn_once_as_its_ack() -> None:
+    t = Trace()
+    t.ev("primary_write", "n1", **op("1", 1, 0), result="created")
+    t.ev("primary_write", "n1", **op("2", 1, 1), result="created")
+    bulk = t.send("n1:1", "n1", "n2", {"index": "test", "shard": 0}, mkind="replicate_bulk")
+    t.ev("deliver", "n2", **bulk)
+    t.ev("apply", "n2", **op("1", 1, 0))
+    t.ev("apply", "n2", **op("2", 1, 1))
+    answer = t.send("n2:1", "n2", "n1", {"index": "test", "shard": 0}, mkind="replicate_bulk_ok")
+    t.ev("deliver", "n1", **answer, reply_to="n1:1")
+    t.ev("ack", "n1", src="n2", dst="n1", index="test", shard=0, items=2, outcome="applied")
+    text = render_text(t, width=80)
+    assert "replicate_bulk_ok" not in text
+    assert [line for line in text.splitlines() if "replicate_bulk" in line]
+    assert len([line for line in text.splitlines() if "applies doc" in line]) == 2
+    assert len([line for line in text.splitlines() if line.rstrip().endswith("applied")]) == 1
+
+
 def _explained(trace: list[dict]) -> list[str | None]:
     return [explain(event, trace[:i]) for i, event in enumerate(trace)]
 
