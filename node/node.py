@@ -33,6 +33,7 @@ INITIAL_STATE_TIMEOUT = 30.0  # discovery.initial_state_timeout: the longest a n
 
 
 NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the write again
+ALREADY_EXISTS = ("index_already_exists_exception", "resource_already_exists_exception")
 # Failures after which a read tries the next copy (TransportActions.isShardNotAvailableException)
 SHARD_NOT_AVAILABLE = frozenset({
     "shard_not_found_exception", "index_not_found_exception",
@@ -249,7 +250,13 @@ class Node:
         """The index's metadata, auto-creating the index (and its one type) as Elasticsearch does."""
         meta = self.state["indices"].get(index)
         if meta is None:
-            await self.apply_state(await self.master.create_index(index, {}, doc_type))
+            try:
+                await self.apply_state(await self.master.create_index(index, {}, doc_type))
+            except ElasticsearchError as exc:  # created meanwhile (through another node): use
+                if exc.type not in ALREADY_EXISTS:  # it, as Elasticsearch's auto-create does
+                    raise
+                await self.wait_for_state(lambda: index in self.state["indices"],
+                                          INITIAL_STATE_TIMEOUT)
             meta = self.index_meta(index)
         if self.profile.one_type_per_index and doc_type and meta.get("type") != doc_type:
             if meta.get("type") is None:

@@ -238,3 +238,16 @@ async def test_a_node_that_never_joins_answers_state_not_recovered(make_api, mon
         503, "cluster_block_exception", reason)
     status, body = await api("GET", "/")
     assert status == 200
+
+
+@pytest.mark.parametrize("major", (5, 7))
+async def test_auto_creating_an_index_created_meanwhile_uses_it(make_api, major):
+    api = await make_api(major)
+    api.node.state = {**api.node.state}  # the node's own copy of the state it applied
+    api.master.create_index("u", {})  # through another node: this one has not applied it yet
+    write = asyncio.ensure_future(api("PUT", api.doc_path("u", "1"), {"a": 1}))
+    await asyncio.sleep(0)
+    assert not write.done()
+    await api.node.apply_state(api.master.state)
+    status, body = await write
+    assert (status, body["result"]) == (201, "created")
