@@ -223,6 +223,12 @@ class Node:
         async with self._state_changed:
             self._state_changed.notify_all()
 
+    def index_meta(self, index: str) -> dict:
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        return meta
+
     def joined(self) -> bool:
         """Whether this node applied a cluster state that counts it as a member."""
         return self.name in self.state["nodes"]
@@ -239,12 +245,6 @@ class Node:
             except TimeoutError:
                 return predicate()
         return True
-
-    def index_meta(self, index: str) -> dict:
-        meta = self.state["indices"].get(index)
-        if meta is None:
-            raise IndexNotFound(index, self.profile.no_such_index(index))
-        return meta
 
     async def ensure_index(self, index: str, doc_type: str | None) -> dict:
         """The index's metadata, auto-creating the index (and its one type) as Elasticsearch does."""
