@@ -18,12 +18,18 @@ RECOVERING = ("CurrentState[RECOVERING] operations only allowed when shard state
               "[POST_RECOVERY, STARTED]")
 
 
-async def routed(api, index: str, **routing) -> None:
-    """Apply a newer cluster state in which shard 0 of `index` has this routing."""
+async def routed(api, index: str, *, primary: str | None = None,
+                 replicas: tuple = (None,), in_sync: tuple = (), initializing: tuple = ()) -> None:
+    """Apply a newer cluster state in which shard 0 of `index` has this routing (each copy
+    keeping the allocation id it had, where the routing carries them)."""
     state = api.master.state
     meta = state["indices"][index]
-    table = [{"primary": None, "replicas": [None], "term": 1, "in_sync": [],
-              "initializing": [], **routing}]
+    known = meta["routing"][0].get("alloc")
+    alloc = {n: (known or {}).get(n, f"{n}:{state['version']}")
+             for n in (primary, *replicas) if n is not None}
+    table = [{"primary": primary, "replicas": list(replicas), "term": 1,
+              "in_sync": [alloc[n] if known is not None else n for n in in_sync],
+              "initializing": list(initializing), "alloc": alloc}]
     api.master.state = {**state, "version": state["version"] + 1,
                         "indices": {**state["indices"], index: {**meta, "routing": table}}}
     await api.node.apply_state(api.master.state)
@@ -43,7 +49,7 @@ async def test_a_recovering_copy_never_answers_a_read(make_api, major):
     api = await make_api(major)
     await index_u(api)
     # the primary is gone; this node's copy is a replica still recovering
-    await routed(api, "u", replicas=["n1"], initializing=["n1"])
+    await routed(api, "u", replicas=("n1",), initializing=("n1",))
     for preference in ({}, {"preference": "_only_local"}):
         status, body = await api("GET", api.doc_path("u", "1"), **preference)
         assert status == 503, body
@@ -58,7 +64,7 @@ async def test_a_recovering_copy_never_answers_a_read(make_api, major):
         assert error["caused_by"] == cause and error["root_cause"] == [cause]
     status, _ = await api("HEAD", api.doc_path("u", "1"))
     assert status == 503
-    await routed(api, "u", replicas=["n1"], in_sync=["n1"])  # recovered: started
+    await routed(api, "u", replicas=("n1",), in_sync=("n1",))  # recovered: started
     status, body = await api("GET", api.doc_path("u", "1"), preference="_only_local")
     assert status == 200 and body["_source"] == {"a": 1}
 
@@ -78,7 +84,7 @@ async def test_no_copy_at_all_fails_at_once_with_no_shard_available(make_api, ma
 async def test_only_local_on_a_node_without_a_copy_is_no_shard_available(make_api, major):
     api = await make_api(major)
     await index_u(api)
-    await routed(api, "u", primary="n2", in_sync=["n2"])  # the one copy lives elsewhere
+    await routed(api, "u", primary="n2", in_sync=("n2",))  # the one copy lives elsewhere
     status, body = await api("GET", api.doc_path("u", "1"), preference="_only_local")
     assert status == 503 and "caused_by" not in body["error"]
     assert body["error"]["reason"] == f"No shard available for [{GET_TEXT[major]}]"
@@ -88,7 +94,7 @@ async def test_only_local_on_a_node_without_a_copy_is_no_shard_available(make_ap
 async def test_mget_names_its_shard_request_when_no_copy_can_read(make_api, major):
     api = await make_api(major)
     await index_u(api)
-    await routed(api, "u", replicas=["n1"], initializing=["n1"])
+    await routed(api, "u", replicas=("n1",), initializing=("n1",))
     doc = {"_index": "u", "_id": "1"} | ({"_type": "test"} if major == 5 else {})
     status, body = await api("POST", "/_mget", {"docs": [doc]})
     assert status == 200
@@ -109,7 +115,7 @@ async def test_health_counts_copies_from_the_routing(make_api, major):
     api = await make_api(major)
     await index_u(api)
     await api("PUT", "/v", {"settings": {"number_of_shards": 1, "number_of_replicas": 1}})
-    await routed(api, "u", primary="n1", replicas=["n2"], in_sync=["n1"], initializing=["n2"])
+    await routed(api, "u", primary="n1", replicas=("n2",), in_sync=("n1",), initializing=("n2",))
     await routed(api, "v")  # nothing assigned: red
     status, body = await health(api)
     assert status == 200
@@ -128,7 +134,7 @@ async def test_health_counts_copies_from_the_routing(make_api, major):
 async def test_health_waits_for_status_and_times_out_with_408(make_api, major):
     api = await make_api(major)
     await index_u(api)
-    await routed(api, "u", primary="n1", replicas=["n2"], in_sync=["n1"], initializing=["n2"])
+    await routed(api, "u", primary="n1", replicas=("n2",), in_sync=("n1",), initializing=("n2",))
     status, body = await health(api, wait_for_status="green", timeout="0s")
     assert (status, body["status"], body["timed_out"]) == (408, "yellow", True)
     status, body = await health(api, wait_for_status="green", timeout="20ms")
@@ -138,7 +144,7 @@ async def test_health_waits_for_status_and_times_out_with_408(make_api, major):
     waiting = asyncio.ensure_future(health(api, wait_for_status="green", timeout="30s"))
     await asyncio.sleep(0)  # let the request start waiting
     assert not waiting.done()
-    await routed(api, "u", primary="n1", replicas=["n2"], in_sync=["n1", "n2"])  # n2 started
+    await routed(api, "u", primary="n1", replicas=("n2",), in_sync=("n1", "n2"))  # n2 started
     status, body = await waiting
     assert (status, body["status"], body["timed_out"], body["initializing_shards"]) == (
         200, "green", False, 0)
@@ -148,13 +154,13 @@ async def test_health_waits_for_status_and_times_out_with_408(make_api, major):
 async def test_health_waits_for_no_initializing_shards(make_api, major):
     api = await make_api(major)
     await index_u(api)
-    await routed(api, "u", primary="n1", replicas=["n2"], in_sync=["n1"], initializing=["n2"])
+    await routed(api, "u", primary="n1", replicas=("n2",), in_sync=("n1",), initializing=("n2",))
     status, body = await health(api, wait_for_no_initializing_shards="true", timeout="0s")
     assert (status, body["timed_out"], body["initializing_shards"]) == (408, True, 1)
     waiting = asyncio.ensure_future(health(api, wait_for_no_initializing_shards="true"))
     await asyncio.sleep(0)
     assert not waiting.done()
-    await routed(api, "u", primary="n1", replicas=[None], in_sync=["n1"])  # failed instead
+    await routed(api, "u", primary="n1", replicas=(None,), in_sync=("n1",))  # failed instead
     status, body = await waiting
     assert (status, body["status"], body["initializing_shards"]) == (200, "yellow", 0)
 
