@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
 from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
-from node.node import active_copies
+from node.node import Node, active_copies
 from node.rest import Params, Request, Response, Route, parse_time
-
-if TYPE_CHECKING:
-    from node.node import Node
 
 _NUMERIC = {"shard", "docs", "docs.count", "docs.deleted", "pri", "rep", "pid", "port",
             "heap.percent", "ram.percent", "cpu", "load_1m", "load_5m", "load_15m"}

@@ -34,11 +34,10 @@ INITIAL_STATE_TIMEOUT = 30.0  # discovery.initial_state_timeout: the longest a n
 
 NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the write again
 ALREADY_EXISTS = ("index_already_exists_exception", "resource_already_exists_exception")
-# Failures after which a read tries the next copy (TransportActions.isShardNotAvailableException)
-SHARD_NOT_AVAILABLE = frozenset({
-    "shard_not_found_exception", "index_not_found_exception",
-    "illegal_index_shard_state_exception", "no_shard_available_action_exception",
-    "unavailable_shards_exception"})
+# A copy's refusals after which a read tries the next copy (those of
+# TransportActions.isShardNotAvailableException that `local_get` raises)
+SHARD_NOT_AVAILABLE = frozenset({"shard_not_found_exception", "index_not_found_exception",
+                                 "illegal_index_shard_state_exception"})
 
 
 class Transport(Protocol):
