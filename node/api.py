@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from node import bulk, cat, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
-from node.node import DocWrite, Node, WriteOutcome
+from node.node import INITIAL_STATE_TIMEOUT, DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
                        parse_source, parse_time)
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
@@ -42,6 +42,7 @@ async def dispatch(node: Node, request: Request) -> Response:
                              index=m.get("index"), doc=m.get("id"))
     media_type = node.profile.json_media_type
     try:
+        await _until_joined(node, request)
         media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
@@ -58,6 +59,17 @@ async def dispatch(node: Node, request: Request) -> Response:
     if tracing:
         _record_response(node, request, response, m)
     return response
+
+
+async def _until_joined(node: Node, request: Request) -> None:
+    """Answer only once this node has joined the cluster, as Elasticsearch starts its HTTP
+    server only after joining a master (Node.start waits up to discovery.initial_state_timeout,
+    30s): a (re)started node never answers from an empty cluster state. After that wait its
+    state is still not recovered, which blocks everything but `GET /` with a 503."""
+    if await node.wait_for_state(node.joined, INITIAL_STATE_TIMEOUT) or request.path == "/":
+        return
+    raise ElasticsearchError("blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
+                             "initialized];", status=503, type="cluster_block_exception")
 
 
 def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from dataclasses import dataclass
 
 from node import cat
@@ -481,7 +482,8 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
             doc = await node.get(index, lookup, doc_id, routing=item["routing"],
                                  version=item["version"],
                                  version_type=item["version_type"].value,
-                                 local_only=local_only)
+                                 local_only=local_only, request=_shard_request(
+                                     index, node.shard_of(meta, doc_id, item["routing"])))
     except ElasticsearchError as exc:
         if p.type_in_responses:
             head["_type"] = requested
@@ -501,6 +503,14 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
     head["found"] = True
     head["_source"] = doc["source"]
     return head
+
+
+def _shard_request(index: str, shard: int) -> str:
+    """How a failed mget names its per-shard request: MultiGetShardRequest has no toString of
+    its own, so Java prints the class and an identity hash (here one fixed per index and
+    shard)."""
+    return ("org.elasticsearch.action.get.MultiGetShardRequest@"
+            f"{zlib.crc32(f'{index}[{shard}]'.encode()) & 0x7FFFFFFF:x}")
 
 
 async def mget(node: Node, request: Request, params: Params, m: dict) -> Response:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
-from node.errors import IllegalArgument
-from node.rest import Params, Request, Response, Route
-
-if TYPE_CHECKING:
-    from node.node import Node
+from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
+from node.node import Node, active_copies
+from node.rest import Params, Request, Response, Route, parse_time
 
 _NUMERIC = {"shard", "docs", "docs.count", "docs.deleted", "pri", "rep", "pid", "port",
             "heap.percent", "ram.percent", "cpu", "load_1m", "load_5m", "load_15m"}
@@ -130,51 +127,148 @@ async def cat_indices(node: Node, request: Request, params: Params, m: dict) -> 
                                 "docs.count", "docs.deleted", "store.size", "pri.store.size"])
 
 
-def _health(node: Node) -> dict:
-    totals = {"active_primary_shards": 0, "active_shards": 0, "unassigned_shards": 0}
+_WORST = {"green": 0, "yellow": 1, "red": 2}  # ClusterHealthStatus values: lower is better
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _WORST[a] >= _WORST[b] else b
+
+
+def _health(node: Node, indices: list[str] | None = None) -> dict:
+    """ClusterStateHealth of the selected indices (all when None), from the routing: a copy
+    is active (started), initializing (recovering) or unassigned; a shard is green when every
+    copy is active, yellow when only its primary is, red when its primary is not."""
+    state = node.state["indices"]
+    totals = {"active_primary_shards": 0, "active_shards": 0, "initializing_shards": 0,
+              "unassigned_shards": 0}
     per_index = {}
-    for index, meta in node.state["indices"].items():
+    for index in sorted(state) if indices is None else indices:
         status = "green"
-        for routing in meta["routing"]:
-            if routing["primary"] is None:
-                status = "red"
-                totals["unassigned_shards"] += 1
-            else:
+        for routing in state[index]["routing"]:
+            copies = [routing["primary"], *routing["replicas"]]
+            active = active_copies(routing)
+            unassigned = copies.count(None)
+            totals["active_shards"] += len(active)
+            totals["unassigned_shards"] += unassigned
+            totals["initializing_shards"] += len(copies) - len(active) - unassigned
+            if routing["primary"] in active:
                 totals["active_primary_shards"] += 1
-                totals["active_shards"] += 1
-            for replica in routing["replicas"]:
-                if replica is None:
-                    totals["unassigned_shards"] += 1
-                    status = "red" if status == "red" else "yellow"
-                else:
-                    totals["active_shards"] += 1
+                status = _worse(status, "green" if len(active) == len(copies) else "yellow")
+            else:
+                status = "red"
         per_index[index] = status
-    statuses = set(per_index.values())
-    overall = "red" if "red" in statuses else "yellow" if "yellow" in statuses else "green"
+    overall = "green"
+    for status in per_index.values():
+        overall = _worse(overall, status)
     return {"status": overall, "indices": per_index, **totals}
 
 
+def _active_percent(node: Node, status: str) -> float:
+    """`active_shards_percent_as_number`: 100 when green, else the active share of every
+    copy in the cluster (whatever indices were asked), computed as Java does."""
+    if status == "green":
+        return 100.0
+    copies = [(n, routing) for meta in node.state["indices"].values()
+              for routing in meta["routing"] for n in (routing["primary"], *routing["replicas"])]
+    if not copies:
+        return 100.0
+    active = sum(1 for n, routing in copies if n in active_copies(routing))
+    return active / len(copies) * 100
+
+
 async def cluster_health(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("wait_for_status", "timeout", "level", "local", "master_timeout",
-                  "wait_for_nodes", "wait_for_active_shards", "wait_for_no_relocating_shards",
-                  "wait_for_no_initializing_shards", "wait_for_events")
+    """`_cluster/health`: the health of the cluster (or of the named indices), answered once
+    every `wait_for_*` condition holds, or with 408 and `timed_out: true` when `timeout`
+    (30s by default) passes first; the wait follows cluster-state changes."""
+    params.accept("level", "local", "master_timeout", "wait_for_events")
+    wanted = params.str("wait_for_status")
+    if wanted is not None and wanted.lower() not in _WORST:
+        raise IllegalArgument("No enum constant org.elasticsearch.cluster.health."
+                              f"ClusterHealthStatus.{wanted.upper()}")
+    no_relocating = params.bool("wait_for_no_relocating_shards", False)  # none ever relocate
+    no_initializing = (node.profile.health_waits_for_no_initializing_shards
+                       and params.bool("wait_for_no_initializing_shards", False))
+    active_shards = _active_shard_count(params.str("wait_for_active_shards"))
+    nodes = params.str("wait_for_nodes", "")
+    timeout = parse_time("timeout", params.str("timeout", "30s"))
     params.check_consumed()
-    if m.get("index"):
-        _selected(node, m["index"])
-    h = _health(node)
-    total = h["active_shards"] + h["unassigned_shards"]
-    dedicated_master = 1 if node.state.get("master_node") else 0
-    return Response(200, {
-        "cluster_name": node.state.get("cluster_name", "occsim"), "status": h["status"],
-        "timed_out": False, "number_of_nodes": len(node.state["nodes"]) + dedicated_master,
-        "number_of_data_nodes": len(node.state["nodes"]),
-        "active_primary_shards": h["active_primary_shards"],
-        "active_shards": h["active_shards"], "relocating_shards": 0, "initializing_shards": 0,
-        "unassigned_shards": h["unassigned_shards"], "delayed_unassigned_shards": 0,
-        "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
-        "task_max_waiting_in_queue_millis": 0,
-        "active_shards_percent_as_number": 100.0 * h["active_shards"] / total if total else 100.0,
-    })
+    expected_nodes = _node_condition(nodes) if nodes else None
+
+    def answer() -> tuple[dict, bool]:
+        """The response now, and whether every condition asked for holds."""
+        found = True
+        try:
+            indices = _selected(node, m["index"]) if m.get("index") else None
+        except IndexNotFound:  # a named index that does not exist (yet): red, nothing counted
+            indices, found = [], False
+        h = _health(node, indices)
+        status = h["status"] if found else "red"
+        members = len(node.state["nodes"]) + (1 if node.state.get("master_node") else 0)
+        met = found and (
+            (wanted is None or _WORST[status] <= _WORST[wanted.lower()])
+            and (not no_initializing or h["initializing_shards"] == 0)
+            and (active_shards is None or (
+                h["unassigned_shards"] == 0 and h["initializing_shards"] == 0
+                if active_shards == "all" else h["active_shards"] >= active_shards))
+            and (expected_nodes is None or expected_nodes(members)))
+        return {
+            "cluster_name": node.state.get("cluster_name", "occsim"), "status": status,
+            "timed_out": not met, "number_of_nodes": members,
+            "number_of_data_nodes": len(node.state["nodes"]),
+            "active_primary_shards": h["active_primary_shards"],
+            "active_shards": h["active_shards"], "relocating_shards": 0,
+            "initializing_shards": h["initializing_shards"],
+            "unassigned_shards": h["unassigned_shards"], "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": _active_percent(
+                node, h["status"] if found else "green"),
+        }, met
+
+    waits = (wanted is not None or no_relocating or no_initializing or active_shards is not None
+             or expected_nodes is not None or bool(m.get("index")))
+    if waits and timeout != 0:
+        await node.wait_for_state(lambda: answer()[1], None if timeout < 0 else timeout)
+    body, met = answer()
+    return Response(200 if met or not waits else 408, {**body, "timed_out": waits and not met})
+
+
+def _active_shard_count(value: str | None) -> int | str | None:
+    """ActiveShardCount.parseString for `wait_for_active_shards` (None: no wait; 0 too)."""
+    if value is None or value == "0":
+        return None
+    if value.lower() == "all":
+        return "all"
+    try:
+        count = int(value)
+    except ValueError:
+        raise IllegalArgument(f"cannot parse ActiveShardCount[{value}]") from None
+    if count < 0:
+        raise IllegalArgument("shard count cannot be a negative value")
+    return count or None
+
+
+_NODE_CONDITIONS = [(">=", lambda n, e: n >= e), ("ge(", lambda n, e: n >= e),
+                    ("<=", lambda n, e: n <= e), ("le(", lambda n, e: n <= e),
+                    (">", lambda n, e: n > e), ("gt(", lambda n, e: n > e),
+                    ("<", lambda n, e: n < e), ("lt(", lambda n, e: n < e)]
+
+
+def _node_condition(text: str):
+    """`wait_for_nodes`: `N`, `>=N`, `<=N`, `>N`, `<N` or `ge(N)`, `le(N)`, `gt(N)`, `lt(N)`,
+    compared with `number_of_nodes` (TransportClusterHealthAction.prepareResponse)."""
+    for prefix, holds in _NODE_CONDITIONS:
+        if text.startswith(prefix):
+            number = text[len(prefix):-1] if prefix.endswith("(") else text[len(prefix):]
+            break
+    else:
+        number, holds = text, (lambda n, e: n == e)
+    try:
+        expected = int(number)
+    except ValueError:
+        raise ElasticsearchError(f'For input string: "{number}"', status=400,
+                                 type="number_format_exception") from None
+    return lambda n: holds(n, expected)
 
 
 def _rss_percent(pid: int | None) -> int | None:

@@ -6,6 +6,7 @@
     ├── IllegalArgument           400 illegal_argument_exception
     ├── ParseError                400 parse_exception / mapper_parsing_exception / ...
     ├── IndexNotFound             404 index_not_found_exception
+    ├── NoShardAvailable          503 no_shard_available_action_exception (no copy could read)
     └── ...                       any other type is an ElasticsearchError with its own status
     RestError                     the REST layer's own plain shape: {"error": "<text>", "status"}
 
@@ -114,6 +115,21 @@ class IndexNotFound(ElasticsearchError):
             meta={"resource.type": "index_or_alias", "resource.id": index,
                   "index_uuid": "_na_", "index": index},
         )
+
+
+class NoShardAvailable(ElasticsearchError):
+    """No copy of a shard could serve a read (503). When a copy refused it, that refusal is
+    the `caused_by` and, as Elasticsearch guesses root causes down the cause chain, the
+    `root_cause`."""
+
+    status = 503
+    type = "no_shard_available_action_exception"
+
+    def body(self) -> dict:
+        body = super().body()
+        if self.caused_by:
+            body["error"]["root_cause"] = [self.caused_by]
+        return body
 
 
 class RestError(Exception):

@@ -22,7 +22,8 @@ from typing import Protocol
 import mmh3
 
 from node.engine import INDEX, Operation, ReplicaResult, ShardCopy, Write, WriteResult
-from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
+from node.errors import (ElasticsearchError, IndexNotFound, NoShardAvailable, StaleTerm,
+                         VersionConflict)
 from node.profiles import Profile
 from node.versioning import MATCH_ANY, VersionType
 from transport.message import TransportError
@@ -30,9 +31,15 @@ from transport.message import TransportError
 
 REFRESH_INTERVAL = 1.0  # Elasticsearch's default index.refresh_interval (seconds)
 SEARCH_IDLE_AFTER = 30.0  # index.search.idle.after (7.0+)
+INITIAL_STATE_TIMEOUT = 30.0  # discovery.initial_state_timeout: the longest a node waits to join
 
 
 NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the write again
+ALREADY_EXISTS = ("index_already_exists_exception", "resource_already_exists_exception")
+# A copy's refusals after which a read tries the next copy (those of
+# TransportActions.isShardNotAvailableException that `local_get` raises)
+SHARD_NOT_AVAILABLE = frozenset({"shard_not_found_exception", "index_not_found_exception",
+                                 "illegal_index_shard_state_exception"})
 
 
 class Transport(Protocol):
@@ -61,6 +68,26 @@ def murmur3(routing: str) -> int:
 def shard_for(routing: str, number_of_shards: int, routing_num_shards: int) -> int:
     """OperationRouting.generateShardId without a routing partition (reference §5.6)."""
     return (murmur3(routing) % routing_num_shards) // (routing_num_shards // number_of_shards)
+
+
+def active_copies(routing: dict) -> list[str]:
+    """The nodes whose copy of a shard serves reads: the primary and the started replicas,
+    not a copy still recovering (INITIALIZING) nor an unassigned slot."""
+    starting = routing.get("initializing", ())
+    return [n for n in (routing["primary"], *routing["replicas"])
+            if n is not None and n not in starting]
+
+
+def read_candidates(routing: dict, here: str, local_only: bool) -> list[str]:
+    """The copies a read tries, in order: active ones (this node's first, then the primary's,
+    then the replicas'), then initializing ones, which refuse it (Elasticsearch's
+    activeInitializingShardsIt; `_only_local`: this node's copy, whatever its state)."""
+    holders = [n for n in (routing["primary"], *routing["replicas"]) if n is not None]
+    if local_only:
+        return [here] if here in holders else []
+    active = active_copies(routing)
+    return (sorted(active, key=lambda n: n != here)
+            + [n for n in holders if n not in active])
 
 
 @dataclass(slots=True)
@@ -294,11 +321,34 @@ class Node:
             raise IndexNotFound(index, self.profile.no_such_index(index))
         return meta
 
+    def joined(self) -> bool:
+        """Whether this node applied a cluster state that counts it as a member."""
+        return self.name in self.state["nodes"]
+
+    async def wait_for_state(self, predicate: Callable[[], bool],
+                             timeout: float | None) -> bool:
+        """Wait until the applied cluster state satisfies `predicate` (checked again after
+        each state applied), at most `timeout` seconds (None: no limit); whether it does."""
+        if predicate():
+            return True
+        async with self._state_changed:
+            try:
+                await asyncio.wait_for(self._state_changed.wait_for(predicate), timeout)
+            except TimeoutError:
+                return predicate()
+        return True
+
     async def ensure_index(self, index: str, doc_type: str | None) -> dict:
         """The index's metadata, auto-creating the index (and its one type) as Elasticsearch does."""
         meta = self.state["indices"].get(index)
         if meta is None:
-            await self.apply_state(await self.master.create_index(index, {}, doc_type))
+            try:
+                await self.apply_state(await self.master.create_index(index, {}, doc_type))
+            except ElasticsearchError as exc:  # created meanwhile (through another node): use
+                if exc.type not in ALREADY_EXISTS:  # it, as Elasticsearch's auto-create does
+                    raise
+                await self.wait_for_state(lambda: index in self.state["indices"],
+                                          INITIAL_STATE_TIMEOUT)
             meta = self.index_meta(index)
         if self.profile.one_type_per_index and doc_type and meta.get("type") != doc_type:
             if meta.get("type") is None:
@@ -696,29 +746,49 @@ class Node:
     # -- reads -----------------------------------------------------------------------------
     async def get(self, index: str, doc_type: str, doc_id: str, *, routing: str | None,
                   version: int, version_type: str, local_only: bool,
-                  primary_only: bool = False) -> dict | None:
-        """Read a document from the local copy if this node holds one, else from the primary.
+                  primary_only: bool = False, request: str | None = None) -> dict | None:
+        """Read a document from an active (started) copy, as Elasticsearch's single-shard
+        read does: this node's copy if it is active, else the primary's, else a started
+        replica's; an initializing copy only as a last try, which it refuses (reference §5.7).
 
-        `primary_only` reads the primary's copy even where this node holds a replica (the
-        update API reads what the primary holds, like Elasticsearch's update on the primary).
+        `local_only` (`preference=_only_local`) tries only this node's copy. `primary_only`
+        reads the primary's copy (the update API reads what the primary holds). With no copy
+        able to answer: 503 `no_shard_available_action_exception` naming `request` (the
+        profile's text of this GET unless given), caused by the last copy's refusal.
         """
         meta = self.index_meta(index)
         shard = self.shard_of(meta, doc_id, routing)
         body = {"index": index, "shard": shard, "doc_type": doc_type, "doc_id": doc_id,
                 "version": version, "version_type": version_type}
-        primary = meta["routing"][shard]["primary"]
-        if local_only or ((index, shard) in self.copies
-                          and (not primary_only or primary == self.name)):
-            return self.local_get(body)
-        if primary is None:
-            raise self._unavailable(DocWrite(index, doc_type, doc_id, INDEX), meta, 0)
-        return (await self._ask(primary, "get", body, timeout=30.0))["doc"]
+        table = meta["routing"][shard]
+        if primary_only:
+            if table["primary"] not in active_copies(table):
+                raise self._unavailable(DocWrite(index, doc_type, doc_id, INDEX), meta, 0)
+            candidates = [table["primary"]]
+        else:
+            candidates = read_candidates(table, self.name, local_only)
+        failure: Exception | None = None  # the first failure, or a later one of another kind
+        for holder in candidates:
+            try:
+                if holder == self.name:
+                    return self.local_get(body)
+                return (await self._ask(holder, "get", body, timeout=30.0))["doc"]
+            except TransportError as exc:
+                failure = exc
+            except ElasticsearchError as exc:
+                if exc.type not in SHARD_NOT_AVAILABLE:
+                    raise
+                failure = failure or exc
+        if failure is not None and not isinstance(failure, ElasticsearchError):
+            raise failure  # an unreachable copy: its failure, not "no shard"
+        what = request or self.profile.get_request(index, doc_type, doc_id, routing)
+        raise NoShardAvailable(f"No shard available for [{what}]",
+                               caused_by=failure.cause() if failure else None)
 
     def local_get(self, body: dict) -> dict | None:
+        """Read this node's copy, if it serves reads (else the shard-level refusal)."""
         index, shard, doc_id = body["index"], body["shard"], body["doc_id"]
-        copy = self.copies.get((index, shard))
-        if copy is None:
-            return None
+        copy = self._readable_copy(index, shard)
         doc_type = body["doc_type"]
         if self.typed_uids() and doc_type == "_all":  # 5.x: a get without a type finds any
             doc_type = next((u.partition("#")[0] for u, d in copy.docs.items()
@@ -733,6 +803,21 @@ class Node:
             return None
         return {"version": doc.version, "seq_no": doc.seq_no, "term": doc.term,
                 "source": doc.source, "shard": shard, "type": doc_type}
+
+    def _readable_copy(self, index: str, shard: int) -> ShardCopy:
+        """This node's copy of a shard if the cluster state it applied says it is active:
+        a copy still recovering (INITIALIZING) takes replicated writes but serves no read."""
+        uuid = self.index_meta(index)["uuid"]
+        copy = self.copies.get((index, shard))
+        if copy is None:
+            raise ElasticsearchError("no such shard", status=404,
+                                     type="shard_not_found_exception").at(index, uuid, shard)
+        if self.name not in active_copies(self.state["indices"][index]["routing"][shard]):
+            raise ElasticsearchError(
+                "CurrentState[RECOVERING] operations only allowed when shard state is one of "
+                + self.profile.read_allowed_states, status=404,
+                type="illegal_index_shard_state_exception").at(index, uuid, shard)
+        return copy
 
     # -- messages from other nodes and the master ------------------------------------------
     def handle_message(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
@@ -869,12 +954,12 @@ class Node:
                 "failures": failures}
 
     async def search_count(self, indices: list[str]) -> dict:
-        """Count what searches see, one primary per shard (`_count`)."""
+        """Count what searches see, one active primary per shard (`_count`)."""
         total, targets, failures = 0, {}, []
         for index in indices:
             for shard, routing in enumerate(self.index_meta(index)["routing"]):
                 total += 1
-                if routing["primary"] is None:
+                if routing["primary"] not in active_copies(routing):
                     failures.append(_copy_failure(index, shard, None, None))
                 else:
                     targets.setdefault(routing["primary"], []).append([index, shard])

@@ -69,6 +69,11 @@ class Profile:
     def build_flavor(self) -> bool:
         return self.major >= 6
 
+    @property
+    def health_waits_for_no_initializing_shards(self) -> bool:
+        """`_cluster/health?wait_for_no_initializing_shards` (6.2+; 5.x rejects the parameter)."""
+        return self.major >= 6
+
     # -- media types -------------------------------------------------------------------------
     @property
     def vendor_media_types(self) -> bool:
@@ -121,6 +126,18 @@ class Profile:
     def conflict_prefix(self, doc_type: str, doc_id: str) -> str:
         """`[type][id]` in 5.x and 6.x, `[id]` from 7.x (reference §1.7)."""
         return f"[{doc_type}][{doc_id}]" if self.major <= 6 else f"[{doc_id}]"
+
+    def get_request(self, index: str, doc_type: str, doc_id: str, routing: str | None) -> str:
+        """GetRequest.toString, as a failed read names it: typed up to 7.x, typeless from 8.0."""
+        where = f"[{index}][{doc_type}][{doc_id}]" if self.major <= 7 else f"[{index}][{doc_id}]"
+        return f"get {where}: routing [{'null' if routing is None else routing}]"
+
+    @property
+    def read_allowed_states(self) -> str:
+        """IndexShard's readAllowedStates as a shard refusing a read prints them (5.x still had
+        the RELOCATED shard state)."""
+        return "[POST_RECOVERY, STARTED, RELOCATED]" if self.major == 5 else \
+            "[POST_RECOVERY, STARTED]"
 
     def no_such_index(self, index: str) -> str:
         return "no such index" if self.major <= 6 else f"no such index [{index}]"

@@ -130,8 +130,8 @@ class Workload:
         client = self.cluster.client(f"counter{k}", quiet=True)
         while not self.stop.is_set():
             doc = self.rng.choice(COUNTERS)
-            # the copy on the node asked (a node holding none answers 404 at once, instead of
-            # asking a primary that a partition may hide)
+            # the copy on the node asked (a node holding none, or only a recovering one,
+            # answers 503 at once, instead of asking a primary that a partition may hide)
             seen = await self.call(client, lambda c: c.get(INDEX, doc, doc_type=self.typed,
                                                             preference="_only_local"))
             if seen is None or seen.status != 200:

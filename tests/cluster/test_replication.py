@@ -103,7 +103,8 @@ async def test_any_node_forwards_to_the_primary_and_only_local_reads_the_copy(cl
         assert written.status == 201
         local = await cluster.client("c", node=outsider, quiet=True).get(
             "idx", "1", preference="_only_local")
-        assert local.status == 404
+        assert local.status == 503  # no copy here to read (reference §5.7)
+        assert local["error"]["type"] == "no_shard_available_action_exception"
         remote = await cluster.client("c", node=outsider, quiet=True).get("idx", "1")
         assert remote["_source"] == {"a": 1}
 
