@@ -16,7 +16,8 @@ from node.profiles import Profile
 from node.rest import parse_time, validate_index_name
 
 DEFAULT_GC_DELETES = 60.0
-_KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes")
+_KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes", "refresh_interval",
+                   "number_of_routing_shards")
 
 
 def allocate(nodes: list[str], shards: int, replicas: int,
@@ -65,16 +66,25 @@ def parse_settings(body: dict, profile: Profile) -> dict:
         raise ElasticsearchError("Failed to parse settings", status=400,
                                  type="settings_exception")
     walk("", settings)
-    out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES}
+    out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES,
+           "refresh_interval": None}
+    routing_shards = None
     for name, value in flat.items():
         key = name.removeprefix("index.")
-        if key not in _KNOWN_SETTINGS:
+        if key not in _KNOWN_SETTINGS or (key == "number_of_routing_shards"
+                                          and not profile.routing_shards_setting):
             raise IllegalArgument(
                 f"unknown setting [index.{key}] please check that any required plugins are "
                 "installed, or check the breaking changes documentation for removed settings"
             )
         if key == "gc_deletes":
             out["gc_deletes"] = parse_time("index.gc_deletes", value)
+            continue
+        if key == "refresh_interval":  # None: the default (1s, search-idle from 7.0)
+            out["refresh_interval"] = parse_time("index.refresh_interval", value)
+            continue
+        if key == "number_of_routing_shards":
+            routing_shards = _int_setting("index.number_of_routing_shards", value)
             continue
         number = _int_setting(f"index.{key}", value)
         minimum = 1 if key == "number_of_shards" else 0
@@ -84,6 +94,15 @@ def parse_settings(body: dict, profile: Profile) -> dict:
                 + (f">= {minimum}" if number < minimum else "<= 1024")
             )
         out["shards" if key == "number_of_shards" else "replicas"] = number
+    out["routing_num_shards"] = profile.routing_num_shards(out["shards"])
+    if routing_shards is not None:
+        if routing_shards < out["shards"]:
+            raise IllegalArgument(f"index.number_of_routing_shards [{routing_shards}] must be "
+                                  f">= index.number_of_shards [{out['shards']}]")
+        if routing_shards % out["shards"]:
+            raise IllegalArgument(f"the number of source shards [{out['shards']}] must be a "
+                                  f"factor of [{routing_shards}]")
+        out["routing_num_shards"] = routing_shards
     return out
 
 
@@ -134,7 +153,6 @@ class MasterState:
                         load[node] = load.get(node, 0) + 1
         meta = {
             "uuid": new_uuid(self.rng), **settings,
-            "routing_num_shards": self.profile.routing_num_shards(settings["shards"]),
             "type": doc_type if self.profile.one_type_per_index else None,
             "routing": allocate(self.node_names(), settings["shards"], settings["replicas"],
                                 load),

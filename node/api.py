@@ -17,6 +17,7 @@ from node.errors import ElasticsearchError, IllegalArgument, RestError, Validati
 from node.node import DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
                        parse_source, parse_time)
+from node.search import SourceFilter, source_params
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              valid_for_reads, valid_for_writes)
 from transport.message import TransportError
@@ -41,17 +42,22 @@ async def dispatch(node: Node, request: Request) -> Response:
                              path=request.describe(), msg=request.headers.get("x-occsim-rid"),
                              index=m.get("index"), doc=m.get("id"))
     media_type = node.profile.json_media_type
+    params = Params(request)
     try:
         media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
         _check_content_type(node, request)
-        response = await handler(node, request, Params(request), m)
+        response = await handler(node, request, params, m)
     except (ElasticsearchError, RestError) as exc:
         response = error_response(exc)
     except TransportError as exc:  # another node or the master could not be reached
         response = error_response(ElasticsearchError(
             str(exc), status=503, type="node_not_connected_exception"))
+    if params.warnings:
+        now = node.clock()
+        response.headers["Warning"] = ", ".join(node.profile.warning(text, now)
+                                                for text in params.warnings)
     response.headers.setdefault("Content-Type", media_type)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
@@ -222,6 +228,9 @@ def negotiate(node: Node, request: Request) -> str:
 
 
 # -- parameter rules -----------------------------------------------------------------------
+_FORCE_DEPRECATED = "version type FORCE is deprecated and will be removed in the next major version"
+
+
 def _version_params(node: Node, params: Params, *, write: bool) -> tuple[int, VersionType]:
     version = params.long("version", MATCH_ANY)
     text = params.str("version_type")
@@ -392,6 +401,7 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
             raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
         create = create or op_type == "create"
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
+    _deprecations(node, params, index, doc_type, version, vt)
     source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
     _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
     if doc_id is None:
@@ -401,6 +411,26 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
                  if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
                  if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
     return write_response(node, index, doc_type, doc_id, INDEX, await node.write(w))
+
+
+def write_type(node: Node, index: str, doc_type: str | None) -> str | None:
+    """The type a delete or update writes under (6.x: `_doc` names the index's type)."""
+    if doc_type == "_doc" and node.profile.doc_means_the_index_type:
+        return node.state["indices"].get(index, {}).get("type") or doc_type
+    return doc_type
+
+
+def _deprecations(node: Node, params: Params, index: str, doc_type: str, version: int,
+                  vt: VersionType) -> None:
+    """The deprecation warnings a write's versioning earns: 5.x `force`, 6.7+ internal OCC."""
+    p = node.profile
+    if vt is VersionType.FORCE and p.force_version_type:
+        params.warn(_FORCE_DEPRECATED)
+    if p.internal_occ_deprecated and vt is VersionType.INTERNAL and version != MATCH_ANY:
+        params.warn("Usage of internal versioning for optimistic concurrency control is "
+                    "deprecated and will be removed. Please use the `if_seq_no` and "
+                    f"`if_primary_term` parameters instead. (request for index [{index}], "
+                    f"type [{doc_type}])")
 
 
 def _write_conditions(node: Node, params: Params) -> tuple:
@@ -424,39 +454,82 @@ async def create_doc(node: Node, request: Request, params: Params, m: dict) -> R
 async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
     index, doc_type, doc_id = m["index"], m["type"], m["id"]
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
+    _deprecations(node, params, index, doc_type, version, vt)
     _validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
     if node.profile.major >= 7:
         node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index
-    w = DocWrite(index, doc_type, doc_id, DELETE, version=version, version_type=vt.value,
+    w = DocWrite(index, write_type(node, index, doc_type), doc_id, DELETE, version=version,
+                 version_type=vt.value,
                  routing=routing,
                  if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
                  if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
     return write_response(node, index, doc_type, doc_id, DELETE, await node.write(w))
 
 
-async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
-    index, doc_type, doc_id = m["index"], m["type"], m["id"]
-    version, vt = _version_params(node, params, write=False)
-    if not valid_for_reads(vt, version):
-        raise ValidationError(f"illegal version value [{version}] for version type [{vt.name}]")
-    routing = params.str("routing")
-    preference = params.str("preference")
-    params.accept("realtime", "refresh", "stored_fields", "_source", "_source_includes",
-                  "_source_excludes", "_source_include", "_source_exclude")
-    params.check_consumed()
-    doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
-                         version_type=vt.value, local_only=preference == "_only_local")
-    head = request.method == "HEAD"
-    body = _head(node, index, doc_type, doc_id)
-    if doc is None:
-        body["found"] = False
-        return Response(404, None if head else body)
-    body["_version"] = doc["version"]
+def source_filter(node: Node, params: Params) -> SourceFilter | None:
+    """The `_source` URL parameters of a read (their names per generation), or None."""
+    source = params.str("_source")
+    includes = excludes = None
+    for inc_name, exc_name in node.profile.source_filter_params:
+        inc, exc = params.str(inc_name), params.str(exc_name)
+        includes = inc if includes is None else includes
+        excludes = exc if excludes is None else excludes
+    return source_params(source, includes, excludes)
+
+
+def type_mismatch(node: Node, index: str, doc_type: str) -> bool:
+    """6.x/7.x: a read naming another type than the index's finds nothing."""
+    meta = node.state["indices"].get(index)
+    if not node.profile.wrong_type_is_missing or meta is None or doc_type in ("_all", "_doc"):
+        return False
+    return meta.get("type") not in (None, doc_type)
+
+
+def doc_fields(node: Node, doc: dict, filt: SourceFilter | None) -> dict:
+    """A found document's fields after `_id` in a GET or mget answer."""
+    body: dict = {"_version": doc["version"]}
     if node.profile.seq_no_in_responses:
         body["_seq_no"] = doc["seq_no"]
         body["_primary_term"] = doc["term"]
+    if doc.get("routing") is not None:
+        body["_routing"] = doc["routing"]
     body["found"] = True
-    body["_source"] = doc["source"]
+    if filt is None or filt.fetch:
+        body["_source"] = doc["source"] if filt is None else filt.apply(doc["source"])
+    return body
+
+
+async def read_doc(node: Node, params: Params, m: dict) -> tuple[dict, dict | None]:
+    """The GET-style reads (`GET`, `HEAD`, `_source`): their parameters, then the document
+    (None: not found) and the answer's head (`_index`, `_type`, `_id`)."""
+    index, doc_type, doc_id = m["index"], m.get("type") or "_doc", m["id"]
+    version, vt = _version_params(node, params, write=False)
+    if not valid_for_reads(vt, version):
+        raise ValidationError(f"illegal version value [{version}] for version type [{vt.name}]")
+    if vt is VersionType.FORCE and node.profile.force_version_type:
+        params.warn(_FORCE_DEPRECATED)
+    routing = params.str("routing")
+    preference = params.str("preference")
+    realtime = params.bool("realtime", True)
+    params.accept("refresh", "stored_fields")
+    m["filter"] = source_filter(node, params)
+    params.check_consumed()
+    doc = None
+    if not type_mismatch(node, index, doc_type):
+        doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
+                             version_type=vt.value, local_only=preference == "_only_local",
+                             realtime=realtime)
+    shown = doc["type"] if doc is not None and node.typed_uids() else doc_type
+    return _head(node, index, shown, doc_id), doc
+
+
+async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    body, doc = await read_doc(node, params, m)
+    head = request.method == "HEAD"
+    if doc is None:
+        body["found"] = False
+        return Response(404, None if head else body)
+    body.update(doc_fields(node, doc, m["filter"]))
     return Response(200, None if head else body)
 
 

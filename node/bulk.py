@@ -27,6 +27,7 @@ from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
+from node.search import SourceFilter
 from node.update import (UpdateSpec, fields_with_locations, parse_update_body, run_update,
                          token, update_validation_errors)
 from node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
@@ -257,7 +258,7 @@ def _update_item(node: Node, item: BulkItem, fields: dict, source: bytes,
         u.retry_on_conflict = _long("retry_on_conflict", fields["retry_on_conflict"])
     parse_update_body(node, source, u)
     if source_param is not None:
-        u.fetch_source = source_param is True or source_param == "true"
+        u.fetch_source = SourceFilter.parse(source_param)
     return u
 
 
@@ -303,12 +304,16 @@ async def _run_item(node: Node, item: BulkItem, options: dict) -> dict:
         op = DELETE if item.action == "delete" else INDEX
         source = None
         if op == INDEX:
+            if item.doc_id == "":  # IndexRequest.process
+                raise IllegalArgument("if _id is specified it must not be empty")
             api._check_type(node, item.doc_type)
             source = _item_source(node, item.source)
         elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
             node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
         seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
-        w = DocWrite(item.index, item.doc_type, item.doc_id, op, source=source,
+        doc_type = item.doc_type if op == INDEX else api.write_type(node, item.index,
+                                                                    item.doc_type)
+        w = DocWrite(item.index, doc_type, item.doc_id, op, source=source,
                      version=item.version, version_type=item.version_type.value,
                      create=item.create, routing=item.routing, if_seq_no=seq_no,
                      if_primary_term=None if seq_no is None else item.if_primary_term,
@@ -334,8 +339,7 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
     options = api._write_options(params)
     default_routing = params.str("routing")
     url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
-    params.accept("_source", "_source_includes", "_source_excludes", "_source_include",
-                  "_source_exclude")
+    url_filter = api.source_filter(node, params)
     if p.major == 5:
         params.accept("fields")
     if not request.body:
@@ -345,9 +349,15 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
     params.check_consumed()
     errors = [] if items else ["no requests added"]
     for item in items:
+        if item.update is not None and item.update.fetch_source is None:
+            item.update.fetch_source = url_filter  # the URL's `_source` is the items' default
         errors.extend(_item_errors(node, item))
     if errors:
         raise ValidationError(*errors)
+    for item in items:
+        if item.update is None:
+            api._deprecations(node, params, item.index, item.doc_type, item.version,
+                              item.version_type)
     answers = [await _run_item(node, item, options) for item in items]
     failed = any("error" in next(iter(a.values())) for a in answers)
     took = max(0, int(round((node.clock() - started) * 1000)))
@@ -375,6 +385,8 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
         del names["_type"]
     items: list[dict] = []
     for key, value in body.items():
+        if p.major == 5 and not isinstance(value, (list, dict)):
+            continue  # 5.x skips a top-level value such as `"index": "test_2"`
         if not isinstance(value, list):
             raise ParseError(f"unexpected token [{token(value)}], expected [docs] or [ids]")
         if key == "docs":
@@ -390,6 +402,8 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
                                          f"[{field_name}]")
                     if name in ("index", "type", "id", "routing") and field_value is not None:
                         item[name] = _text(field_value)
+                    elif name == "source":
+                        item["source"] = SourceFilter.parse(field_value)
                     elif name == "version":
                         item["version"] = _long("version", field_value)
                     elif name == "version_type":
@@ -410,10 +424,14 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
     return items
 
 
-async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
+async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
+                    filt: SourceFilter | None) -> dict:
     p = node.profile
     index, doc_id = item["index"], item["id"]
     requested = item["type"] if p.major <= 6 else (item["type"] or "_doc")
+    if p.major == 7 and item["type"] is None and \
+            node.state["indices"].get(index, {}).get("type") is None:
+        requested = None  # 7.x: `_type: null` for a missing index or one without a mapping
     head: dict = {"_index": index}
     try:
         meta = node.index_meta(index)
@@ -424,7 +442,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
             doc = await node.get(index, lookup, doc_id, routing=item["routing"],
                                  version=item["version"],
                                  version_type=item["version_type"].value,
-                                 local_only=local_only)
+                                 local_only=local_only, realtime=realtime)
     except ElasticsearchError as exc:
         if p.type_in_responses:
             head["_type"] = requested
@@ -437,12 +455,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
     if doc is None:
         head["found"] = False
         return head
-    head["_version"] = doc["version"]
-    if p.seq_no_in_responses:
-        head["_seq_no"] = doc["seq_no"]
-        head["_primary_term"] = doc["term"]
-    head["found"] = True
-    head["_source"] = doc["source"]
+    head.update(_api().doc_fields(node, doc, item.get("source", filt)))
     return head
 
 
@@ -451,8 +464,9 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
     routing = params.str("routing")
     preference = params.str("preference")
     refresh = params.bool("refresh", False)
-    params.accept("realtime", "stored_fields", "_source", "_source_includes", "_source_excludes",
-                  "_source_include", "_source_exclude", "fields")
+    realtime = params.bool("realtime", True)
+    filt = _api().source_filter(node, params)
+    params.accept("stored_fields", "fields")
     body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
                         required=False)
     items = _mget_items(node, body, m.get("index"), m.get("type"), routing)
@@ -469,7 +483,8 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
         indices = [i for i in dict.fromkeys(item["index"] for item in items)
                    if i in node.state["indices"]]
         await node.refresh(indices)
-    docs = [await _mget_one(node, item, preference == "_only_local") for item in items]
+    docs = [await _mget_one(node, item, preference == "_only_local", realtime, filt)
+            for item in items]
     return Response(200, {"docs": docs})
 
 

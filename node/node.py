@@ -177,8 +177,7 @@ class Node:
                             term=routing["term"], gc_deletes=meta["gc_deletes"],
                             order_by_seq_no=self.profile.replicas_order_by_seq_no,
                         )
-                        copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
-                                              self._search_idle_after())
+                        self._schedule_refresh(copy, meta)
                     elif routing["primary"] == self.name and copy.term < routing["term"]:
                         copy.term = routing["term"]  # promoted: from now on, this term
                         self.recorder.record("promote", index=index, shard=shard,
@@ -308,7 +307,7 @@ class Node:
         request = Write(
             uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
             version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
-            if_primary_term=w.if_primary_term, create=w.create,
+            if_primary_term=w.if_primary_term, create=w.create, routing=w.routing,
         )
         try:
             done = copy.write(request, self.clock(),
@@ -459,7 +458,7 @@ class Node:
     # -- reads -----------------------------------------------------------------------------
     async def get(self, index: str, doc_type: str, doc_id: str, *, routing: str | None,
                   version: int, version_type: str, local_only: bool,
-                  primary_only: bool = False) -> dict | None:
+                  primary_only: bool = False, realtime: bool = True) -> dict | None:
         """Read a document from the local copy if this node holds one, else from the primary.
 
         `primary_only` reads the primary's copy even where this node holds a replica (the
@@ -469,6 +468,8 @@ class Node:
         shard = self.shard_of(meta, doc_id, routing)
         body = {"index": index, "shard": shard, "doc_type": doc_type, "doc_id": doc_id,
                 "version": version, "version_type": version_type}
+        if not realtime:
+            body["realtime"] = False
         primary = meta["routing"][shard]["primary"]
         if local_only or ((index, shard) in self.copies
                           and (not primary_only or primary == self.name)):
@@ -488,14 +489,15 @@ class Node:
                              if not d.deleted and u.partition("#")[2] == doc_id), "_all")
         uid = f"{doc_type}#{doc_id}" if self.typed_uids() else doc_id
         try:
-            doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]))
+            doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]),
+                           realtime=body.get("realtime", True))
         except VersionConflict as exc:
             exc.worded(self.profile.conflict_prefix(doc_type, doc_id))
             raise exc.at(index, self.index_meta(index)["uuid"], shard) from None
         if doc is None:
             return None
         return {"version": doc.version, "seq_no": doc.seq_no, "term": doc.term,
-                "source": doc.source, "shard": shard, "type": doc_type}
+                "source": doc.source, "shard": shard, "type": doc_type, "routing": doc.routing}
 
     # -- messages from other nodes and the master ------------------------------------------
     def handle_message(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
@@ -648,9 +650,13 @@ class Node:
         return {"count": count, "total": total, "successful": successful,
                 "failed": len(failures), "failures": failures}
 
-    def _search_idle_after(self) -> float | None:
-        """7.0+ shards go search-idle after 30s without searches (index.search.idle.after)."""
-        return SEARCH_IDLE_AFTER if self.profile.major >= 7 else None
+    def _schedule_refresh(self, copy: ShardCopy, meta: dict) -> None:
+        """Refresh every `index.refresh_interval` (default 1s, `-1` never); from 7.0 a shard
+        with no explicit interval goes search-idle after 30s without searches."""
+        interval = meta.get("refresh_interval")
+        idle = SEARCH_IDLE_AFTER if self.profile.major >= 7 and interval is None else None
+        copy.schedule_refresh(self.clock(), REFRESH_INTERVAL if interval is None
+                              else None if interval < 0 else max(interval, 0.001), idle)
 
     def local_counts(self) -> list[list]:
         return [[self.name, index, shard, copy.live_count()]

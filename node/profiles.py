@@ -9,6 +9,7 @@ may use, and the routing formula. Nothing else in the code compares profile numb
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 
@@ -124,6 +125,49 @@ class Profile:
 
     def no_such_index(self, index: str) -> str:
         return "no such index" if self.major <= 6 else f"no such index [{index}]"
+
+    # -- reads ----------------------------------------------------------------------------
+    @property
+    def source_filter_params(self) -> tuple[tuple[str, str], ...]:
+        """The `_source` includes/excludes URL parameters: 5.x `_source_include`; 6.6 added
+        `_source_includes` beside it; 7.0 kept only the plural."""
+        if self.major == 5:
+            return (("_source_include", "_source_exclude"),)
+        if self.major == 6:
+            return (("_source_includes", "_source_excludes"),
+                    ("_source_include", "_source_exclude"))
+        return (("_source_includes", "_source_excludes"),)
+
+    @property
+    def wrong_type_is_missing(self) -> bool:
+        """6.x/7.x: a GET naming a type the index does not have finds nothing (404)."""
+        return self.major in (6, 7)
+
+    # -- deprecation warnings ----------------------------------------------------------------
+    def warning(self, text: str, now: float) -> str:
+        """The `Warning` response header of a deprecation: `299 Elasticsearch-<version>-<hash>
+        "<text>"`, with the date appended up to 6.x (HeaderWarning / DeprecationLogger)."""
+        agent = f'299 Elasticsearch-{self.number}-{self.build_hash} "{text}"'
+        if self.major >= 7:
+            return agent
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+        return f'{agent} "{date}"'
+
+    @property
+    def internal_occ_deprecated(self) -> bool:
+        """6.7+ warns about an explicit internal `version` on a write (7.0 refuses it)."""
+        return self.major == 6
+
+    @property
+    def doc_means_the_index_type(self) -> bool:
+        """6.x: `_doc` in a delete or update URL targets the index's one type, whatever its
+        name (the answer still says `_doc`)."""
+        return self.major == 6
+
+    @property
+    def routing_shards_setting(self) -> bool:
+        """`index.number_of_routing_shards` exists from 6.1."""
+        return self.major >= 6
 
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:

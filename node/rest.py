@@ -74,6 +74,11 @@ class Params:
         self._request = request
         self._query = request.query
         self._used: set[str] = set()
+        self.warnings: list[str] = []  # deprecation warnings of this request (`Warning`)
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def has(self, name: str) -> bool:
         self._used.add(name)
