@@ -144,7 +144,17 @@ class MasterState:
                 f"index [{index}/{existing['uuid']}] already exists", status=400, type=kind,
                 meta={"index_uuid": existing["uuid"], "index": index},
             )
+        if index in self.aliases():
+            raise ElasticsearchError(
+                f"Invalid index name [{index}], already exists as alias", status=400,
+                type="invalid_index_name_exception", meta={"index_uuid": "_na_", "index": index})
         settings = parse_settings(body, self.profile)
+        aliases = body.get("aliases", {})
+        if not isinstance(aliases, dict):
+            raise ElasticsearchError(f"Failed to parse aliases [{aliases}]", status=400,
+                                     type="parse_exception")
+        for alias in aliases:
+            self._check_alias(alias, index)
         load: dict[str, int] = {}
         for meta in self.state["indices"].values():
             for shard in meta["routing"]:
@@ -154,11 +164,41 @@ class MasterState:
         meta = {
             "uuid": new_uuid(self.rng), **settings,
             "type": doc_type if self.profile.one_type_per_index else None,
+            "aliases": sorted(aliases),
             "routing": allocate(self.node_names(), settings["shards"], settings["replicas"],
                                 load),
         }
         self.state["indices"] = {**self.state["indices"], index: meta}
         return self._bump()
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Every alias and the indices it points to."""
+        out: dict[str, list[str]] = {}
+        for index, meta in sorted(self.state["indices"].items()):
+            for alias in meta.get("aliases", ()):
+                out.setdefault(alias, []).append(index)
+        return out
+
+    def _check_alias(self, alias: str, index: str) -> None:
+        if alias == index or alias in self.state["indices"]:
+            exists = ("an index exists" if self.profile.major <= 6
+                      else "an index or data stream exists")
+            raise ElasticsearchError(
+                f"Invalid alias name [{alias}], {exists} with the same name as the alias",
+                status=400, type="invalid_alias_name_exception",
+                meta={"index_uuid": "_na_", "index": alias})
+
+    def put_alias(self, index: str, alias: str) -> dict:
+        """`PUT /{index}/_alias/{name}`: point an alias at an index too."""
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        self._check_alias(alias, index)
+        if alias not in meta.get("aliases", ()):
+            self.state["indices"] = {**self.state["indices"], index: {
+                **meta, "aliases": sorted([*meta.get("aliases", ()), alias])}}
+            return self._bump()
+        return self.state
 
     def delete_index(self, index: str) -> dict:
         if index not in self.state["indices"]:
@@ -289,6 +329,9 @@ class LocalMaster:
 
     async def delete_index(self, index: str) -> dict:
         return self.master.delete_index(index)
+
+    async def put_alias(self, index: str, alias: str) -> dict:
+        return self.master.put_alias(index, alias)
 
     async def set_type(self, index: str, doc_type: str) -> dict:
         return self.master.set_type(index, doc_type)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from node import bulk, cat, update
+from node import bulk, cat, indices, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
 from node.node import DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
-                       parse_source, parse_time)
+                       parse_source, parse_time, to_yaml)
 from node.search import SourceFilter, source_params
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              valid_for_reads, valid_for_writes)
@@ -58,12 +58,23 @@ async def dispatch(node: Node, request: Request) -> Response:
         now = node.clock()
         response.headers["Warning"] = ", ".join(node.profile.warning(text, now)
                                                 for text in params.warnings)
-    response.headers.setdefault("Content-Type", media_type)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
     if tracing:
         _record_response(node, request, response, m)
+    if isinstance(response.body, (dict, list)) and _wants_yaml(request):
+        response.body = to_yaml(response.body)
+        media_type = "application/yaml"
+    response.headers.setdefault("Content-Type", media_type)
     return response
+
+
+def _wants_yaml(request: Request) -> bool:
+    """`?format=yaml`, or an `Accept: application/yaml` header: the answer in YAML."""
+    if "format" in request.query:
+        return request.query["format"] == "yaml"
+    accept = request.headers.get("accept", "")
+    return accept.split(";")[0].strip().lower() == "application/yaml"
 
 
 def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:
@@ -306,6 +317,11 @@ def refresh_policy(value: str | None) -> str | None:
     return {"": "true", "true": "true", "wait_for": "wait_for"}.get(value)
 
 
+def require_alias(node: Node, params: Params) -> bool:
+    """The `require_alias` write parameter (7.10+; earlier, an unrecognized parameter)."""
+    return node.profile.require_alias and params.bool("require_alias", False)
+
+
 def _write_options(params: Params) -> dict:
     refresh = refresh_policy(params.str("refresh"))
     timeout = params.str("timeout")
@@ -318,7 +334,7 @@ def _write_options(params: Params) -> dict:
             wanted = int(active)
         else:
             raise IllegalArgument(f"cannot parse ActiveShardCount[{active}]")
-    params.accept("pipeline", "require_alias")
+    params.accept("pipeline")
     return {"timeout": parse_time("timeout", timeout) if timeout else 60.0,
             "wait_for_active_shards": wanted, "refresh": refresh}
 
@@ -400,10 +416,12 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
         if op_type not in ("index", "create"):
             raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
         create = create or op_type == "create"
+    alias_only = require_alias(node, params)
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
     _deprecations(node, params, index, doc_type, version, vt)
     source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
     _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
+    index = indices.concrete_index(node, index, write=True, require_alias=alias_only)
     if doc_id is None:
         doc_id = node.new_id()
     w = DocWrite(index, doc_type, doc_id, INDEX, source=source, version=version,
@@ -456,6 +474,7 @@ async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> R
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
     _deprecations(node, params, index, doc_type, version, vt)
     _validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
+    index = indices.concrete_index(node, index, write=True)
     if node.profile.major >= 7:
         node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index
     w = DocWrite(index, write_type(node, index, doc_type), doc_id, DELETE, version=version,
@@ -515,12 +534,27 @@ async def read_doc(node: Node, params: Params, m: dict) -> tuple[dict, dict | No
     m["filter"] = source_filter(node, params)
     params.check_consumed()
     doc = None
+    index = indices.concrete_index(node, index, write=False)
     if not type_mismatch(node, index, doc_type):
         doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
                              version_type=vt.value, local_only=preference == "_only_local",
                              realtime=realtime)
     shown = doc["type"] if doc is not None and node.typed_uids() else doc_type
     return _head(node, index, shown, doc_id), doc
+
+
+async def get_source(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`GET|HEAD /{index}/_source/{id}` (typed: `/{index}/{type}/{id}/_source`): the source
+    alone (HEAD: exists_source)."""
+    head, doc = await read_doc(node, params, m)
+    if doc is None:
+        reason = node.profile.source_not_found(head["_index"], head.get("_type", "_doc"), m["id"])
+        if reason is None or request.method == "HEAD":
+            return Response(404, None)
+        raise ElasticsearchError(reason, status=404, type="resource_not_found_exception")
+    filt = m["filter"]
+    source = doc["source"] if filt is None else filt.apply(doc["source"])
+    return Response(200, None if request.method == "HEAD" else source)
 
 
 async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
@@ -531,34 +565,6 @@ async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
         return Response(404, None if head else body)
     body.update(doc_fields(node, doc, m["filter"]))
     return Response(200, None if head else body)
-
-
-async def create_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("wait_for_active_shards", "timeout", "master_timeout", "include_type_name")
-    params.check_consumed()
-    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
-                        required=False)
-    await node.apply_state(await node.master.create_index(m["index"], body, None))
-    answer = {"acknowledged": True, "shards_acknowledged": True}
-    if node.profile.major >= 6:
-        answer["index"] = m["index"]
-    return Response(200, answer)
-
-
-async def delete_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("timeout", "master_timeout")
-    params.check_consumed()
-    await node.apply_state(await node.master.delete_index(m["index"]))
-    return Response(200, {"acknowledged": True})
-
-
-async def head_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("local", "include_defaults", "flat_settings", "ignore_unavailable",
-                  "allow_no_indices", "expand_wildcards")
-    params.check_consumed()
-    return Response(200 if m["index"] in node.state["indices"] else 404, None)
-
-
 
 
 # -- the route table -----------------------------------------------------------------------
@@ -580,14 +586,18 @@ ROUTES = [
     Route.of("/", GET=root, HEAD=root),
     *cat.ROUTES,
     *bulk.ROUTES,
+    *indices.ALIAS_ROUTES,
     Route.of("/{index}/_update/{id}", _typeless, POST=update.update_doc),
     Route.of("/{index}/{type}/{id}/_update", lambda n, m: n.profile.custom_types and _typed(n, m),
              POST=update.update_doc),
     Route.of("/{index}/_create/{id}", _typeless, PUT=create_doc, POST=create_doc),
     Route.of("/{index}/{type}/{id}/_create", lambda n, m: n.profile.custom_types and _typed(n, m),
              PUT=create_doc, POST=create_doc),
+    Route.of("/{index}/_source/{id}", _typeless, GET=get_source, HEAD=get_source),
+    Route.of("/{index}/{type}/{id}/_source", lambda n, m: n.profile.custom_types and _typed(n, m),
+             GET=get_source, HEAD=get_source),
     Route.of("/{index}/{type}/{id}", _typed, PUT=put_doc, POST=put_doc, GET=get_doc,
              HEAD=get_doc, DELETE=delete_doc),
     Route.of("/{index}/{type}", _typed, POST=put_doc),
-    Route.of("/{index}", PUT=create_index, DELETE=delete_index, HEAD=head_index),
+    *indices.ROUTES,
 ]

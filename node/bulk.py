@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from node import cat
+from node import cat, indices
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
@@ -106,6 +106,7 @@ class BulkItem:
     if_primary_term: int = UNASSIGNED_PRIMARY_TERM
     source: bytes = b""
     update: UpdateSpec | None = None
+    require_alias: bool | None = None  # None: the URL's `require_alias`
 
 
 def _malformed(line: int, detail: str) -> IllegalArgument:
@@ -242,6 +243,8 @@ def _item(node: Node, action: str, line: int, fields: dict, default_index: str |
         item.if_seq_no = _long("if_seq_no", fields["if_seq_no"])
     if "if_primary_term" in fields:
         item.if_primary_term = _long("if_primary_term", fields["if_primary_term"])
+    if "require_alias" in fields:
+        item.require_alias = fields["require_alias"] in (True, "true")
     return item
 
 
@@ -252,6 +255,7 @@ def _update_item(node: Node, item: BulkItem, fields: dict, source: bytes,
         raise IllegalArgument("Update requests do not support versioning. Please use "
                               "`if_seq_no` and `if_primary_term` instead")
     u = UpdateSpec(item.index, item.doc_type, item.doc_id, routing=item.routing,
+                   require_alias=bool(item.require_alias),
                    version=item.version, version_type=item.version_type,
                    if_seq_no=item.if_seq_no, if_primary_term=item.if_primary_term)
     if "retry_on_conflict" in fields:
@@ -302,6 +306,8 @@ async def _run_item(node: Node, item: BulkItem, options: dict) -> dict:
             status, body = await run_update(node, u, in_bulk=True)
             return {key: {**body, "status": status}}
         op = DELETE if item.action == "delete" else INDEX
+        item.index = indices.concrete_index(node, item.index, write=True,
+                                            require_alias=item.require_alias and op == INDEX)
         source = None
         if op == INDEX:
             if item.doc_id == "":  # IndexRequest.process
@@ -336,6 +342,7 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
     api = _api()
     p = node.profile
     started = node.clock()
+    alias_only = api.require_alias(node, params)
     options = api._write_options(params)
     default_routing = params.str("routing")
     url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
@@ -346,6 +353,11 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
         raise ParseError("request body is required")
     items = parse_bulk(node, request.body, m.get("index"), _default_type(node, url_type),
                        default_routing)
+    for item in items:
+        if item.require_alias is None:
+            item.require_alias = alias_only
+        if item.update is not None:
+            item.update.require_alias = item.require_alias
     params.check_consumed()
     errors = [] if items else ["no requests added"]
     for item in items:
@@ -434,6 +446,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
         requested = None  # 7.x: `_type: null` for a missing index or one without a mapping
     head: dict = {"_index": index}
     try:
+        index = head["_index"] = indices.concrete_index(node, index, write=False)
         meta = node.index_meta(index)
         lookup = requested or ("_all" if p.major == 5 else meta.get("type") or "_doc")
         doc = None

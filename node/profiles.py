@@ -138,6 +138,15 @@ class Profile:
                     ("_source_include", "_source_exclude"))
         return (("_source_includes", "_source_excludes"),)
 
+    def source_not_found(self, index: str, doc_type: str, doc_id: str) -> str | None:
+        """The `resource_not_found_exception` reason of `_source` for a missing document
+        (5.x answers a bare 404)."""
+        if self.major == 5:
+            return None
+        if self.major <= 7:
+            return f"Document not found [{index}]/[{doc_type}]/[{doc_id}]"
+        return f"Document not found [{index}]/[{doc_id}]"
+
     @property
     def wrong_type_is_missing(self) -> bool:
         """6.x/7.x: a GET naming a type the index does not have finds nothing (404)."""
@@ -163,6 +172,21 @@ class Profile:
         """6.x: `_doc` in a delete or update URL targets the index's one type, whatever its
         name (the answer still says `_doc`)."""
         return self.major == 6
+
+    @property
+    def destructive_requires_name(self) -> bool:
+        """8.0 made `action.destructive_requires_name` default to true: no `DELETE /_all`."""
+        return self.major >= 8
+
+    @property
+    def write_index_message(self) -> bool:
+        """6.4 added write indices: a write through a multi-index alias names that."""
+        return self.major >= 6
+
+    @property
+    def require_alias(self) -> bool:
+        """The `require_alias` write parameter (7.10+)."""
+        return self.major >= 7
 
     @property
     def routing_shards_setting(self) -> bool:

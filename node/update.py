@@ -28,6 +28,7 @@ from node.engine import INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, parse_json
+from node import indices
 from node.search import SourceFilter
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              explain_cas_conflict, valid_for_writes)
@@ -122,6 +123,7 @@ class UpdateSpec:
     detect_noop: bool = True
     script: bool = False
     scripted_upsert: bool = False
+    require_alias: bool = False
     fetch_source: SourceFilter | None = None  # `_source`: answer with a `get` object
     routing: str | None = None
     retry_on_conflict: int = 0
@@ -366,6 +368,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
     In a bulk, a noop answers the shard's `_shards` like every item of that shard, and a
     bulk-level `refresh=true` marks it `forced_refresh`; alone it answers zeros.
     """
+    u.index = indices.concrete_index(node, u.index, write=True, require_alias=u.require_alias)
     meta = await node.ensure_index(u.index, None)  # the update API auto-creates the index
     attempt = 0
     while True:
@@ -491,6 +494,7 @@ async def update_doc(node: Node, request: Request, params: Params, m: dict) -> R
     p = node.profile
     u = UpdateSpec(m["index"], m.get("type") or "_doc", m["id"])
     u.routing = params.str("routing") or None
+    u.require_alias = api.require_alias(node, params)
     options = api._write_options(params)
     u.timeout, u.wait_for_active_shards = options["timeout"], options["wait_for_active_shards"]
     u.refresh = options["refresh"]
