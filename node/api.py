@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from node import bulk, cat, indices, update
+from node import bulk, cat, indices, searching, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
 from node.node import DocWrite, Node, WriteOutcome
-from node.rest import (Params, Request, Response, Route, error_response, parse_object,
-                       parse_source, parse_time, to_yaml)
+from node.rest import (Params, Request, Response, Route, error_response, parse_source,
+                       parse_time, to_yaml)
 from node.search import SourceFilter, source_params
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              valid_for_reads, valid_for_writes)
@@ -586,6 +586,7 @@ ROUTES = [
     Route.of("/", GET=root, HEAD=root),
     *cat.ROUTES,
     *bulk.ROUTES,
+    *searching.ROUTES,
     *indices.ALIAS_ROUTES,
     Route.of("/{index}/_update/{id}", _typeless, POST=update.update_doc),
     Route.of("/{index}/{type}/{id}/_update", lambda n, m: n.profile.custom_types and _typed(n, m),

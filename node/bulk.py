@@ -1,4 +1,4 @@
-"""Multi-document APIs: `_bulk`, `_mget`, and the search side's `_refresh` and `_count`.
+"""Multi-document APIs: `_bulk` and `_mget`.
 
 `_bulk` parses its NDJSON body as Elasticsearch's BulkRequestParser of each generation does
 (action names, metadata names, error messages with line numbers), validates every item the way
@@ -10,11 +10,6 @@ its `status` and the same error object the single-document API answers (without 
 as bulk items print it), and the response says `errors: true`.
 
 `_mget` answers each entry like a GET (found or not), or with an `error` (a missing index).
-
-`_count` counts what searches see: only what the last refresh of each primary made visible.
-A refresh happens on `_refresh`, on a write with `refresh=true` / `wait_for` (each copy the write
-reached), and every second (`index.refresh_interval`), lazily by the node's clock; from 7.0 a
-shard without searches for 30s skips its scheduled refreshes and refreshes when searched.
 """
 
 from __future__ import annotations
@@ -22,14 +17,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from node import cat, indices
+from node import indices
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
 from node.search import SourceFilter
-from node.update import (UpdateSpec, fields_with_locations, parse_update_body, run_update,
-                         token, update_validation_errors)
+from node.update import (UpdateSpec, parse_update_body, run_update, token,
+                         update_validation_errors)
 from node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
 
 
@@ -83,11 +78,6 @@ def _default_type(node: Node, url_type: str | None) -> str | None:
     if url_type is not None:
         return url_type
     return "_doc" if node.profile.major >= 7 else None
-
-
-def _count_has_skipped(node: Node) -> bool:
-    """`_shards.skipped` in search and count responses (6.0+)."""
-    return node.profile.major >= 6
 
 
 # -- bulk: parsing ----------------------------------------------------------------------------
@@ -501,73 +491,6 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
     return Response(200, {"docs": docs})
 
 
-# -- refresh and count ------------------------------------------------------------------------
-def _failures(entries: list[dict]) -> list[dict]:
-    return [{"shard": f["shard"], "index": f["index"], "status": f["status"],
-             "reason": f["reason"]} for f in entries]
-
-
-async def refresh(node: Node, request: Request, params: Params, m: dict) -> Response:
-    """`POST|GET /_refresh`, `/{index}/_refresh`: every copy's search view catches up."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
-                  "ignore_throttled")
-    params.check_consumed()
-    shards = await node.refresh(cat._selected(node, m.get("index")))
-    header = {"total": shards["total"], "successful": shards["successful"],
-              "failed": shards["failed"]}
-    if shards["failures"]:
-        header["failures"] = _failures(shards["failures"])
-    return Response(200, {"_shards": header})
-
-
-def _unsupported_query(what: str) -> IllegalArgument:
-    return IllegalArgument(f"occsim counts with the [match_all] query only: {what} is not "
-                           "supported")
-
-
-def _count_query(node: Node, request: Request) -> None:
-    """RestActions.getQueryContent: `{"query": {...}}` only; occsim runs `match_all`."""
-    if not request.body.strip():
-        return
-    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected)
-    text = request.body.decode("utf-8")
-    for name, value, name_at, _ in fields_with_locations(text):
-        if name != "query":
-            line, col = name_at.split(":")
-            raise ElasticsearchError(f"request does not support [{name}]", status=400,
-                                     type="parsing_exception",
-                                     meta={"line": int(line), "col": int(col)})
-    query = body.get("query")
-    if not isinstance(query, dict) or len(query) != 1:
-        raise _unsupported_query(f"the query {json.dumps(query)}")
-    (kind, clause), = query.items()
-    if kind != "match_all":
-        raise _unsupported_query(f"the query [{kind}]")
-    if not isinstance(clause, dict) or set(clause) - {"boost", "_name"}:
-        raise _unsupported_query(f"[match_all] with {json.dumps(clause)}")
-
-
-async def count(node: Node, request: Request, params: Params, m: dict) -> Response:
-    """`GET|POST /_count`, `/{index}/_count`: documents visible to search, per primary."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards", "preference",
-                  "routing", "min_score", "terminate_after", "analyzer", "analyze_wildcard",
-                  "default_operator", "df", "lenient", "ignore_throttled")
-    q = params.str("q")
-    if q is not None and q.strip() not in ("*", "*:*"):
-        raise _unsupported_query(f"the query string [{q}]")
-    _count_query(node, request)
-    params.check_consumed()
-    result = await node.search_count(cat._selected(node, m.get("index")))
-    header = {"total": result["total"], "successful": result["successful"]}
-    if _count_has_skipped(node):
-        header["skipped"] = 0
-    header["failed"] = result["failed"]
-    if result["failures"]:
-        header["failures"] = [{"shard": f["shard"], "index": f["index"], "node": f["node"],
-                               "reason": f["reason"]} for f in result["failures"]]
-    return Response(200, {"count": result["count"], "_shards": header})
-
-
 def _with_types(node: Node, m: dict) -> bool:
     return node.profile.custom_types
 
@@ -579,8 +502,4 @@ ROUTES = [
     Route.of("/_mget", GET=mget, POST=mget),
     Route.of("/{index}/_mget", GET=mget, POST=mget),
     Route.of("/{index}/{type}/_mget", _with_types, GET=mget, POST=mget),
-    Route.of("/_refresh", GET=refresh, POST=refresh),
-    Route.of("/{index}/_refresh", GET=refresh, POST=refresh),
-    Route.of("/_count", GET=count, POST=count),
-    Route.of("/{index}/_count", GET=count, POST=count),
 ]

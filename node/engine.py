@@ -338,10 +338,6 @@ class ShardCopy:
         self._last_search = now
         return self.searchable
 
-    def search_count(self, now: float) -> int:
-        """How many documents a search of this copy counts."""
-        return len(self.search_view(now))
-
     def live_count(self) -> int:
         return sum(1 for d in self.docs.values() if not d.deleted)
 

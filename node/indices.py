@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
+from node.errors import IllegalArgument, IndexNotFound
 from node.rest import Params, Request, Response, Route, parse_object
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ import mmh3
 from node.engine import INDEX, Operation, ShardCopy, Write
 from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
 from node.profiles import Profile
+from node.search import compile_query
 from node.versioning import MATCH_ANY, VersionType
 from transport.message import TransportError
 
@@ -155,6 +156,7 @@ class Node:
         self._state_changed = asyncio.Condition()
         self._moves: dict[tuple[str, int, str], asyncio.Future] = {}  # see _primary_move
         self._rng = rng or random.Random()
+        self.search_turn = 0  # which copy serves the next search without a preference
 
     def new_id(self) -> str:
         """A 20-character URL-safe id for a document indexed without one, as Elasticsearch
@@ -572,8 +574,8 @@ class Node:
         op = body.get("op")
         if op == "refresh":
             return {"done": self.refresh_local(body["copies"])}
-        if op == "count":
-            return {"done": self.search_count_local(body["copies"])}
+        if op == "search":
+            return {"done": self.search_local(body["copies"], body["query"])}
         return {"counts": self.local_counts()}
 
     # -- refresh and search counts ---------------------------------------------------------
@@ -584,24 +586,48 @@ class Node:
             copy = self.copies.get((index, shard))
             if copy is not None:
                 copy.refresh()
+                self.recorder.record("refresh", index=index, shard=shard)
                 done.append([index, shard])
         return done
 
-    def search_count_local(self, copies: list) -> list[list]:
-        """[index, shard, count] of what a search sees in each listed copy held here."""
+    def search_local(self, copies: list, query: dict) -> list[list]:
+        """[index, shard, hits] of a query on what each listed copy here made searchable."""
         now = self.clock()
-        return [[index, shard, self.copies[(index, shard)].search_count(now)]
-                for index, shard in copies if (index, shard) in self.copies]
+        matches = compile_query(query, major=self.profile.major)
+        out = []
+        for index, shard in copies:
+            copy = self.copies.get((index, shard))
+            if copy is None:
+                continue
+            hits = []
+            for uid, doc in copy.search_view(now).items():
+                doc_type, _, doc_id = uid.rpartition("#") if self.typed_uids() else ("", "", uid)
+                score = matches(doc_id, doc.source)
+                if score is not None:
+                    hits.append({"_id": doc_id, "_type": doc_type or None, "_score": score,
+                                 "_version": doc.version, "_seq_no": doc.seq_no,
+                                 "_primary_term": doc.term, "_routing": doc.routing,
+                                 "_source": doc.source})
+            if self.recorder.enabled:
+                self.recorder.record("search", index=index, shard=shard, hits=len(hits),
+                                     docs=[[h["_id"], h["_version"], h["_seq_no"]]
+                                           for h in hits])
+            out.append([index, shard, hits])
+        return out
 
-    async def _on_copies(self, op: str, targets: dict[str, list]) -> dict[str, list | Exception]:
-        """Run a refresh or count on the copies each node holds, here or over the transport."""
-        local = {"refresh": self.refresh_local, "count": self.search_count_local}[op]
+    async def on_copies(self, op: str, targets: dict[str, list],
+                        **extra: object) -> dict[str, list | Exception]:
+        """Run a refresh or search on the copies each node holds, here or over the transport."""
+        local = {"refresh": self.refresh_local, "search": self.search_local}[op]
         results: dict[str, list | Exception] = {}
         remote = [n for n in targets if n != self.name]
         if self.name in targets:
-            results[self.name] = local(targets[self.name])
+            try:
+                results[self.name] = local(targets[self.name], *extra.values())
+            except ElasticsearchError as exc:
+                results[self.name] = exc
         replies = await asyncio.gather(
-            *(self._ask(n, "stats", {"op": op, "copies": targets[n]}, timeout=30.0)
+            *(self._ask(n, "stats", {"op": op, "copies": targets[n], **extra}, timeout=30.0)
               for n in remote), return_exceptions=True)
         for n, reply in zip(remote, replies):
             results[n] = reply["done"] if isinstance(reply, dict) else reply
@@ -621,7 +647,7 @@ class Node:
                     if holder is not None:
                         targets.setdefault(holder, []).append([index, shard])
         successful, failures = 0, []
-        for holder, result in (await self._on_copies("refresh", targets)).items():
+        for holder, result in (await self.on_copies("refresh", targets)).items():
             if isinstance(result, Exception):
                 failures.extend(_copy_failure(index, shard, holder, result)
                                 for index, shard in targets[holder])
@@ -629,27 +655,6 @@ class Node:
                 successful += len(result)
         return {"total": total, "successful": successful, "failed": len(failures),
                 "failures": failures}
-
-    async def search_count(self, indices: list[str]) -> dict:
-        """Count what searches see, one primary per shard (`_count`)."""
-        total, targets, failures = 0, {}, []
-        for index in indices:
-            for shard, routing in enumerate(self.index_meta(index)["routing"]):
-                total += 1
-                if routing["primary"] is None:
-                    failures.append(_copy_failure(index, shard, None, None))
-                else:
-                    targets.setdefault(routing["primary"], []).append([index, shard])
-        count, successful = 0, 0
-        for holder, result in (await self._on_copies("count", targets)).items():
-            if isinstance(result, Exception):
-                failures.extend(_copy_failure(index, shard, holder, result)
-                                for index, shard in targets[holder])
-            else:
-                successful += len(result)
-                count += sum(n for _, _, n in result)
-        return {"count": count, "total": total, "successful": successful,
-                "failed": len(failures), "failures": failures}
 
     def _schedule_refresh(self, copy: ShardCopy, meta: dict) -> None:
         """Refresh every `index.refresh_interval` (default 1s, `-1` never); from 7.0 a shard

@@ -147,6 +147,19 @@ class Profile:
             return f"Document not found [{index}]/[{doc_type}]/[{doc_id}]"
         return f"Document not found [{index}]/[{doc_id}]"
 
+    def text_sort_refused(self, field_name: str) -> str:
+        """Why sorting on a `text` field fails (no fielddata), as each generation words it."""
+        if self.major <= 6:
+            return (f"Fielddata is disabled on text fields by default. Set fielddata=true on "
+                    f"[{field_name}] in order to load fielddata in memory by uninverting the "
+                    "inverted index. Note that this can however use significant memory. "
+                    "Alternatively use a keyword field instead.")
+        return ("Text fields are not optimised for operations that require per-document field "
+                "data like aggregations and sorting, so these operations are disabled by "
+                "default. Please use a keyword field instead. Alternatively, set fielddata=true "
+                f"on [{field_name}] in order to load field data by uninverting the inverted "
+                "index. Note that this can use significant memory.")
+
     @property
     def wrong_type_is_missing(self) -> bool:
         """6.x/7.x: a GET naming a type the index does not have finds nothing (404)."""
