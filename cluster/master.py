@@ -69,6 +69,7 @@ def parse_settings(body: dict, profile: Profile) -> dict:
     out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES,
            "refresh_interval": None}
     routing_shards = None
+    explicit = {}  # the settings given other than the counts, as `GET /{index}` lists them
     for name, value in flat.items():
         key = name.removeprefix("index.")
         if key not in _KNOWN_SETTINGS or (key == "number_of_routing_shards"
@@ -77,6 +78,8 @@ def parse_settings(body: dict, profile: Profile) -> dict:
                 f"unknown setting [index.{key}] please check that any required plugins are "
                 "installed, or check the breaking changes documentation for removed settings"
             )
+        if key in ("gc_deletes", "refresh_interval", "number_of_routing_shards"):
+            explicit[key] = str(value)
         if key == "gc_deletes":
             out["gc_deletes"] = parse_time("index.gc_deletes", value)
             continue
@@ -103,6 +106,7 @@ def parse_settings(body: dict, profile: Profile) -> dict:
             raise IllegalArgument(f"the number of source shards [{out['shards']}] must be a "
                                   f"factor of [{routing_shards}]")
         out["routing_num_shards"] = routing_shards
+    out["explicit"] = explicit
     return out
 
 

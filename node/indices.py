@@ -107,6 +107,85 @@ async def head_index(node: Node, request: Request, params: Params, m: dict) -> R
     return Response(200 if found else 404, None)
 
 
+async def get_index(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`GET /{index}` (indices.get): each index's aliases, mappings and settings. occsim keeps
+    no mappings: it infers Elasticsearch's dynamic mapping from the documents the primaries hold."""
+    params.accept("local", "include_defaults", "flat_settings", "ignore_unavailable",
+                  "allow_no_indices", "expand_wildcards", "master_timeout", "human",
+                  "include_type_name")
+    params.check_consumed()
+    from node.searching import run_query  # searching imports this module
+    names = expand(node, m["index"])
+    hits, _ = await run_query(node, names, {"match_all": {}}, None, live=True)
+    body: dict = {}
+    for index in names:
+        meta = node.state["indices"][index]
+        body[index] = {"aliases": {a: {} for a in meta.get("aliases", ())},
+                       "mappings": _mappings(node, meta, [h for h in hits
+                                                          if h["_index"] == index]),
+                       "settings": {"index": _settings(meta, index)}}
+    return Response(200, body)
+
+
+def _mappings(node: Node, meta: dict, hits: list[dict]) -> dict:
+    """Dynamic mappings per generation: typed up to 6.x (5.x one per type), typeless from 7."""
+    by_type: dict[str, dict] = {}
+    for hit in hits:
+        doc_type = hit["_type"] if node.profile.major == 5 else meta.get("type") or "_doc"
+        _infer(by_type.setdefault(doc_type, {}), hit["_source"])
+    if node.profile.major >= 7:
+        properties = {k: v for props in by_type.values() for k, v in props.items()}
+        return {"properties": _sorted(properties)} if properties else {}
+    if meta.get("type") and meta["type"] not in by_type:
+        by_type[meta["type"]] = {}
+    return {t: ({"properties": _sorted(p)} if p else {}) for t, p in by_type.items()}
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?"
+                   r"|\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})?")
+
+
+def _infer(properties: dict, source: dict) -> None:
+    """Elasticsearch's dynamic mapping: the first value seen decides a field's type."""
+    for key, value in source.items():
+        if isinstance(value, list):
+            value = next((v for v in value if v is not None), None)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            inner = properties.setdefault(key, {"properties": {}})
+            if "properties" in inner:
+                _infer(inner["properties"], value)
+            continue
+        if key in properties:
+            continue
+        if isinstance(value, bool):
+            properties[key] = {"type": "boolean"}
+        elif isinstance(value, int):
+            properties[key] = {"type": "long"}
+        elif isinstance(value, float):
+            properties[key] = {"type": "float"}
+        elif _DATE.fullmatch(value):
+            properties[key] = {"type": "date"}
+        else:
+            properties[key] = {"type": "text", "fields": {
+                "keyword": {"type": "keyword", "ignore_above": 256}}}
+
+
+def _sorted(properties: dict) -> dict:
+    return {k: ({"properties": _sorted(v["properties"])} if "properties" in v else v)
+            for k, v in sorted(properties.items())}
+
+
+def _settings(meta: dict, index: str) -> dict:
+    """The index settings as Elasticsearch lists them (every value a string)."""
+    out: dict = dict(meta.get("explicit", {}))
+    out.update(number_of_shards=str(meta["shards"]),
+               number_of_replicas=str(meta["replicas"]), uuid=meta["uuid"],
+               provided_name=index)
+    return out
+
+
 # -- aliases -----------------------------------------------------------------------------------
 async def put_alias(node: Node, request: Request, params: Params, m: dict) -> Response:
     """`PUT /{index}/_alias/{name}` (also `_aliases`, and POST)."""
@@ -149,5 +228,6 @@ ALIAS_ROUTES = [  # before the document routes, which 5.x would match with any t
     Route.of("/{index}/_aliases/{name}", PUT=put_alias, POST=put_alias),
 ]
 ROUTES = [
-    Route.of("/{index}", PUT=create_index, DELETE=delete_index, HEAD=head_index),
+    Route.of("/{index}", PUT=create_index, DELETE=delete_index, HEAD=head_index,
+             GET=get_index),
 ]

@@ -575,7 +575,8 @@ class Node:
         if op == "refresh":
             return {"done": self.refresh_local(body["copies"])}
         if op == "search":
-            return {"done": self.search_local(body["copies"], body["query"])}
+            return {"done": self.search_local(body["copies"], body["query"],
+                                              body.get("live", False))}
         return {"counts": self.local_counts()}
 
     # -- refresh and search counts ---------------------------------------------------------
@@ -590,8 +591,9 @@ class Node:
                 done.append([index, shard])
         return done
 
-    def search_local(self, copies: list, query: dict) -> list[list]:
-        """[index, shard, hits] of a query on what each listed copy here made searchable."""
+    def search_local(self, copies: list, query: dict, live: bool = False) -> list[list]:
+        """[index, shard, hits] of a query on what each listed copy here made searchable
+        (`live`: on every document it holds, for the mappings `GET /{index}` infers)."""
         now = self.clock()
         matches = compile_query(query, major=self.profile.major)
         out = []
@@ -600,7 +602,9 @@ class Node:
             if copy is None:
                 continue
             hits = []
-            for uid, doc in copy.search_view(now).items():
+            view = {u: d for u, d in copy.docs.items() if not d.deleted} if live \
+                else copy.search_view(now)
+            for uid, doc in view.items():
                 doc_type, _, doc_id = uid.rpartition("#") if self.typed_uids() else ("", "", uid)
                 score = matches(doc_id, doc.source)
                 if score is not None:
@@ -608,7 +612,7 @@ class Node:
                                  "_version": doc.version, "_seq_no": doc.seq_no,
                                  "_primary_term": doc.term, "_routing": doc.routing,
                                  "_source": doc.source})
-            if self.recorder.enabled:
+            if self.recorder.enabled and not live:
                 self.recorder.record("search", index=index, shard=shard, hits=len(hits),
                                      docs=[[h["_id"], h["_version"], h["_seq_no"]]
                                            for h in hits])

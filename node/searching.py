@@ -39,10 +39,10 @@ def _api():
 
 
 # -- which copy serves each shard ------------------------------------------------------------
-def choose_copies(node: Node, names: list[str], preference: str | None,
-                  ) -> tuple[dict[str, list], list[dict], int]:
+def choose_copies(node: Node, names: list[str], preference: str | None, *,
+                  primaries: bool = False) -> tuple[dict[str, list], list[dict], int]:
     """{holder: [[index, shard], ...]}, the failures of shards with no copy to ask, and how
-    many shards the search covers."""
+    many shards the search covers (`primaries`: ask each shard's primary)."""
     p = node.profile
     only_shards: set[int] | None = None
     if preference and preference.startswith("_shards:"):
@@ -63,7 +63,8 @@ def choose_copies(node: Node, names: list[str], preference: str | None,
             if preference == "_only_local" and node.name not in started:
                 continue
             total += 1
-            holder = _pick(node, started, routing["primary"], preference)
+            holder = _pick(node, started, routing["primary"],
+                           "_primary" if primaries else preference)
             if holder is None:
                 failures.append({"shard": shard, "index": index, "node": None, "reason": {
                     "type": "no_shard_available_action_exception",
@@ -101,13 +102,14 @@ def _pick(node: Node, started: list[str], primary: str | None,
     return started[node.search_turn % len(started)]
 
 
-async def run_query(node: Node, names: list[str], query: dict,
-                    preference: str | None) -> tuple[list[dict], dict]:
-    """Every matching hit of the chosen copies, and the `_shards` header."""
-    targets, failures, total = choose_copies(node, names, preference)
+async def run_query(node: Node, names: list[str], query: dict, preference: str | None, *,
+                    live: bool = False) -> tuple[list[dict], dict]:
+    """Every matching hit of the chosen copies, and the `_shards` header (`live`: every
+    document the primaries hold, refreshed or not)."""
+    targets, failures, total = choose_copies(node, names, preference, primaries=live)
     hits: list[dict] = []
     searched = 0
-    results = await node.on_copies("search", targets, query=query)
+    results = await node.on_copies("search", targets, query=query, live=live)
     for holder, result in results.items():
         if isinstance(result, ElasticsearchError) and result.status == 400:
             raise result  # the query itself is bad: every shard refuses it alike

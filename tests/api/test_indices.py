@@ -166,3 +166,39 @@ async def test_format_yaml_answers_in_yaml(make_api, major):
     assert api.last.headers["Content-Type"] == "application/yaml"
     assert body.startswith("---\n_index: \"test_1\"\n")
     assert "found: true\n_source:\n  foo: \"bar\"\n" in body
+
+
+# -- indices.get ---------------------------------------------------------------------------
+@pytest.mark.parametrize("major", ALL)
+async def test_get_index_lists_aliases_mappings_and_settings(make_api, major):
+    api = await make_api(major)
+    await api("PUT", "/test_1", {"aliases": {"alias_1": {}}, "settings": {
+        "number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "-1"}})
+    await api("PUT", api.doc_path("test_1", "1"), {
+        "title": "x", "n": 1, "f": 1.5, "ok": True, "when": "2015-01-01", "obj": {"a": "b"}})
+    status, body = await api("GET", "/test_1")
+    assert status == 200 and list(body) == ["test_1"]
+    index = body["test_1"]
+    assert index["aliases"] == {"alias_1": {}}
+    settings = index["settings"]["index"]
+    assert settings["number_of_shards"] == "2" and settings["number_of_replicas"] == "0"
+    assert settings["refresh_interval"] == "-1" and settings["provided_name"] == "test_1"
+    assert settings["uuid"] == api.node.state["indices"]["test_1"]["uuid"]
+    properties = {
+        "f": {"type": "float"}, "n": {"type": "long"},
+        "obj": {"properties": {"a": {"type": "text", "fields": {
+            "keyword": {"type": "keyword", "ignore_above": 256}}}}},
+        "ok": {"type": "boolean"},
+        "title": {"type": "text", "fields": {"keyword": {"type": "keyword",
+                                                          "ignore_above": 256}}},
+        "when": {"type": "date"}}
+    mappings = index["mappings"]
+    if major >= 7:
+        assert mappings == {"properties": properties}
+    else:
+        assert mappings == {("test" if major == 5 else "_doc"): {"properties": properties}}
+    status, body = await api("GET", "/nope")
+    assert status == 404 and body["error"]["type"] == "index_not_found_exception"
+    await api("PUT", "/empty")
+    _, body = await api("GET", "/empty")
+    assert body["empty"]["mappings"] == {}
