@@ -34,7 +34,7 @@ async def dispatch(node: Node, request: Request) -> Response:
     """Answer one REST request and trace it; never raises."""
     try:
         handler, m = _resolve(node, request)
-    except RestError as exc:
+    except (RestError, ElasticsearchError) as exc:
         handler, m, unrouted = None, {}, exc
     tracing = node.recorder.enabled
     if tracing:
@@ -109,11 +109,38 @@ def _resolve(node: Node, request: Request) -> tuple:
             continue
         return handler, match.groupdict()
     uri = request.describe()
+    unserved = next((UNSERVED[s] for s in request.path.split("/") if s in UNSERVED), None)
+    if unserved is not None:
+        raise IllegalArgument(f"occsim does not serve the Elasticsearch API [{unserved}] "
+                              f"([{request.method} {request.path}]); see the README for the APIs "
+                              "it serves")
     if allowed and node.profile.major >= 6:
         raise RestError(405, f"Incorrect HTTP method for uri [{uri}] and method "
                         f"[{request.method}], allowed: [{', '.join(allowed)}]",
                         {"Allow": ",".join(allowed)})
     raise RestError(400, f"no handler found for uri [{uri}] and method [{request.method}]")
+
+
+# Elasticsearch APIs occsim does not serve, by a path segment that names them: refused by name
+# (rather than "no handler found", which would say Elasticsearch has no such endpoint).
+UNSERVED = {
+    "_mapping": "indices.get_mapping / indices.put_mapping", "_mappings": "indices.get_mapping",
+    "_settings": "indices.get_settings / indices.put_settings", "_stats": "indices.stats",
+    "_aliases": "indices.update_aliases", "_msearch": "msearch", "_scroll": "scroll",
+    "_update_by_query": "update_by_query", "_delete_by_query": "delete_by_query",
+    "_reindex": "reindex", "_analyze": "indices.analyze", "_explain": "explain",
+    "_termvectors": "termvectors", "_mtermvectors": "mtermvectors",
+    "_validate": "indices.validate_query", "_field_caps": "field_caps", "_open": "indices.open",
+    "_close": "indices.close", "_flush": "indices.flush", "_forcemerge": "indices.forcemerge",
+    "_nodes": "nodes", "_snapshot": "snapshot", "_template": "indices.template",
+    "_index_template": "indices.index_template", "_ingest": "ingest", "_tasks": "tasks",
+    "_sql": "sql", "_search_shards": "search_shards", "_pit": "open_point_in_time",
+    "_async_search": "async_search", "_rank_eval": "rank_eval", "_cluster": "cluster",
+    "_cat": "cat", "_shrink": "indices.shrink", "_split": "indices.split",
+    "_clone": "indices.clone", "_rollover": "indices.rollover", "_data_stream": "data streams",
+    "_segments": "indices.segments", "_recovery": "indices.recovery", "_cache": "indices.cache",
+    "_upgrade": "indices.upgrade", "_shard_stores": "indices.shard_stores",
+}
 
 
 def _check_content_type(node: Node, request: Request) -> None:

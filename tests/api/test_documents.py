@@ -263,3 +263,17 @@ async def test_mget_ignores_a_top_level_string_in_5(make_api):
     status, body = await api("POST", "/_mget", {
         "index": "test_2", "docs": [{"_index": "test_1", "_type": "test", "_id": "1"}]})
     assert status == 200 and body["docs"][0]["found"] is True
+
+
+@pytest.mark.parametrize("major", (7, 8, 9))
+async def test_an_explicit_refresh_interval_keeps_a_shard_from_going_search_idle(make_api,
+                                                                                major):
+    api = await make_api(major)
+    for index, settings in (("idle", {}), ("busy", {"refresh_interval": "1s"})):
+        await api("PUT", f"/{index}", {"settings": {"number_of_shards": 1, **settings}})
+    api.clock.now += 40.0  # no search for 30s: the default index goes search-idle
+    for index in ("idle", "busy"):
+        await api("PUT", api.doc_path(index, "1"), {"a": 1})
+    api.clock.now += 0.5
+    assert (await api("GET", "/idle/_count"))[1]["count"] == 1  # refreshed when searched
+    assert (await api("GET", "/busy/_count"))[1]["count"] == 0  # waits for its schedule

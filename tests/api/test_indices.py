@@ -202,3 +202,20 @@ async def test_get_index_lists_aliases_mappings_and_settings(make_api, major):
     await api("PUT", "/empty")
     _, body = await api("GET", "/empty")
     assert body["empty"]["mappings"] == {}
+
+
+@pytest.mark.parametrize("major", ALL)
+async def test_an_api_occsim_does_not_serve_is_refused_by_name(make_api, major):
+    api = await make_api(major)
+    await api("PUT", "/test_1")
+    status, body = await api("GET", "/test_1/_mapping")
+    assert status == 400 and body["error"]["type"] == "illegal_argument_exception"
+    assert body["error"]["reason"].startswith(
+        "occsim does not serve the Elasticsearch API [indices.get_mapping / "
+        "indices.put_mapping] ([GET /test_1/_mapping])")
+    status, body = await api("POST", "/_aliases", {"actions": []})
+    assert status == 400 and "[indices.update_aliases]" in body["error"]["reason"]
+    status, body = await api("GET", "/_cat/shards")
+    assert status == 200  # served
+    status, body = await api("GET", "/_cat/whatever")
+    assert status == 400 and "[cat]" in body["error"]["reason"]
