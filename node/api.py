@@ -107,7 +107,10 @@ def _resolve(node: Node, request: Request) -> tuple:
         if handler is None:
             allowed.extend(m for m in route.methods if m not in allowed)
             continue
-        return handler, match.groupdict()
+        m = match.groupdict()
+        if m.get("index") in UNSERVED or m.get("type") in UNSERVED:  # `/_mapping` is no index
+            break
+        return handler, m
     uri = request.describe()
     unserved = next((UNSERVED[s] for s in request.path.split("/") if s in UNSERVED), None)
     if unserved is not None:

@@ -211,7 +211,10 @@ def compile_query(query: object, *, major: int) -> Matcher:
                             "[_na] query malformed, no start_object after query name")
     (kind, clause), = query.items()
     if kind in SERVED_QUERIES:
-        return _COMPILERS[kind](clause, major)
+        try:
+            return _COMPILERS[kind](clause, major)
+        except (TypeError, ValueError, AttributeError):  # a value of the wrong JSON type
+            raise parsing_error(f"[{kind}] query malformed") from None
     if kind in KNOWN_QUERIES:
         raise IllegalArgument(f"occsim evaluates the queries [{', '.join(SERVED_QUERIES)}] "
                               f"only: the [{kind}] query is not supported")
@@ -355,13 +358,7 @@ def _bool(clause: object, major: int) -> Matcher:
         if key not in parts and key not in ("minimum_should_match", "boost", "_name",
                                             "adjust_pure_negative"):
             raise parsing_error(f"[bool] query does not support [{key}]")
-    minimum = clause.get("minimum_should_match")
-    if minimum is None:
-        minimum = 0 if parts["must"] or parts["filter"] else 1 if parts["should"] else 0
-    minimum = int(str(minimum).rstrip("%")) if str(minimum).lstrip("-").rstrip("%").isdigit() \
-        else 1
-    if minimum < 0:
-        minimum = max(0, len(parts["should"]) + minimum)
+    minimum = _minimum_should_match(clause.get("minimum_should_match"), parts)
 
     def match(doc_id: str, source: dict) -> float | None:
         score = 0.0
@@ -379,6 +376,22 @@ def _bool(clause: object, major: int) -> Matcher:
             return None
         return score + sum(matched)
     return match
+
+
+def _minimum_should_match(value: object, parts: dict[str, list]) -> int:
+    """How many `should` clauses must match: by default one when nothing else must, else none;
+    a number, a negative number (all but), or a percentage (rounded down)."""
+    should = len(parts["should"])
+    if value is None:
+        return 0 if parts["must"] or parts["filter"] or not should else 1
+    text = str(value).strip()
+    match = re.fullmatch(r"(-?)(\d+)(%?)", text)
+    if not match:
+        raise IllegalArgument(f"failed to parse minimum_should_match [{text}]")
+    number = int(match.group(2))
+    if match.group(3):
+        number = should * number // 100
+    return max(0, should - number) if match.group(1) else number
 
 
 _COMPILERS = {"match_all": _match_all, "match_none": _match_none, "ids": _ids, "term": _term,

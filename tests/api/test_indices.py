@@ -213,6 +213,8 @@ async def test_an_api_occsim_does_not_serve_is_refused_by_name(make_api, major):
     assert body["error"]["reason"].startswith(
         "occsim does not serve the Elasticsearch API [indices.get_mapping / "
         "indices.put_mapping] ([GET /test_1/_mapping])")
+    status, body = await api("GET", "/_mapping")  # not an index named `_mapping`
+    assert status == 400 and "[indices.get_mapping" in body["error"]["reason"]
     status, body = await api("POST", "/_aliases", {"actions": []})
     assert status == 400 and "[indices.update_aliases]" in body["error"]["reason"]
     status, body = await api("GET", "/_cat/shards")

@@ -196,3 +196,29 @@ async def test_search_over_several_indices_and_an_alias(make_api, major):
     assert total(api, body) == 3
     status, body = await api("GET", "/nope/_search")
     assert status == 404 and body["error"]["type"] == "index_not_found_exception"
+
+
+@pytest.mark.parametrize("body", [
+    {"query": {"match_all": {"boost": "x"}}}, {"query": {"constant_score": {
+        "filter": {"match_all": {}}, "boost": []}}}, {"query": "x"}, {"query": {"bool": {
+            "must": [None]}}}, {"size": "abc"}, {"from": 1.5}, {"sort": 5},
+    {"sort": [{"year": {"order": "up"}}]}, {"_source": 5}, {"track_total_hits": "many"},
+    {"query": {"range": {"year": {"gte": {}}}}}, {"query": {"terms": {"tag": [{}]}}},
+    {"query": {"bool": {"should": [], "minimum_should_match": "most"}}}])
+async def test_bad_search_bodies_are_400s(make_api, body):
+    api = await make_api(7)
+    await books(api)
+    status, answer = await api("POST", "/books/_search", body)
+    assert status in (200, 400), answer
+    if status == 400:
+        assert answer["error"]["type"] in ("parsing_exception", "illegal_argument_exception")
+
+
+async def test_minimum_should_match(make_api):
+    api = await make_api(7)
+    await books(api)
+    should = [{"term": {"tag": "cs"}}, {"range": {"year": {"gt": 2015}}},
+              {"match": {"title": "optimistic"}}]
+    for value, expected in ((2, ["4"]), ("-1", ["4"]), ("100%", ["4"]), ("34%", ["3", "4"])):
+        query = {"bool": {"should": should, "minimum_should_match": value}}
+        assert sorted(await ids(api, {"query": query})) == expected, value
