@@ -184,13 +184,17 @@ class MasterState:
         return out
 
     def _check_alias(self, alias: str, index: str) -> None:
+        """5.x/6.x name the index that has the alias's name; 7.9+ words it for data streams."""
         if alias == index or alias in self.state["indices"]:
-            exists = ("an index exists" if self.profile.major <= 6
-                      else "an index or data stream exists")
+            if self.profile.major >= 7:
+                raise ElasticsearchError(f"Invalid alias name [{alias}]: an index or data stream "
+                                         "exists with the same name as the alias", status=400,
+                                         type="invalid_alias_name_exception")
+            uuid = self.state["indices"].get(alias, {}).get("uuid", "_na_")
             raise ElasticsearchError(
-                f"Invalid alias name [{alias}], {exists} with the same name as the alias",
+                f"Invalid alias name [{alias}], an index exists with the same name as the alias",
                 status=400, type="invalid_alias_name_exception",
-                meta={"index_uuid": "_na_", "index": alias})
+                meta={"index_uuid": uuid, "index": alias})
 
     def put_alias(self, index: str, alias: str) -> dict:
         """`PUT /{index}/_alias/{name}`: point an alias at an index too."""

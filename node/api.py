@@ -519,10 +519,14 @@ def source_filter(node: Node, params: Params) -> SourceFilter | None:
     """The `_source` URL parameters of a read (their names per generation), or None."""
     source = params.str("_source")
     includes = excludes = None
-    for inc_name, exc_name in node.profile.source_filter_params:
+    names = node.profile.source_filter_params
+    for inc_name, exc_name in names:
         inc, exc = params.str(inc_name), params.str(exc_name)
         includes = inc if includes is None else includes
         excludes = exc if excludes is None else excludes
+        for name, value in ((inc_name, inc), (exc_name, exc)):
+            if value is not None and len(names) > 1 and not name.endswith("s"):  # 6.6+
+                params.warn(f"Deprecated field [{name}] used, expected [{name}s] instead")
     return source_params(source, includes, excludes)
 
 

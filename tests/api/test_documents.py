@@ -46,6 +46,15 @@ async def test_get_source_filtering(make_api, major):
     assert body["_source"] == {"include": {"field2": "v2"}, "count": 1}
 
 
+async def test_singular_source_include_is_deprecated_in_6(make_api):
+    api = await make_api(6)
+    await api("PUT", api.doc_path("test_1", "1"), DOC)
+    _, body = await api("GET", api.doc_path("test_1", "1"), _source_include="count")
+    assert body["_source"] == {"count": 1}
+    assert ('"Deprecated field [_source_include] used, expected [_source_includes] instead"'
+            in api.last.headers["Warning"])
+
+
 @pytest.mark.parametrize("major", (7, 8, 9))
 async def test_singular_source_include_is_gone_from_7(make_api, major):
     api = await make_api(major)

@@ -61,6 +61,10 @@ async def test_aliases_from_the_create_body_and_put_alias(make_api, major):
     assert (status, body) == (404, {"error": "alias [missing] missing", "status": 404})
     status, body = await api("PUT", "/test_2/_alias/test_1")
     assert status == 400 and body["error"]["type"] == "invalid_alias_name_exception"
+    assert body["error"]["reason"] == (
+        "Invalid alias name [test_1], an index exists with the same name as the alias"
+        if major <= 6 else "Invalid alias name [test_1]: an index or data stream exists with "
+        "the same name as the alias")
     status, body = await api("PUT", "/alias_1")
     assert status == 400 and body["error"]["reason"] == (
         "Invalid index name [alias_1], already exists as alias")
