@@ -8,9 +8,9 @@ prints them) or as JSON with `?format=json`.
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING
 
+from node import indices
 from node.errors import IllegalArgument
 from node.rest import Params, Request, Response, Route
 
@@ -60,24 +60,10 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _selected(node: Node, index: str | None) -> list[str]:
-    indices = node.state["indices"]
-    if index is None or index in ("_all", "*"):
-        return sorted(indices)
-    names = []
-    for part in index.split(","):
-        pattern = re.compile(re.escape(part).replace(r"\*", ".*"))
-        found = [n for n in sorted(indices) if pattern.fullmatch(n)]
-        if not found and "*" not in part:
-            node.index_meta(part)  # raises index_not_found_exception
-        names.extend(n for n in found if n not in names)
-    return names
-
-
 async def cat_shards(node: Node, request: Request, params: Params, m: dict) -> Response:
     counts = await node.copy_counts()
     rows = []
-    for index in _selected(node, m.get("index")):
+    for index in indices.expand(node, m.get("index")):
         for shard, routing in enumerate(node.state["indices"][index]["routing"]):
             for role, holder in [("p", routing["primary"])] + [("r", r) for r in
                                                                 routing["replicas"]]:
@@ -118,7 +104,7 @@ async def cat_indices(node: Node, request: Request, params: Params, m: dict) -> 
     counts = await node.copy_counts()
     health = _health(node)
     rows = []
-    for index in _selected(node, m.get("index")):
+    for index in indices.expand(node, m.get("index")):
         meta = node.state["indices"][index]
         docs = sum(counts.get((r["primary"], index, s)) or 0
                    for s, r in enumerate(meta["routing"]))
@@ -160,7 +146,7 @@ async def cluster_health(node: Node, request: Request, params: Params, m: dict) 
                   "wait_for_no_initializing_shards", "wait_for_events")
     params.check_consumed()
     if m.get("index"):
-        _selected(node, m["index"])
+        indices.expand(node, m["index"])
     h = _health(node)
     total = h["active_shards"] + h["unassigned_shards"]
     dedicated_master = 1 if node.state.get("master_node") else 0
