@@ -627,7 +627,7 @@ class Node:
         remote = [n for n in targets if n != self.name]
         if self.name in targets:
             try:
-                results[self.name] = local(targets[self.name], *extra.values())
+                results[self.name] = local(targets[self.name], **extra)
             except ElasticsearchError as exc:
                 results[self.name] = exc
         replies = await asyncio.gather(
