@@ -291,7 +291,7 @@ class _Layout:
 
     def _refresh(self, i: int, e: dict) -> Row:
         return Row(self._lane(e["node"]), style=ACK, glyph="↻", note=Text(
-            f"{e['node']} refreshes {_shard_name(e)}: searches see what it holds", style=ACK))
+            f"{e['node']} refreshes {_shard_name(e)}", style=ACK))
 
     def _search(self, i: int, e: dict) -> Row:
         found = ", ".join(f"doc {d} v{v} #{s}" for d, v, s in e.get("docs") or ()) or "no hits"
