@@ -40,9 +40,11 @@ def _api():
 
 # -- which copy serves each shard ------------------------------------------------------------
 def choose_copies(node: Node, names: list[str], preference: str | None, *,
-                  primaries: bool = False) -> tuple[dict[str, list], list[dict], int]:
+                  routing: str | None = None, primaries: bool = False,
+                  ) -> tuple[dict[str, list], list[dict], int]:
     """{holder: [[index, shard], ...]}, the failures of shards with no copy to ask, and how
-    many shards the search covers (`primaries`: ask each shard's primary)."""
+    many shards the search covers (`routing`: only the shards its values route to;
+    `primaries`: ask each shard's primary)."""
     p = node.profile
     only_shards: set[int] | None = None
     if preference and preference.startswith("_shards:"):
@@ -55,15 +57,19 @@ def choose_copies(node: Node, names: list[str], preference: str | None, *,
     failures: list[dict] = []
     total = 0
     for index in names:
-        for shard, routing in enumerate(node.index_meta(index)["routing"]):
-            if only_shards is not None and shard not in only_shards:
+        meta = node.index_meta(index)
+        routed = None if routing is None else {
+            node.shard_of(meta, "", value) for value in routing.split(",") if value}
+        for shard, copies in enumerate(meta["routing"]):
+            if (only_shards is not None and shard not in only_shards) or (
+                    routed is not None and shard not in routed):
                 continue
-            started = [c for c in [routing["primary"], *routing["replicas"]]
-                       if c is not None and c not in routing.get("initializing", ())]
+            started = [c for c in [copies["primary"], *copies["replicas"]]
+                       if c is not None and c not in copies.get("initializing", ())]
             if preference == "_only_local" and node.name not in started:
                 continue
             total += 1
-            holder = _pick(node, started, routing["primary"],
+            holder = _pick(node, started, copies["primary"],
                            "_primary" if primaries else preference)
             if holder is None:
                 failures.append({"shard": shard, "index": index, "node": None, "reason": {
@@ -103,10 +109,12 @@ def _pick(node: Node, started: list[str], primary: str | None,
 
 
 async def run_query(node: Node, names: list[str], query: dict, preference: str | None, *,
-                    live: bool = False) -> tuple[list[dict], dict]:
+                    routing: str | None = None, live: bool = False,
+                    ) -> tuple[list[dict], dict]:
     """Every matching hit of the chosen copies, and the `_shards` header (`live`: every
     document the primaries hold, refreshed or not)."""
-    targets, failures, total = choose_copies(node, names, preference, primaries=live)
+    targets, failures, total = choose_copies(node, names, preference, routing=routing,
+                                             primaries=live)
     hits: list[dict] = []
     searched = 0
     results = await node.on_copies("search", targets, query=query, live=live)
@@ -201,7 +209,8 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     track = _total_hits(node, params, body)
     as_int = p.major >= 7 and params.bool("rest_total_hits_as_int", False)
     preference = params.str("preference")
-    params.accept("routing", "search_type", "typed_keys", "ignore_unavailable",
+    routing = params.str("routing")
+    params.accept("search_type", "typed_keys", "ignore_unavailable",
                   "allow_no_indices", "expand_wildcards", "timeout", "request_cache",
                   "analyzer", "default_operator", "df", "lenient", "allow_partial_search_results",
                   "batched_reduce_size", "pre_filter_shard_size", "max_concurrent_shard_requests",
@@ -214,7 +223,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
         raise _window_too_large(start + size)
     compile_query(query, major=p.major)  # refuse a bad query before asking any shard
     hits, shards = await run_query(node, indices.expand(node, m.get("index")), query,
-                                   preference)
+                                   preference, routing=routing)
     if m.get("type"):
         hits = [h for h in hits if _shown_type(node, h) == m["type"]]
     if keys:
@@ -301,17 +310,18 @@ def _window_too_large(window: int) -> IllegalArgument:
 
 async def count(node: Node, request: Request, params: Params, m: dict) -> Response:
     """`GET|POST /_count`, `/{index}/_count`: the documents a search would find."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards", "routing",
+    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
                   "min_score", "terminate_after", "analyzer", "analyze_wildcard",
                   "default_operator", "df", "lenient", "ignore_throttled")
     q = params.str("q")
     preference = params.str("preference")
+    routing = params.str("routing")
     query = _count_query(node, request) or (query_string(q) if q is not None
                                             else {"match_all": {}})
     params.check_consumed()
     compile_query(query, major=node.profile.major)
     hits, shards = await run_query(node, indices.expand(node, m.get("index")), query,
-                                   preference)
+                                   preference, routing=routing)
     if m.get("type"):
         hits = [h for h in hits if _shown_type(node, h) == m["type"]]
     return Response(200, {"count": len(hits), "_shards": shards})

@@ -225,3 +225,13 @@ async def test_an_api_occsim_does_not_serve_is_refused_by_name(make_api, major):
     assert status == 200  # served
     status, body = await api("GET", "/_cat/whatever")
     assert status == 400 and "[cat]" in body["error"]["reason"]
+
+
+@pytest.mark.parametrize("major", ALL)
+async def test_accept_yaml_answers_in_yaml(make_api, major):
+    from node.api import dispatch
+    from node.rest import Request
+    api = await make_api(major)
+    response = await dispatch(api.node, Request("GET", "/", {}, {"accept": "application/yaml"}))
+    assert response.status == 200 and response.headers["Content-Type"] == "application/yaml"
+    assert response.body.startswith("---\nname: \"n1\"\n")

@@ -222,3 +222,20 @@ async def test_minimum_should_match(make_api):
     for value, expected in ((2, ["4"]), ("-1", ["4"]), ("100%", ["4"]), ("34%", ["3", "4"])):
         query = {"bool": {"should": should, "minimum_should_match": value}}
         assert sorted(await ids(api, {"query": query})) == expected, value
+
+
+@pytest.mark.parametrize("major", ALL)
+async def test_routing_searches_only_the_shards_it_routes_to(make_api, major):
+    api = await make_api(major)
+    await api("PUT", "/r", {"settings": {"number_of_shards": 4}})
+    await api("PUT", api.doc_path("r", "1"), {"k": 1}, routing="a")
+    await api("PUT", api.doc_path("r", "2"), {"k": 2}, routing="b")
+    await api("POST", "/r/_refresh")
+    meta = api.node.index_meta("r")
+    assert api.node.shard_of(meta, "", "a") != api.node.shard_of(meta, "", "b")
+    _, body = await api("GET", "/r/_search", routing="a")
+    assert [h["_id"] for h in body["hits"]["hits"]] == ["1"]
+    assert body["hits"]["hits"][0]["_routing"] == "a"
+    assert body["_shards"]["total"] == 1
+    _, body = await api("GET", "/r/_count", routing="a,b")
+    assert (body["count"], body["_shards"]["total"]) == (2, 2)
