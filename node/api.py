@@ -519,13 +519,13 @@ def source_filter(node: Node, params: Params) -> SourceFilter | None:
     """The `_source` URL parameters of a read (their names per generation), or None."""
     source = params.str("_source")
     includes = excludes = None
-    names = node.profile.source_filter_params
-    for inc_name, exc_name in names:
+    for inc_name, exc_name in node.profile.source_filter_params:
         inc, exc = params.str(inc_name), params.str(exc_name)
         includes = inc if includes is None else includes
         excludes = exc if excludes is None else excludes
         for name, value in ((inc_name, inc), (exc_name, exc)):
-            if value is not None and len(names) > 1 and not name.endswith("s"):  # 6.6+
+            if value is not None and not name.endswith("s") and \
+                    node.profile.singular_source_params_deprecated:
                 params.warn(f"Deprecated field [{name}] used, expected [{name}s] instead")
     return source_params(source, includes, excludes)
 

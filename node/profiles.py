@@ -129,14 +129,15 @@ class Profile:
     # -- reads ----------------------------------------------------------------------------
     @property
     def source_filter_params(self) -> tuple[tuple[str, str], ...]:
-        """The `_source` includes/excludes URL parameters: 5.x `_source_include`; 6.6 added
-        `_source_includes` beside it; 7.0 kept only the plural."""
-        if self.major == 5:
-            return (("_source_include", "_source_exclude"),)
-        if self.major == 6:
-            return (("_source_includes", "_source_excludes"),
-                    ("_source_include", "_source_exclude"))
-        return (("_source_includes", "_source_excludes"),)
+        """The `_source` includes/excludes URL parameters, the first given winning: up to 6.x
+        the singular `_source_include` over the plural (both read), 7.0 the plural only."""
+        plural = ("_source_includes", "_source_excludes")
+        return (("_source_include", "_source_exclude"), plural) if self.major <= 6 else (plural,)
+
+    @property
+    def singular_source_params_deprecated(self) -> bool:
+        """6.6 deprecated `_source_include`/`_source_exclude` (7.0 removed them)."""
+        return self.major == 6
 
     def source_not_found(self, index: str, doc_type: str, doc_id: str) -> str | None:
         """The `resource_not_found_exception` reason of `_source` for a missing document

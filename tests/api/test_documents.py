@@ -46,6 +46,17 @@ async def test_get_source_filtering(make_api, major):
     assert body["_source"] == {"include": {"field2": "v2"}, "count": 1}
 
 
+@pytest.mark.parametrize("major", (5, 6))
+async def test_both_spellings_of_source_includes_before_7(make_api, major):
+    api = await make_api(major)
+    await api("PUT", api.doc_path("test_1", "1"), DOC)
+    _, body = await api("GET", api.doc_path("test_1", "1"), _source_includes="count")
+    assert body["_source"] == {"count": 1}
+    _, body = await api("GET", api.doc_path("test_1", "1"), _source_includes="count",
+                        _source_include="bigint")
+    assert body["_source"] == {"bigint": DOC["bigint"]}  # the singular wins
+
+
 async def test_singular_source_include_is_deprecated_in_6(make_api):
     api = await make_api(6)
     await api("PUT", api.doc_path("test_1", "1"), DOC)
