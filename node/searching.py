@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 MAX_RESULT_WINDOW = 10000  # index.max_result_window
 DEFAULT_TRACK_TOTAL_HITS = 10000  # 7.0+
 _BODY_KEYS = ("query", "from", "size", "sort", "_source", "version", "seq_no_primary_term",
-              "track_total_hits", "timeout", "track_scores", "stored_fields", "min_score",
-              "terminate_after")
+              "track_total_hits", "timeout", "track_scores", "min_score")
 _UNSERVED_KEYS = ("aggs", "aggregations", "highlight", "suggest", "post_filter", "rescore",
                   "collapse", "search_after", "script_fields", "docvalue_fields", "explain",
-                  "profile", "slice", "pit", "knn", "runtime_mappings", "fields", "indices_boost")
+                  "profile", "slice", "pit", "knn", "runtime_mappings", "fields", "indices_boost",
+                  "stored_fields", "terminate_after")
+_UNSERVED_PARAMS = ("scroll", "explain", "stored_fields", "docvalue_fields", "terminate_after",
+                    "suggest_field", "stats")
 
 
 def _api():
@@ -160,6 +162,13 @@ def _int(name: str, value: object) -> int:
     return parse_long(name, str(value))
 
 
+def _float(name: str, value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise IllegalArgument(f"[{name}] must be a number, found [{value}]") from None
+
+
 def _flag(params: Params, body: dict, name: str) -> bool:
     if name in body:
         return body[name] is True or body[name] == "true"
@@ -210,11 +219,16 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     as_int = p.major >= 7 and params.bool("rest_total_hits_as_int", False)
     preference = params.str("preference")
     routing = params.str("routing")
+    track_scores = _flag(params, body, "track_scores")
+    min_score = body.get("min_score", params.str("min_score"))
+    for name in _UNSERVED_PARAMS:
+        if params.has(name):
+            raise IllegalArgument(f"occsim does not support [{name}] in a search request")
     params.accept("search_type", "typed_keys", "ignore_unavailable",
                   "allow_no_indices", "expand_wildcards", "timeout", "request_cache",
                   "analyzer", "default_operator", "df", "lenient", "allow_partial_search_results",
                   "batched_reduce_size", "pre_filter_shard_size", "max_concurrent_shard_requests",
-                  "ccs_minimize_roundtrips", "track_scores", "scroll", "explain", "stats")
+                  "ccs_minimize_roundtrips")
     params.check_consumed()
     if start < 0 or size < 0:
         raise IllegalArgument(f"[{'from' if start < 0 else 'size'}] parameter cannot be "
@@ -222,8 +236,12 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     if start + size > MAX_RESULT_WINDOW:
         raise _window_too_large(start + size)
     compile_query(query, major=p.major)  # refuse a bad query before asking any shard
+    if min_score is not None:
+        min_score = _float("min_score", min_score)
     hits, shards = await run_query(node, indices.expand(node, m.get("index")), query,
                                    preference, routing=routing)
+    if min_score is not None:
+        hits = [h for h in hits if h["_score"] >= min_score]
     if m.get("type"):
         hits = [h for h in hits if _shown_type(node, h) == m["type"]]
     if keys:
@@ -235,7 +253,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
         hits = sort_hits(hits, keys)
     else:
         hits.sort(key=lambda h: -h["_score"])  # stable: shard order among equal scores
-    by_score = not keys or any(k.field == "_score" for k in keys)
+    by_score = not keys or track_scores or any(k.field == "_score" for k in keys)
     page = hits[start:start + size]
     shown = [_hit(node, h, filt, with_version, with_seq_no, by_score, bool(keys))
              for h in page]
@@ -310,9 +328,11 @@ def _window_too_large(window: int) -> IllegalArgument:
 
 async def count(node: Node, request: Request, params: Params, m: dict) -> Response:
     """`GET|POST /_count`, `/{index}/_count`: the documents a search would find."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
-                  "min_score", "terminate_after", "analyzer", "analyze_wildcard",
-                  "default_operator", "df", "lenient", "ignore_throttled")
+    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards", "analyzer",
+                  "analyze_wildcard", "default_operator", "df", "lenient", "ignore_throttled")
+    if params.has("terminate_after"):
+        raise IllegalArgument("occsim does not support [terminate_after] in a count request")
+    min_score = params.str("min_score")
     q = params.str("q")
     preference = params.str("preference")
     routing = params.str("routing")
@@ -324,6 +344,8 @@ async def count(node: Node, request: Request, params: Params, m: dict) -> Respon
                                    preference, routing=routing)
     if m.get("type"):
         hits = [h for h in hits if _shown_type(node, h) == m["type"]]
+    if min_score is not None:
+        hits = [h for h in hits if h["_score"] >= _float("min_score", min_score)]
     return Response(200, {"count": len(hits), "_shards": shards})
 
 

@@ -239,3 +239,15 @@ async def test_routing_searches_only_the_shards_it_routes_to(make_api, major):
     assert body["_shards"]["total"] == 1
     _, body = await api("GET", "/r/_count", routing="a,b")
     assert (body["count"], body["_shards"]["total"]) == (2, 2)
+
+
+async def test_min_score_track_scores_and_unserved_parameters(make_api):
+    api = await make_api(7)
+    await books(api)
+    query = {"bool": {"should": [{"term": {"tag": "cs"}}, {"range": {"year": {"gt": 2015}}}]}}
+    assert await ids(api, {"query": query, "min_score": 2}) == ["4"]
+    _, body = await api("POST", "/books/_search", {"sort": "year", "track_scores": True})
+    assert body["hits"]["max_score"] == 1.0 and body["hits"]["hits"][0]["_score"] == 1.0
+    for param in ("scroll", "explain", "stored_fields"):
+        status, body = await api("GET", "/books/_search", **{param: "1m"})
+        assert status == 400 and f"[{param}]" in body["error"]["reason"]
