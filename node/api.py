@@ -564,11 +564,16 @@ async def read_doc(node: Node, params: Params, m: dict) -> tuple[dict, dict | No
     routing = params.str("routing")
     preference = params.str("preference")
     realtime = params.bool("realtime", True)
-    params.accept("refresh", "stored_fields")
+    refresh = params.bool("refresh", False)
+    stored = params.str("stored_fields")
     m["filter"] = source_filter(node, params)
+    if stored is not None and m["filter"] is None:
+        m["filter"] = SourceFilter(False)  # stored fields only (occsim stores none)
     params.check_consumed()
     doc = None
     index = indices.concrete_index(node, index, write=False)
+    if refresh and index in node.state["indices"]:
+        await node.refresh([index])  # `refresh`: the shard refreshes before the read
     if not type_mismatch(node, index, doc_type):
         doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
                              version_type=vt.value, local_only=preference == "_only_local",

@@ -469,7 +469,8 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
     refresh = params.bool("refresh", False)
     realtime = params.bool("realtime", True)
     filt = _api().source_filter(node, params)
-    params.accept("stored_fields", "fields")
+    if (params.has("stored_fields") or params.has("fields")) and filt is None:
+        filt = SourceFilter(False)  # stored fields only (occsim stores none)
     body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
                         required=False)
     items = _mget_items(node, body, m.get("index"), m.get("type"), routing)

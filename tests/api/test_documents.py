@@ -297,3 +297,19 @@ async def test_an_explicit_refresh_interval_keeps_a_shard_from_going_search_idle
     api.clock.now += 0.5
     assert (await api("GET", "/idle/_count"))[1]["count"] == 1  # refreshed when searched
     assert (await api("GET", "/busy/_count"))[1]["count"] == 0  # waits for its schedule
+
+
+@pytest.mark.parametrize("major", ALL)
+async def test_get_with_refresh_and_stored_fields(make_api, major):
+    api = await make_api(major)
+    await api("PUT", "/test_1", {"settings": {"refresh_interval": "-1"}})
+    await api("PUT", api.doc_path("test_1", "1"), {"foo": "bar"})
+    status, _ = await api("GET", api.doc_path("test_1", "1"), realtime="false")
+    assert status == 404
+    status, body = await api("GET", api.doc_path("test_1", "1"), realtime="false",
+                             refresh="true")
+    assert status == 200 and body["_source"] == {"foo": "bar"}
+    _, body = await api("GET", api.doc_path("test_1", "1"), stored_fields="foo")
+    assert body["found"] is True and "_source" not in body
+    _, body = await api("GET", api.doc_path("test_1", "1"), stored_fields="foo", _source="true")
+    assert body["_source"] == {"foo": "bar"}
