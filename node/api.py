@@ -567,7 +567,7 @@ async def read_doc(node: Node, params: Params, m: dict) -> tuple[dict, dict | No
     refresh = params.bool("refresh", False)
     stored = params.str("stored_fields")
     m["filter"] = source_filter(node, params)
-    if stored is not None and m["filter"] is None:
+    if stored is not None and m["filter"] is None and "_source" not in stored.split(","):
         m["filter"] = SourceFilter(False)  # stored fields only (occsim stores none)
     params.check_consumed()
     doc = None
