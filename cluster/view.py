@@ -343,7 +343,8 @@ def _keep(e: dict, doc: str | None, shard: int | None) -> bool:
     if e["kind"] in ("node_up", "node_down", "fault"):
         return True
     if doc is not None and str(e.get("doc")) != doc and e["kind"] not in _CLUSTER_KINDS + ("state",):
-        return False
+        if not (e["kind"] == "search" and any(str(d[0]) == doc for d in e.get("docs") or ())):
+            return False  # a search is kept under --doc when it found that document
     return shard is None or e.get("shard") == shard
 
 

@@ -550,3 +550,5 @@ def test_refresh_and_search_rows_and_sentences() -> None:
     assert said[2] == ("n2 searches its copy of [test][0] as of its last refresh and finds "
                        "doc 1 v1")
     assert said[3].endswith("finds nothing")
+    narrowed = render_text(trace, width=100, doc="1")
+    assert "n2 searches [test][0]: doc 1 v1 #0" in narrowed and "no hits" not in narrowed
