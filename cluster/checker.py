@@ -20,6 +20,8 @@ formal models and the OCC rules (shared/reference/es-semantics.md §5, §6.4):
                         exactly the state it asked for; a 409 changed nothing
     availability        no shard ends without a primary while a node holding one of its in-sync
                         copies is in the cluster (reference §5.7)
+    search_visibility   a search hit is a version some primary wrote before the search (a copy's
+                        refreshed view may lag, but never shows what was not written)
 
 The checker is conservative: where the trace cannot prove a rule was broken (lost events of a
 killed node, operations of a superseded term that were never acknowledged, copies that were
@@ -38,7 +40,7 @@ from functools import cached_property
 from cluster.trace import MESSAGE_KINDS
 
 INVARIANTS = ("convergence", "acked_durability", "single_primary", "term_fencing",
-              "version_monotonic", "conditional_writes", "availability")
+              "version_monotonic", "conditional_writes", "availability", "search_visibility")
 
 
 @dataclass(frozen=True)
@@ -1027,6 +1029,23 @@ def _seq_gaps_at_conflicts(tr: _Trace) -> list[Violation]:
     return out
 
 
+def _check_search_visibility(tr: _Trace) -> list[Violation]:
+    """Every hit of a `search` event names an operation written before the search."""
+    found = []
+    for pos, ev in enumerate(tr.events):
+        if ev.get("kind") != "search":
+            continue
+        index = ev.get("index")
+        for doc, version, seq_no in ev.get("docs") or ():
+            ops = (tr.ops_by_seq.get((index, doc, seq_no)) if tr.seq_mode
+                   else tr.ops_by_version.get((index, doc, version))) or ()
+            if not any(op.pos < pos and op.version == version for op in ops):
+                found.append(Violation("search_visibility", (
+                    f"{ev.get('node')}'s search of {_shard_label(index, ev.get('shard'))} found "
+                    f"doc {doc} at v{version} (#{seq_no}), which no primary had written."), (ev,)))
+    return found
+
+
 # ----------------------------------------------------------------------------------------------
 # entry points
 
@@ -1053,6 +1072,7 @@ def check(events: Sequence[dict], *, profile: int = 7) -> list[Violation]:
     found += _check_version_monotonic(tr)
     found += _check_version_reuse(tr)
     found += _check_conditional_writes(tr)
+    found += _check_search_visibility(tr)
 
     def key(v: Violation) -> tuple:
         first = min((tr.event_pos(ev) for ev in v.events), default=-1)

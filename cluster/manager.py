@@ -353,18 +353,20 @@ class Manager:
     async def handle(self, src: str, kind: str, body: dict) -> dict:
         try:
             if src in self.cut and kind in ("create_index", "delete_index", "set_type",
-                                            "fail_replica"):
+                                            "put_alias", "fail_replica"):
                 raise ElasticsearchError("no master reachable from this node", status=503,
                                          type="master_not_discovered_exception")
             if kind == "join":
                 return await self._join(body)
-            if kind in ("create_index", "delete_index", "set_type"):
+            if kind in ("create_index", "delete_index", "set_type", "put_alias"):
                 async with self._lock:
                     if kind == "create_index":
                         state = self.master.create_index(body["index"], body["body"],
                                                          body.get("type"))
                     elif kind == "delete_index":
                         state = self.master.delete_index(body["index"])
+                    elif kind == "put_alias":
+                        state = self.master.put_alias(body["index"], body["alias"])
                     else:
                         state = self.master.set_type(body["index"], body["type"])
                     await self.publish()

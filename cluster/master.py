@@ -17,7 +17,8 @@ from node.profiles import Profile
 from node.rest import parse_time, validate_index_name
 
 DEFAULT_GC_DELETES = 60.0
-_KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes")
+_KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes", "refresh_interval",
+                   "number_of_routing_shards")
 
 
 def allocate(nodes: list[str], shards: int, replicas: int,
@@ -79,16 +80,28 @@ def parse_settings(body: dict, profile: Profile) -> dict:
         raise ElasticsearchError("Failed to parse settings", status=400,
                                  type="settings_exception")
     walk("", settings)
-    out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES}
+    out = {"shards": profile.default_shards, "replicas": 1, "gc_deletes": DEFAULT_GC_DELETES,
+           "refresh_interval": None}
+    routing_shards = None
+    explicit = {}  # the settings given other than the counts, as `GET /{index}` lists them
     for name, value in flat.items():
         key = name.removeprefix("index.")
-        if key not in _KNOWN_SETTINGS:
+        if key not in _KNOWN_SETTINGS or (key == "number_of_routing_shards"
+                                          and not profile.routing_shards_setting):
             raise IllegalArgument(
                 f"unknown setting [index.{key}] please check that any required plugins are "
                 "installed, or check the breaking changes documentation for removed settings"
             )
+        if key in ("gc_deletes", "refresh_interval", "number_of_routing_shards"):
+            explicit[key] = str(value)
         if key == "gc_deletes":
             out["gc_deletes"] = parse_time("index.gc_deletes", value)
+            continue
+        if key == "refresh_interval":  # None: the default (1s, search-idle from 7.0)
+            out["refresh_interval"] = parse_time("index.refresh_interval", value)
+            continue
+        if key == "number_of_routing_shards":
+            routing_shards = _int_setting("index.number_of_routing_shards", value)
             continue
         number = _int_setting(f"index.{key}", value)
         minimum = 1 if key == "number_of_shards" else 0
@@ -98,6 +111,16 @@ def parse_settings(body: dict, profile: Profile) -> dict:
                 + (f">= {minimum}" if number < minimum else "<= 1024")
             )
         out["shards" if key == "number_of_shards" else "replicas"] = number
+    out["routing_num_shards"] = profile.routing_num_shards(out["shards"])
+    if routing_shards is not None:
+        if routing_shards < out["shards"]:
+            raise IllegalArgument(f"index.number_of_routing_shards [{routing_shards}] must be "
+                                  f">= index.number_of_shards [{out['shards']}]")
+        if routing_shards % out["shards"]:
+            raise IllegalArgument(f"the number of source shards [{out['shards']}] must be a "
+                                  f"factor of [{routing_shards}]")
+        out["routing_num_shards"] = routing_shards
+    out["explicit"] = explicit
     return out
 
 
@@ -146,7 +169,17 @@ class MasterState:
                 f"index [{index}/{existing['uuid']}] already exists", status=400, type=kind,
                 meta={"index_uuid": existing["uuid"], "index": index},
             )
+        if index in self.aliases():
+            raise ElasticsearchError(
+                f"Invalid index name [{index}], already exists as alias", status=400,
+                type="invalid_index_name_exception", meta={"index_uuid": "_na_", "index": index})
         settings = parse_settings(body, self.profile)
+        aliases = body.get("aliases", {})
+        if not isinstance(aliases, dict):
+            raise ElasticsearchError(f"Failed to parse aliases [{aliases}]", status=400,
+                                     type="parse_exception")
+        for alias in aliases:
+            self._check_alias(alias, index)
         load: dict[str, int] = {}
         for meta in self.state["indices"].values():
             for shard in meta["routing"]:
@@ -155,13 +188,46 @@ class MasterState:
                         load[node] = load.get(node, 0) + 1
         meta = {
             "uuid": new_uuid(self.rng), **settings,
-            "routing_num_shards": self.profile.routing_num_shards(settings["shards"]),
             "type": doc_type if self.profile.one_type_per_index else None,
+            "aliases": sorted(aliases),
             "routing": allocate(self.node_names(), settings["shards"], settings["replicas"],
                                 load, self._allocation_id),
         }
         self.state["indices"] = {**self.state["indices"], index: meta}
         return self._bump()
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Every alias and the indices it points to."""
+        out: dict[str, list[str]] = {}
+        for index, meta in sorted(self.state["indices"].items()):
+            for alias in meta.get("aliases", ()):
+                out.setdefault(alias, []).append(index)
+        return out
+
+    def _check_alias(self, alias: str, index: str) -> None:
+        """5.x/6.x name the index that has the alias's name; 7.9+ words it for data streams."""
+        if alias == index or alias in self.state["indices"]:
+            if self.profile.major >= 7:
+                raise ElasticsearchError(f"Invalid alias name [{alias}]: an index or data stream "
+                                         "exists with the same name as the alias", status=400,
+                                         type="invalid_alias_name_exception")
+            uuid = self.state["indices"].get(alias, {}).get("uuid", "_na_")
+            raise ElasticsearchError(
+                f"Invalid alias name [{alias}], an index exists with the same name as the alias",
+                status=400, type="invalid_alias_name_exception",
+                meta={"index_uuid": uuid, "index": alias})
+
+    def put_alias(self, index: str, alias: str) -> dict:
+        """`PUT /{index}/_alias/{name}`: point an alias at an index too."""
+        meta = self.state["indices"].get(index)
+        if meta is None:
+            raise IndexNotFound(index, self.profile.no_such_index(index))
+        self._check_alias(alias, index)
+        if alias not in meta.get("aliases", ()):
+            self.state["indices"] = {**self.state["indices"], index: {
+                **meta, "aliases": sorted([*meta.get("aliases", ()), alias])}}
+            return self._bump()
+        return self.state
 
     def delete_index(self, index: str) -> dict:
         if index not in self.state["indices"]:
@@ -327,6 +393,9 @@ class LocalMaster:
 
     async def delete_index(self, index: str) -> dict:
         return self.master.delete_index(index)
+
+    async def put_alias(self, index: str, alias: str) -> dict:
+        return self.master.put_alias(index, alias)
 
     async def set_type(self, index: str, doc_type: str) -> dict:
         return self.master.set_type(index, doc_type)

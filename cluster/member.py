@@ -55,6 +55,9 @@ class RemoteMaster:
     async def set_type(self, index: str, doc_type: str) -> dict:
         return await self._ask("set_type", {"index": index, "type": doc_type})
 
+    async def put_alias(self, index: str, alias: str) -> dict:
+        return await self._ask("put_alias", {"index": index, "alias": alias})
+
     async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool:
         reply = await self.endpoint.request(MANAGER, "fail_replica", {
             "index": index, "shard": shard, "replica": replica, "term": term}, timeout=10.0)

@@ -68,6 +68,10 @@ Kinds:
     bulk             a node answered a `_bulk` request (items, errors: bool)
     update_retry     an `_update` met a concurrent change and retries (index, doc, attempt,
                      reason)
+    refresh          a shard copy made its documents visible to search (`_refresh`, node,
+                     index, shard); writes with `refresh=true` refresh the copies they reach
+    search           a shard copy ran a search (node, index, shard, hits, docs: [[id, version,
+                     seq_no], ...] of the hits, as of the copy's last refresh)
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
     "node_up", "node_down", "fault", "promote", "state", "routing", "cluster", "bulk",
-    "update_retry",
+    "update_retry", "refresh", "search",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")

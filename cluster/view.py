@@ -289,6 +289,15 @@ class _Layout:
         return Row(self._lane(e["node"]), style=PROMOTE, glyph="★", note=Text(
             f"{e['node']} promoted: primary of {_shard_name(e)}, term {e.get('term')}", style=PROMOTE))
 
+    def _refresh(self, i: int, e: dict) -> Row:
+        return Row(self._lane(e["node"]), style=ACK, glyph="↻", note=Text(
+            f"{e['node']} refreshes {_shard_name(e)}", style=ACK))
+
+    def _search(self, i: int, e: dict) -> Row:
+        found = ", ".join(f"doc {d} v{v} #{s}" for d, v, s in e.get("docs") or ()) or "no hits"
+        return Row(self._lane(e["node"]), style=REQUEST, glyph="⌕", note=Text(
+            f"{e['node']} searches {_shard_name(e)}: {found}", style=REQUEST))
+
     def _fault(self, i: int, e: dict) -> Row:
         words = " ".join(str(e[k]) for k in ("action", "target") if e.get(k))
         words += f" ({e['detail']})" if e.get("detail") else ""
@@ -334,7 +343,8 @@ def _keep(e: dict, doc: str | None, shard: int | None) -> bool:
     if e["kind"] in ("node_up", "node_down", "fault"):
         return True
     if doc is not None and str(e.get("doc")) != doc and e["kind"] not in _CLUSTER_KINDS + ("state",):
-        return False
+        if not (e["kind"] == "search" and any(str(d[0]) == doc for d in e.get("docs") or ())):
+            return False  # a search is kept under --doc when it found that document
     return shard is None or e.get("shard") == shard
 
 
@@ -660,6 +670,12 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         return f"fault injected: {e.get('action')} {e.get('target', '')}".rstrip() + detail
     if kind == "replica_failed":
         return f"{node} counts its copy on {e.get('dst')} as failed: {e.get('reason', '')}"
+    if kind == "refresh":
+        return f"{node} refreshes its copy of {_shard_name(e)}: searches now see its latest writes"
+    if kind == "search":
+        found = ", ".join(f"doc {d} v{v}" for d, v, _ in e.get("docs") or ()) or "nothing"
+        return (f"{node} searches its copy of {_shard_name(e)} as of its last refresh and "
+                f"finds {found}")
     return None
 
 

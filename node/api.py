@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from node import bulk, cat, update
+from node import bulk, cat, indices, searching, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
 from node.node import INITIAL_STATE_TIMEOUT, DocWrite, Node, WriteOutcome
 from node.rest import (Params, Request, Response, Route, error_response, parse_object,
-                       parse_source, parse_time)
+                       parse_source, parse_time, to_yaml)
+from node.search import SourceFilter, source_params
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              valid_for_reads, valid_for_writes)
 from transport.message import TransportError
@@ -33,7 +34,7 @@ async def dispatch(node: Node, request: Request) -> Response:
     """Answer one REST request and trace it; never raises."""
     try:
         handler, m = _resolve(node, request)
-    except RestError as exc:
+    except (RestError, ElasticsearchError) as exc:
         handler, m, unrouted = None, {}, exc
     tracing = node.recorder.enabled
     if tracing:
@@ -41,23 +42,31 @@ async def dispatch(node: Node, request: Request) -> Response:
                              path=request.describe(), msg=request.headers.get("x-occsim-rid"),
                              index=m.get("index"), doc=m.get("id"))
     media_type = node.profile.json_media_type
+    params = Params(request)
     try:
         await _until_joined(node, request)
         media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
         _check_content_type(node, request)
-        response = await handler(node, request, Params(request), m)
+        response = await handler(node, request, params, m)
     except (ElasticsearchError, RestError) as exc:
         response = error_response(exc)
     except TransportError as exc:  # another node or the master could not be reached
         response = error_response(ElasticsearchError(
             str(exc), status=503, type="node_not_connected_exception"))
-    response.headers.setdefault("Content-Type", media_type)
+    if params.warnings:
+        now = node.clock()
+        response.headers["Warning"] = ", ".join(node.profile.warning(text, now)
+                                                for text in params.warnings)
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
     if tracing:
         _record_response(node, request, response, m)
+    if isinstance(response.body, (dict, list)) and _wants_yaml(request):
+        response.body = to_yaml(response.body)
+        media_type = "application/yaml"
+    response.headers.setdefault("Content-Type", media_type)
     return response
 
 
@@ -70,6 +79,14 @@ async def _until_joined(node: Node, request: Request) -> None:
         return
     raise ElasticsearchError("blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / "
                              "initialized];", status=503, type="cluster_block_exception")
+
+
+def _wants_yaml(request: Request) -> bool:
+    """`?format=yaml`, or an `Accept: application/yaml` header: the answer in YAML."""
+    if "format" in request.query:
+        return request.query["format"] == "yaml"
+    accept = request.headers.get("accept", "")
+    return accept.split(";")[0].strip().lower() == "application/yaml"
 
 
 def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:
@@ -102,13 +119,43 @@ def _resolve(node: Node, request: Request) -> tuple:
         if handler is None:
             allowed.extend(m for m in route.methods if m not in allowed)
             continue
-        return handler, match.groupdict()
+        m = match.groupdict()
+        if m.get("index") in UNSERVED or m.get("type") in UNSERVED:  # `/_mapping` is no index
+            break
+        return handler, m
     uri = request.describe()
+    unserved = next((UNSERVED[s] for s in request.path.split("/") if s in UNSERVED), None)
+    if unserved is not None:
+        raise IllegalArgument(f"occsim does not serve the Elasticsearch API [{unserved}] "
+                              f"([{request.method} {request.path}]); see the README for the APIs "
+                              "it serves")
     if allowed and node.profile.major >= 6:
         raise RestError(405, f"Incorrect HTTP method for uri [{uri}] and method "
                         f"[{request.method}], allowed: [{', '.join(allowed)}]",
                         {"Allow": ",".join(allowed)})
     raise RestError(400, f"no handler found for uri [{uri}] and method [{request.method}]")
+
+
+# Elasticsearch APIs occsim does not serve, by a path segment that names them: refused by name
+# (rather than "no handler found", which would say Elasticsearch has no such endpoint).
+UNSERVED = {
+    "_mapping": "indices.get_mapping / indices.put_mapping", "_mappings": "indices.get_mapping",
+    "_settings": "indices.get_settings / indices.put_settings", "_stats": "indices.stats",
+    "_aliases": "indices.update_aliases", "_msearch": "msearch", "_scroll": "scroll",
+    "_update_by_query": "update_by_query", "_delete_by_query": "delete_by_query",
+    "_reindex": "reindex", "_analyze": "indices.analyze", "_explain": "explain",
+    "_termvectors": "termvectors", "_mtermvectors": "mtermvectors",
+    "_validate": "indices.validate_query", "_field_caps": "field_caps", "_open": "indices.open",
+    "_close": "indices.close", "_flush": "indices.flush", "_forcemerge": "indices.forcemerge",
+    "_nodes": "nodes", "_snapshot": "snapshot", "_template": "indices.template",
+    "_index_template": "indices.index_template", "_ingest": "ingest", "_tasks": "tasks",
+    "_sql": "sql", "_search_shards": "search_shards", "_pit": "open_point_in_time",
+    "_async_search": "async_search", "_rank_eval": "rank_eval", "_cluster": "cluster",
+    "_cat": "cat", "_shrink": "indices.shrink", "_split": "indices.split",
+    "_clone": "indices.clone", "_rollover": "indices.rollover", "_data_stream": "data streams",
+    "_segments": "indices.segments", "_recovery": "indices.recovery", "_cache": "indices.cache",
+    "_upgrade": "indices.upgrade", "_shard_stores": "indices.shard_stores",
+}
 
 
 def _check_content_type(node: Node, request: Request) -> None:
@@ -234,6 +281,9 @@ def negotiate(node: Node, request: Request) -> str:
 
 
 # -- parameter rules -----------------------------------------------------------------------
+_FORCE_DEPRECATED = "version type FORCE is deprecated and will be removed in the next major version"
+
+
 def _version_params(node: Node, params: Params, *, write: bool) -> tuple[int, VersionType]:
     version = params.long("version", MATCH_ANY)
     text = params.str("version_type")
@@ -309,6 +359,11 @@ def refresh_policy(value: str | None) -> str | None:
     return {"": "true", "true": "true", "wait_for": "wait_for"}.get(value)
 
 
+def require_alias(node: Node, params: Params) -> bool:
+    """The `require_alias` write parameter (7.10+; earlier, an unrecognized parameter)."""
+    return node.profile.require_alias and params.bool("require_alias", False)
+
+
 def _write_options(params: Params) -> dict:
     refresh = refresh_policy(params.str("refresh"))
     timeout = params.str("timeout")
@@ -321,7 +376,7 @@ def _write_options(params: Params) -> dict:
             wanted = int(active)
         else:
             raise IllegalArgument(f"cannot parse ActiveShardCount[{active}]")
-    params.accept("pipeline", "require_alias")
+    params.accept("pipeline")
     return {"timeout": parse_time("timeout", timeout) if timeout else 60.0,
             "wait_for_active_shards": wanted, "refresh": refresh}
 
@@ -403,9 +458,12 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
         if op_type not in ("index", "create"):
             raise IllegalArgument(f"opType must be 'create' or 'index', found: [{op_type}]")
         create = create or op_type == "create"
+    alias_only = require_alias(node, params)
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
+    _deprecations(node, params, index, doc_type, version, vt)
     source = parse_source(request, strict_duplicates=node.profile.duplicate_keys_rejected)
     _validate_write(node, INDEX, doc_id, version, vt, seq_no, term, create)
+    index = indices.concrete_index(node, index, write=True, require_alias=alias_only)
     if doc_id is None:
         doc_id = node.new_id()
     w = DocWrite(index, doc_type, doc_id, INDEX, source=source, version=version,
@@ -413,6 +471,26 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
                  if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
                  if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
     return write_response(node, index, doc_type, doc_id, INDEX, await node.write(w))
+
+
+def write_type(node: Node, index: str, doc_type: str | None) -> str | None:
+    """The type a delete or update writes under (6.x: `_doc` names the index's type)."""
+    if doc_type == "_doc" and node.profile.doc_means_the_index_type:
+        return node.state["indices"].get(index, {}).get("type") or doc_type
+    return doc_type
+
+
+def _deprecations(node: Node, params: Params, index: str, doc_type: str, version: int,
+                  vt: VersionType) -> None:
+    """The deprecation warnings a write's versioning earns: 5.x `force`, 6.7+ internal OCC."""
+    p = node.profile
+    if vt is VersionType.FORCE and p.force_version_type:
+        params.warn(_FORCE_DEPRECATED)
+    if p.internal_occ_deprecated and vt is VersionType.INTERNAL and version != MATCH_ANY:
+        params.warn("Usage of internal versioning for optimistic concurrency control is "
+                    "deprecated and will be removed. Please use the `if_seq_no` and "
+                    f"`if_primary_term` parameters instead. (request for index [{index}], "
+                    f"type [{doc_type}])")
 
 
 def _write_conditions(node: Node, params: Params) -> tuple:
@@ -436,68 +514,108 @@ async def create_doc(node: Node, request: Request, params: Params, m: dict) -> R
 async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
     index, doc_type, doc_id = m["index"], m["type"], m["id"]
     version, vt, seq_no, term, routing, options = _write_conditions(node, params)
+    _deprecations(node, params, index, doc_type, version, vt)
     _validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
+    index = indices.concrete_index(node, index, write=True)
     if node.profile.major >= 7:
         node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index
-    w = DocWrite(index, doc_type, doc_id, DELETE, version=version, version_type=vt.value,
+    w = DocWrite(index, write_type(node, index, doc_type), doc_id, DELETE, version=version,
+                 version_type=vt.value,
                  routing=routing,
                  if_seq_no=None if seq_no == UNASSIGNED_SEQ_NO else seq_no,
                  if_primary_term=None if seq_no == UNASSIGNED_SEQ_NO else term, **options)
     return write_response(node, index, doc_type, doc_id, DELETE, await node.write(w))
 
 
-async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
-    index, doc_type, doc_id = m["index"], m["type"], m["id"]
-    version, vt = _version_params(node, params, write=False)
-    if not valid_for_reads(vt, version):
-        raise ValidationError(f"illegal version value [{version}] for version type [{vt.name}]")
-    routing = params.str("routing")
-    preference = params.str("preference")
-    params.accept("realtime", "refresh", "stored_fields", "_source", "_source_includes",
-                  "_source_excludes", "_source_include", "_source_exclude")
-    params.check_consumed()
-    doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
-                         version_type=vt.value, local_only=preference == "_only_local")
-    head = request.method == "HEAD"
-    body = _head(node, index, doc_type, doc_id)
-    if doc is None:
-        body["found"] = False
-        return Response(404, None if head else body)
-    body["_version"] = doc["version"]
+def source_filter(node: Node, params: Params) -> SourceFilter | None:
+    """The `_source` URL parameters of a read (their names per generation), or None."""
+    source = params.str("_source")
+    includes = excludes = None
+    for inc_name, exc_name in node.profile.source_filter_params:
+        inc, exc = params.str(inc_name), params.str(exc_name)
+        includes = inc if includes is None else includes
+        excludes = exc if excludes is None else excludes
+        for name, value in ((inc_name, inc), (exc_name, exc)):
+            if value is not None and not name.endswith("s") and \
+                    node.profile.singular_source_params_deprecated:
+                params.warn(f"Deprecated field [{name}] used, expected [{name}s] instead")
+    return source_params(source, includes, excludes)
+
+
+def type_mismatch(node: Node, index: str, doc_type: str) -> bool:
+    """6.x/7.x: a read naming another type than the index's finds nothing."""
+    meta = node.state["indices"].get(index)
+    if not node.profile.wrong_type_is_missing or meta is None or doc_type in ("_all", "_doc"):
+        return False
+    return meta.get("type") not in (None, doc_type)
+
+
+def doc_fields(node: Node, doc: dict, filt: SourceFilter | None) -> dict:
+    """A found document's fields after `_id` in a GET or mget answer."""
+    body: dict = {"_version": doc["version"]}
     if node.profile.seq_no_in_responses:
         body["_seq_no"] = doc["seq_no"]
         body["_primary_term"] = doc["term"]
+    if doc.get("routing") is not None:
+        body["_routing"] = doc["routing"]
     body["found"] = True
-    body["_source"] = doc["source"]
+    if filt is None or filt.fetch:
+        body["_source"] = doc["source"] if filt is None else filt.apply(doc["source"])
+    return body
+
+
+async def read_doc(node: Node, params: Params, m: dict) -> tuple[dict, dict | None]:
+    """The GET-style reads (`GET`, `HEAD`, `_source`): their parameters, then the document
+    (None: not found) and the answer's head (`_index`, `_type`, `_id`)."""
+    index, doc_type, doc_id = m["index"], m.get("type") or "_doc", m["id"]
+    version, vt = _version_params(node, params, write=False)
+    if not valid_for_reads(vt, version):
+        raise ValidationError(f"illegal version value [{version}] for version type [{vt.name}]")
+    if vt is VersionType.FORCE and node.profile.force_version_type:
+        params.warn(_FORCE_DEPRECATED)
+    routing = params.str("routing")
+    preference = params.str("preference")
+    realtime = params.bool("realtime", True)
+    refresh = params.bool("refresh", False)
+    stored = params.str("stored_fields")
+    m["filter"] = source_filter(node, params)
+    if stored is not None and m["filter"] is None and "_source" not in stored.split(","):
+        m["filter"] = SourceFilter(False)  # stored fields only (occsim stores none)
+    params.check_consumed()
+    doc = None
+    index = indices.concrete_index(node, index, write=False)
+    if refresh and index in node.state["indices"]:
+        await node.refresh([index])  # `refresh`: the shard refreshes before the read
+    if not type_mismatch(node, index, doc_type):
+        doc = await node.get(index, doc_type, doc_id, routing=routing, version=version,
+                             version_type=vt.value, local_only=preference == "_only_local",
+                             realtime=realtime)
+    shown = doc["type"] if doc is not None and node.typed_uids() else doc_type
+    return _head(node, index, shown, doc_id), doc
+
+
+async def get_source(node: Node, request: Request, params: Params, m: dict) -> Response:
+    """`GET|HEAD /{index}/_source/{id}` (typed: `/{index}/{type}/{id}/_source`): the source
+    alone (HEAD: exists_source)."""
+    head, doc = await read_doc(node, params, m)
+    if doc is None:
+        reason = node.profile.source_not_found(head["_index"], head.get("_type", "_doc"), m["id"])
+        if reason is None or request.method == "HEAD":
+            return Response(404, None)
+        raise ElasticsearchError(reason, status=404, type="resource_not_found_exception")
+    filt = m["filter"]
+    source = doc["source"] if filt is None else filt.apply(doc["source"])
+    return Response(200, None if request.method == "HEAD" else source)
+
+
+async def get_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
+    body, doc = await read_doc(node, params, m)
+    head = request.method == "HEAD"
+    if doc is None:
+        body["found"] = False
+        return Response(404, None if head else body)
+    body.update(doc_fields(node, doc, m["filter"]))
     return Response(200, None if head else body)
-
-
-async def create_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("wait_for_active_shards", "timeout", "master_timeout", "include_type_name")
-    params.check_consumed()
-    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
-                        required=False)
-    await node.apply_state(await node.master.create_index(m["index"], body, None))
-    answer = {"acknowledged": True, "shards_acknowledged": True}
-    if node.profile.major >= 6:
-        answer["index"] = m["index"]
-    return Response(200, answer)
-
-
-async def delete_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("timeout", "master_timeout")
-    params.check_consumed()
-    await node.apply_state(await node.master.delete_index(m["index"]))
-    return Response(200, {"acknowledged": True})
-
-
-async def head_index(node: Node, request: Request, params: Params, m: dict) -> Response:
-    params.accept("local", "include_defaults", "flat_settings", "ignore_unavailable",
-                  "allow_no_indices", "expand_wildcards")
-    params.check_consumed()
-    return Response(200 if m["index"] in node.state["indices"] else 404, None)
-
-
 
 
 # -- the route table -----------------------------------------------------------------------
@@ -519,14 +637,19 @@ ROUTES = [
     Route.of("/", GET=root, HEAD=root),
     *cat.ROUTES,
     *bulk.ROUTES,
+    *searching.ROUTES,
+    *indices.ALIAS_ROUTES,
     Route.of("/{index}/_update/{id}", _typeless, POST=update.update_doc),
     Route.of("/{index}/{type}/{id}/_update", lambda n, m: n.profile.custom_types and _typed(n, m),
              POST=update.update_doc),
     Route.of("/{index}/_create/{id}", _typeless, PUT=create_doc, POST=create_doc),
     Route.of("/{index}/{type}/{id}/_create", lambda n, m: n.profile.custom_types and _typed(n, m),
              PUT=create_doc, POST=create_doc),
+    Route.of("/{index}/_source/{id}", _typeless, GET=get_source, HEAD=get_source),
+    Route.of("/{index}/{type}/{id}/_source", lambda n, m: n.profile.custom_types and _typed(n, m),
+             GET=get_source, HEAD=get_source),
     Route.of("/{index}/{type}/{id}", _typed, PUT=put_doc, POST=put_doc, GET=get_doc,
              HEAD=get_doc, DELETE=delete_doc),
     Route.of("/{index}/{type}", _typed, POST=put_doc),
-    Route.of("/{index}", PUT=create_index, DELETE=delete_index, HEAD=head_index),
+    *indices.ROUTES,
 ]

@@ -1,4 +1,4 @@
-"""Multi-document APIs: `_bulk`, `_mget`, and the search side's `_refresh` and `_count`.
+"""Multi-document APIs: `_bulk` and `_mget`.
 
 `_bulk` parses its NDJSON body as Elasticsearch's BulkRequestParser of each generation does
 (action names, metadata names, error messages with line numbers), validates every item the way
@@ -12,11 +12,6 @@ conflict, a missing document, an unparsable source — is reported inside its it
 bulk items print it), and the response says `errors: true`.
 
 `_mget` answers each entry like a GET (found or not), or with an `error` (a missing index).
-
-`_count` counts what searches see: only what the last refresh of each primary made visible.
-A refresh happens on `_refresh`, on a write with `refresh=true` / `wait_for` (each copy the write
-reached), and every second (`index.refresh_interval`), lazily by the node's clock; from 7.0 a
-shard without searches for 30s skips its scheduled refreshes and refreshes when searched.
 """
 
 from __future__ import annotations
@@ -26,13 +21,14 @@ import json
 import zlib
 from dataclasses import dataclass
 
-from node import cat
+from node import indices
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node, ShardBulk
 from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
-from node.update import (UpdateSpec, fields_with_locations, parse_update_body, run_update,
-                         token, update_validation_errors)
+from node.search import SourceFilter
+from node.update import (UpdateSpec, parse_update_body, run_update, token,
+                         update_validation_errors)
 from node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
 
 
@@ -88,11 +84,6 @@ def _default_type(node: Node, url_type: str | None) -> str | None:
     return "_doc" if node.profile.major >= 7 else None
 
 
-def _count_has_skipped(node: Node) -> bool:
-    """`_shards.skipped` in search and count responses (6.0+)."""
-    return node.profile.major >= 6
-
-
 # -- bulk: parsing ----------------------------------------------------------------------------
 @dataclass(slots=True)
 class BulkItem:
@@ -109,6 +100,7 @@ class BulkItem:
     if_primary_term: int = UNASSIGNED_PRIMARY_TERM
     source: bytes = b""
     update: UpdateSpec | None = None
+    require_alias: bool | None = None  # None: the URL's `require_alias`
 
 
 def _malformed(line: int, detail: str) -> IllegalArgument:
@@ -245,6 +237,8 @@ def _item(node: Node, action: str, line: int, fields: dict, default_index: str |
         item.if_seq_no = _long("if_seq_no", fields["if_seq_no"])
     if "if_primary_term" in fields:
         item.if_primary_term = _long("if_primary_term", fields["if_primary_term"])
+    if "require_alias" in fields:
+        item.require_alias = fields["require_alias"] in (True, "true")
     return item
 
 
@@ -255,13 +249,14 @@ def _update_item(node: Node, item: BulkItem, fields: dict, source: bytes,
         raise IllegalArgument("Update requests do not support versioning. Please use "
                               "`if_seq_no` and `if_primary_term` instead")
     u = UpdateSpec(item.index, item.doc_type, item.doc_id, routing=item.routing,
+                   require_alias=bool(item.require_alias),
                    version=item.version, version_type=item.version_type,
                    if_seq_no=item.if_seq_no, if_primary_term=item.if_primary_term)
     if "retry_on_conflict" in fields:
         u.retry_on_conflict = _long("retry_on_conflict", fields["retry_on_conflict"])
     parse_update_body(node, source, u)
     if source_param is not None:
-        u.fetch_source = source_param is True or source_param == "true"
+        u.fetch_source = SourceFilter.parse(source_param)
     return u
 
 
@@ -322,14 +317,19 @@ async def _placed(node: Node, item: BulkItem, options: dict) -> DocWrite:
     need be); raises the error the single-document request would fail with before writing."""
     api = _api()
     op = DELETE if item.action == "delete" else INDEX
+    item.index = indices.concrete_index(node, item.index, write=True,
+                                        require_alias=item.require_alias and op == INDEX)
     source = None
     if op == INDEX:
+        if item.doc_id == "":  # IndexRequest.process
+            raise IllegalArgument("if _id is specified it must not be empty")
         api._check_type(node, item.doc_type)
         source = _item_source(node, item.source)
     elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
         node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
     seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
-    w = DocWrite(item.index, item.doc_type, item.doc_id, op, source=source,
+    doc_type = item.doc_type if op == INDEX else api.write_type(node, item.index, item.doc_type)
+    w = DocWrite(item.index, doc_type, item.doc_id, op, source=source,
                  version=item.version, version_type=item.version_type.value,
                  create=item.create, routing=item.routing, if_seq_no=seq_no,
                  if_primary_term=None if seq_no is None else item.if_primary_term, **options)
@@ -389,23 +389,34 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
     api = _api()
     p = node.profile
     started = node.clock()
+    alias_only = api.require_alias(node, params)
     options = api._write_options(params)
     default_routing = params.str("routing")
     url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
-    params.accept("_source", "_source_includes", "_source_excludes", "_source_include",
-                  "_source_exclude")
+    url_filter = api.source_filter(node, params)
     if p.major == 5:
         params.accept("fields")
     if not request.body:
         raise ParseError("request body is required")
     items = parse_bulk(node, request.body, m.get("index"), _default_type(node, url_type),
                        default_routing)
+    for item in items:
+        if item.require_alias is None:
+            item.require_alias = alias_only
+        if item.update is not None:
+            item.update.require_alias = item.require_alias
     params.check_consumed()
     errors = [] if items else ["no requests added"]
     for item in items:
+        if item.update is not None and item.update.fetch_source is None:
+            item.update.fetch_source = url_filter  # the URL's `_source` is the items' default
         errors.extend(_item_errors(node, item))
     if errors:
         raise ValidationError(*errors)
+    for item in items:
+        if item.update is None:
+            api._deprecations(node, params, item.index, item.doc_type, item.version,
+                              item.version_type)
     answers = await _run_items(node, items, options)
     failed = any("error" in next(iter(a.values())) for a in answers)
     took = max(0, int(round((node.clock() - started) * 1000)))
@@ -433,6 +444,8 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
         del names["_type"]
     items: list[dict] = []
     for key, value in body.items():
+        if p.major == 5 and not isinstance(value, (list, dict)):
+            continue  # 5.x skips a top-level value such as `"index": "test_2"`
         if not isinstance(value, list):
             raise ParseError(f"unexpected token [{token(value)}], expected [docs] or [ids]")
         if key == "docs":
@@ -448,6 +461,8 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
                                          f"[{field_name}]")
                     if name in ("index", "type", "id", "routing") and field_value is not None:
                         item[name] = _text(field_value)
+                    elif name == "source":
+                        item["source"] = SourceFilter.parse(field_value)
                     elif name == "version":
                         item["version"] = _long("version", field_value)
                     elif name == "version_type":
@@ -468,12 +483,17 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
     return items
 
 
-async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
+async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
+                    filt: SourceFilter | None) -> dict:
     p = node.profile
     index, doc_id = item["index"], item["id"]
     requested = item["type"] if p.major <= 6 else (item["type"] or "_doc")
+    if p.major == 7 and item["type"] is None and \
+            node.state["indices"].get(index, {}).get("type") is None:
+        requested = None  # 7.x: `_type: null` for a missing index or one without a mapping
     head: dict = {"_index": index}
     try:
+        index = head["_index"] = indices.concrete_index(node, index, write=False)
         meta = node.index_meta(index)
         lookup = requested or ("_all" if p.major == 5 else meta.get("type") or "_doc")
         doc = None
@@ -482,7 +502,8 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
             doc = await node.get(index, lookup, doc_id, routing=item["routing"],
                                  version=item["version"],
                                  version_type=item["version_type"].value,
-                                 local_only=local_only, request=_shard_request(
+                                 local_only=local_only, realtime=realtime,
+                                 request=_shard_request(
                                      index, node.shard_of(meta, doc_id, item["routing"])))
     except ElasticsearchError as exc:
         if p.type_in_responses:
@@ -496,12 +517,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool) -> dict:
     if doc is None:
         head["found"] = False
         return head
-    head["_version"] = doc["version"]
-    if p.seq_no_in_responses:
-        head["_seq_no"] = doc["seq_no"]
-        head["_primary_term"] = doc["term"]
-    head["found"] = True
-    head["_source"] = doc["source"]
+    head.update(_api().doc_fields(node, doc, item.get("source", filt)))
     return head
 
 
@@ -518,8 +534,10 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
     routing = params.str("routing")
     preference = params.str("preference")
     refresh = params.bool("refresh", False)
-    params.accept("realtime", "stored_fields", "_source", "_source_includes", "_source_excludes",
-                  "_source_include", "_source_exclude", "fields")
+    realtime = params.bool("realtime", True)
+    filt = _api().source_filter(node, params)
+    if (params.has("stored_fields") or params.has("fields")) and filt is None:
+        filt = SourceFilter(False)  # stored fields only (occsim stores none)
     body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,
                         required=False)
     items = _mget_items(node, body, m.get("index"), m.get("type"), routing)
@@ -536,75 +554,9 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
         indices = [i for i in dict.fromkeys(item["index"] for item in items)
                    if i in node.state["indices"]]
         await node.refresh(indices)
-    docs = [await _mget_one(node, item, preference == "_only_local") for item in items]
+    docs = [await _mget_one(node, item, preference == "_only_local", realtime, filt)
+            for item in items]
     return Response(200, {"docs": docs})
-
-
-# -- refresh and count ------------------------------------------------------------------------
-def _failures(entries: list[dict]) -> list[dict]:
-    return [{"shard": f["shard"], "index": f["index"], "status": f["status"],
-             "reason": f["reason"]} for f in entries]
-
-
-async def refresh(node: Node, request: Request, params: Params, m: dict) -> Response:
-    """`POST|GET /_refresh`, `/{index}/_refresh`: every copy's search view catches up."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
-                  "ignore_throttled")
-    params.check_consumed()
-    shards = await node.refresh(cat._selected(node, m.get("index")))
-    header = {"total": shards["total"], "successful": shards["successful"],
-              "failed": shards["failed"]}
-    if shards["failures"]:
-        header["failures"] = _failures(shards["failures"])
-    return Response(200, {"_shards": header})
-
-
-def _unsupported_query(what: str) -> IllegalArgument:
-    return IllegalArgument(f"occsim counts with the [match_all] query only: {what} is not "
-                           "supported")
-
-
-def _count_query(node: Node, request: Request) -> None:
-    """RestActions.getQueryContent: `{"query": {...}}` only; occsim runs `match_all`."""
-    if not request.body.strip():
-        return
-    body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected)
-    text = request.body.decode("utf-8")
-    for name, value, name_at, _ in fields_with_locations(text):
-        if name != "query":
-            line, col = name_at.split(":")
-            raise ElasticsearchError(f"request does not support [{name}]", status=400,
-                                     type="parsing_exception",
-                                     meta={"line": int(line), "col": int(col)})
-    query = body.get("query")
-    if not isinstance(query, dict) or len(query) != 1:
-        raise _unsupported_query(f"the query {json.dumps(query)}")
-    (kind, clause), = query.items()
-    if kind != "match_all":
-        raise _unsupported_query(f"the query [{kind}]")
-    if not isinstance(clause, dict) or set(clause) - {"boost", "_name"}:
-        raise _unsupported_query(f"[match_all] with {json.dumps(clause)}")
-
-
-async def count(node: Node, request: Request, params: Params, m: dict) -> Response:
-    """`GET|POST /_count`, `/{index}/_count`: documents visible to search, per primary."""
-    params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards", "preference",
-                  "routing", "min_score", "terminate_after", "analyzer", "analyze_wildcard",
-                  "default_operator", "df", "lenient", "ignore_throttled")
-    q = params.str("q")
-    if q is not None and q.strip() not in ("*", "*:*"):
-        raise _unsupported_query(f"the query string [{q}]")
-    _count_query(node, request)
-    params.check_consumed()
-    result = await node.search_count(cat._selected(node, m.get("index")))
-    header = {"total": result["total"], "successful": result["successful"]}
-    if _count_has_skipped(node):
-        header["skipped"] = 0
-    header["failed"] = result["failed"]
-    if result["failures"]:
-        header["failures"] = [{"shard": f["shard"], "index": f["index"], "node": f["node"],
-                               "reason": f["reason"]} for f in result["failures"]]
-    return Response(200, {"count": result["count"], "_shards": header})
 
 
 def _with_types(node: Node, m: dict) -> bool:
@@ -618,8 +570,4 @@ ROUTES = [
     Route.of("/_mget", GET=mget, POST=mget),
     Route.of("/{index}/_mget", GET=mget, POST=mget),
     Route.of("/{index}/{type}/_mget", _with_types, GET=mget, POST=mget),
-    Route.of("/_refresh", GET=refresh, POST=refresh),
-    Route.of("/{index}/_refresh", GET=refresh, POST=refresh),
-    Route.of("/_count", GET=count, POST=count),
-    Route.of("/{index}/_count", GET=count, POST=count),
 ]

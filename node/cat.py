@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 
+from node import indices
 from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
 from node.node import Node, active_copies
 from node.rest import Params, Request, Response, Route, parse_time
@@ -57,24 +58,10 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _selected(node: Node, index: str | None) -> list[str]:
-    indices = node.state["indices"]
-    if index is None or index in ("_all", "*"):
-        return sorted(indices)
-    names = []
-    for part in index.split(","):
-        pattern = re.compile(re.escape(part).replace(r"\*", ".*"))
-        found = [n for n in sorted(indices) if pattern.fullmatch(n)]
-        if not found and "*" not in part:
-            node.index_meta(part)  # raises index_not_found_exception
-        names.extend(n for n in found if n not in names)
-    return names
-
-
 async def cat_shards(node: Node, request: Request, params: Params, m: dict) -> Response:
     counts = await node.copy_counts()
     rows = []
-    for index in _selected(node, m.get("index")):
+    for index in indices.expand(node, m.get("index")):
         for shard, routing in enumerate(node.state["indices"][index]["routing"]):
             for role, holder in [("p", routing["primary"])] + [("r", r) for r in
                                                                 routing["replicas"]]:
@@ -115,7 +102,7 @@ async def cat_indices(node: Node, request: Request, params: Params, m: dict) -> 
     counts = await node.copy_counts()
     health = _health(node)
     rows = []
-    for index in _selected(node, m.get("index")):
+    for index in indices.expand(node, m.get("index")):
         meta = node.state["indices"][index]
         docs = sum(counts.get((r["primary"], index, s)) or 0
                    for s, r in enumerate(meta["routing"]))
@@ -134,7 +121,7 @@ def _worse(a: str, b: str) -> str:
     return a if _WORST[a] >= _WORST[b] else b
 
 
-def _health(node: Node, indices: list[str] | None = None) -> dict:
+def _health(node: Node, names: list[str] | None = None) -> dict:
     """ClusterStateHealth of the selected indices (all when None), from the routing: a copy
     is active (started), initializing (recovering) or unassigned; a shard is green when every
     copy is active, yellow when only its primary is, red when its primary is not."""
@@ -142,7 +129,7 @@ def _health(node: Node, indices: list[str] | None = None) -> dict:
     totals = {"active_primary_shards": 0, "active_shards": 0, "initializing_shards": 0,
               "unassigned_shards": 0}
     per_index = {}
-    for index in sorted(state) if indices is None else indices:
+    for index in sorted(state) if names is None else names:
         status = "green"
         for routing in state[index]["routing"]:
             copies = [routing["primary"], *routing["replicas"]]
@@ -198,10 +185,10 @@ async def cluster_health(node: Node, request: Request, params: Params, m: dict) 
         """The response now, and whether every condition asked for holds."""
         found = True
         try:
-            indices = _selected(node, m["index"]) if m.get("index") else None
+            names = indices.expand(node, m["index"]) if m.get("index") else None
         except IndexNotFound:  # a named index that does not exist (yet): red, nothing counted
-            indices, found = [], False
-        h = _health(node, indices)
+            names, found = [], False
+        h = _health(node, names)
         status = h["status"] if found else "red"
         members = len(node.state["nodes"]) + (1 if node.state.get("master_node") else 0)
         met = found and (

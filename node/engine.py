@@ -46,6 +46,7 @@ class Doc:
     source: dict | None
     digest: str
     deleted_at: float = 0.0
+    routing: str | None = None  # the custom routing it was indexed with (GET's `_routing`)
 
     @property
     def deleted(self) -> bool:
@@ -64,6 +65,7 @@ class Write:
     if_seq_no: int | None = None
     if_primary_term: int | None = None
     create: bool = False
+    routing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +80,20 @@ class Operation:
     source: dict | None
     digest: str
     version_type: VersionType  # the replication version type (profile 5 replicas use it)
+    routing: str | None = None
 
     def to_wire(self) -> dict:
-        return {"uid": self.uid, "op": self.op, "version": self.version, "seq_no": self.seq_no,
+        wire = {"uid": self.uid, "op": self.op, "version": self.version, "seq_no": self.seq_no,
                 "term": self.term, "source": self.source, "digest": self.digest,
                 "vt": self.version_type.value}
+        if self.routing is not None:
+            wire["routing"] = self.routing
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict) -> Operation:
         return cls(d["uid"], d["op"], d["version"], d["seq_no"], d["term"], d["source"],
-                   d["digest"], VersionType(d["vt"]))
+                   d["digest"], VersionType(d["vt"]), d.get("routing"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +135,8 @@ class ShardCopy:
         self.local_checkpoint = -1
         self._processed_above_checkpoint: set[int] = set()
         self._next_prune = 0.0
-        # What search sees: the live uids as of the last refresh (Lucene's refreshed reader).
-        self.searchable: frozenset[str] = frozenset()
+        # What search sees: the live docs as of the last refresh (Lucene's refreshed reader).
+        self.searchable: dict[str, Doc] = {}
         self.refresh_interval: float | None = None  # None: refresh only when asked
         self.search_idle_after: float | None = None  # 7.0+: idle shards skip scheduled refreshes
         self._next_refresh = 0.0
@@ -146,10 +152,15 @@ class ShardCopy:
 
     def get(
         self, uid: str, now: float, version: int = MATCH_ANY,
-        version_type: VersionType = VersionType.INTERNAL,
+        version_type: VersionType = VersionType.INTERNAL, *, realtime: bool = True,
     ) -> Doc | None:
-        """The visible document, or None. A version mismatch on a live doc is a 409."""
-        doc = self.docs.get(uid)
+        """The document (realtime: the latest write; else as of the last refresh), or None.
+        A version mismatch on a live doc is a 409."""
+        if realtime:
+            doc = self.docs.get(uid)
+        else:
+            self._scheduled_refresh(now)
+            doc = self.searchable.get(uid)
         if doc is None or doc.deleted:
             return None
         if conflicts_for_reads(version_type, doc.version, version):
@@ -181,6 +192,7 @@ class ShardCopy:
             source=w.source if w.op == INDEX else None,
             digest=digest(w.source) if w.op == INDEX else "",
             version_type=w.version_type.for_replication(),
+            routing=w.routing if w.op == INDEX else None,
         )
         self._store(op, now)
         self._mark_processed(op.seq_no)
@@ -226,7 +238,7 @@ class ShardCopy:
     def export(self) -> list[Operation]:
         """Every document and tombstone as the operation that produced it (for recovery)."""
         return [Operation(uid, DELETE if d.deleted else INDEX, d.version, d.seq_no, d.term,
-                          d.source, d.digest, VersionType.EXTERNAL)
+                          d.source, d.digest, VersionType.EXTERNAL, d.routing)
                 for uid, d in self.docs.items()]
 
     def recover(self, ops: list[Operation], *, primary_term: int, checkpoint: int,
@@ -268,7 +280,7 @@ class ShardCopy:
     def _store(self, op: Operation, now: float) -> None:
         self._scheduled_refresh(now)  # a refresh due before this change sees the state before it
         self.docs[op.uid] = Doc(op.version, op.seq_no, op.term, op.source, op.digest,
-                                now if op.op == DELETE else 0.0)
+                                now if op.op == DELETE else 0.0, op.routing)
         if op.seq_no > self.max_seq_no:
             self.max_seq_no = op.seq_no
         if op.op == DELETE and now >= self._next_prune:
@@ -298,18 +310,19 @@ class ShardCopy:
     # -- search visibility (refresh) -------------------------------------------------------
     def refresh(self) -> None:
         """Make every live document visible to search, as a Lucene refresh does."""
-        self.searchable = frozenset(uid for uid, d in self.docs.items() if not d.deleted)
+        self.searchable = {uid: d for uid, d in self.docs.items() if not d.deleted}
 
-    def schedule_refresh(self, now: float, interval: float,
+    def schedule_refresh(self, now: float, interval: float | None,
                          search_idle_after: float | None = None) -> None:
-        """Refresh every `interval` seconds from `now` (`index.refresh_interval`).
+        """Refresh every `interval` seconds from `now` (`index.refresh_interval`; None: `-1`,
+        only when asked).
 
         With `search_idle_after`, a scheduled refresh is skipped while no search has come for
         that long, and the next search refreshes first (7.0+ search-idle shards).
         """
         self.refresh_interval = interval
         self.search_idle_after = search_idle_after
-        self._next_refresh = now + interval
+        self._next_refresh = now + (interval or 0.0)
         self._last_search = now
 
     def _scheduled_refresh(self, now: float) -> None:
@@ -324,14 +337,14 @@ class ShardCopy:
             self.refresh()
         self._next_refresh = due + (math.floor((now - due) / interval) + 1) * interval
 
-    def search_count(self, now: float) -> int:
-        """How many documents a search of this copy counts (only what a refresh made visible)."""
+    def search_view(self, now: float) -> dict[str, Doc]:
+        """The live documents a search of this copy sees: only what a refresh made visible."""
         self._scheduled_refresh(now)
         idle = self.search_idle_after
         if idle is not None and now - self._last_search >= idle:
             self.refresh()  # a search on a search-idle shard waits for a refresh
         self._last_search = now
-        return len(self.searchable)
+        return self.searchable
 
     def live_count(self) -> int:
         return sum(1 for d in self.docs.values() if not d.deleted)

@@ -25,6 +25,7 @@ from node.engine import INDEX, Operation, ReplicaResult, ShardCopy, Write, Write
 from node.errors import (ElasticsearchError, IndexNotFound, NoShardAvailable, StaleTerm,
                          VersionConflict)
 from node.profiles import Profile
+from node.search import compile_query
 from node.versioning import MATCH_ANY, VersionType
 from transport.message import TransportError
 
@@ -53,6 +54,7 @@ class Master(Protocol):
     async def create_index(self, index: str, settings: dict, doc_type: str | None) -> dict: ...
     async def delete_index(self, index: str) -> dict: ...
     async def set_type(self, index: str, doc_type: str) -> dict: ...
+    async def put_alias(self, index: str, alias: str) -> dict: ...
     async def fail_replica(self, index: str, shard: int, replica: str, term: int) -> bool: ...
 
 
@@ -239,6 +241,7 @@ class Node:
         self._moves: dict[tuple[str, int, str], asyncio.Future] = {}  # see _primary_move
         self._resyncs: dict[tuple[str, int], asyncio.Future] = {}  # see _resync
         self._rng = rng or random.Random()
+        self.search_turn = 0  # which copy serves the next search without a preference
 
     def new_id(self) -> str:
         """A 20-character URL-safe id for a document indexed without one, as Elasticsearch
@@ -270,8 +273,7 @@ class Node:
                         order_by_seq_no=self.profile.replicas_order_by_seq_no,
                         allocation_id=allocation_id,
                     )
-                    copy.schedule_refresh(self.clock(), REFRESH_INTERVAL,
-                                          self._search_idle_after())
+                    self._schedule_refresh(copy, meta)
                 elif routing["primary"] == self.name and copy.term < routing["term"]:
                     copy.term = routing["term"]  # promoted: from now on, this term
                     self.recorder.record("promote", index=index, shard=shard, term=copy.term)
@@ -552,7 +554,7 @@ class Node:
         request = Write(
             uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
             version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
-            if_primary_term=w.if_primary_term, create=w.create,
+            if_primary_term=w.if_primary_term, create=w.create, routing=w.routing,
         )
         try:
             done = copy.write(request, self.clock(),
@@ -746,7 +748,8 @@ class Node:
     # -- reads -----------------------------------------------------------------------------
     async def get(self, index: str, doc_type: str, doc_id: str, *, routing: str | None,
                   version: int, version_type: str, local_only: bool,
-                  primary_only: bool = False, request: str | None = None) -> dict | None:
+                  primary_only: bool = False, request: str | None = None,
+                  realtime: bool = True) -> dict | None:
         """Read a document from an active (started) copy, as Elasticsearch's single-shard
         read does: this node's copy if it is active, else the primary's, else a started
         replica's; an initializing copy only as a last try, which it refuses (reference §5.7).
@@ -760,6 +763,8 @@ class Node:
         shard = self.shard_of(meta, doc_id, routing)
         body = {"index": index, "shard": shard, "doc_type": doc_type, "doc_id": doc_id,
                 "version": version, "version_type": version_type}
+        if not realtime:
+            body["realtime"] = False
         table = meta["routing"][shard]
         if primary_only:
             if table["primary"] not in active_copies(table):
@@ -795,14 +800,15 @@ class Node:
                              if not d.deleted and u.partition("#")[2] == doc_id), "_all")
         uid = f"{doc_type}#{doc_id}" if self.typed_uids() else doc_id
         try:
-            doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]))
+            doc = copy.get(uid, self.clock(), body["version"], VersionType(body["version_type"]),
+                           realtime=body.get("realtime", True))
         except VersionConflict as exc:
             exc.worded(self.profile.conflict_prefix(doc_type, doc_id))
             raise exc.at(index, self.index_meta(index)["uuid"], shard) from None
         if doc is None:
             return None
         return {"version": doc.version, "seq_no": doc.seq_no, "term": doc.term,
-                "source": doc.source, "shard": shard, "type": doc_type}
+                "source": doc.source, "shard": shard, "type": doc_type, "routing": doc.routing}
 
     def _readable_copy(self, index: str, shard: int) -> ShardCopy:
         """This node's copy of a shard if the cluster state it applied says it is active:
@@ -895,8 +901,9 @@ class Node:
         op = body.get("op")
         if op == "refresh":
             return {"done": self.refresh_local(body["copies"])}
-        if op == "count":
-            return {"done": self.search_count_local(body["copies"])}
+        if op == "search":
+            return {"done": self.search_local(body["copies"], body["query"],
+                                              body.get("live", False))}
         return {"counts": self.local_counts()}
 
     # -- refresh and search counts ---------------------------------------------------------
@@ -907,24 +914,51 @@ class Node:
             copy = self.copies.get((index, shard))
             if copy is not None:
                 copy.refresh()
+                self.recorder.record("refresh", index=index, shard=shard)
                 done.append([index, shard])
         return done
 
-    def search_count_local(self, copies: list) -> list[list]:
-        """[index, shard, count] of what a search sees in each listed copy held here."""
+    def search_local(self, copies: list, query: dict, live: bool = False) -> list[list]:
+        """[index, shard, hits] of a query on what each listed copy here made searchable
+        (`live`: on every document it holds, for the mappings `GET /{index}` infers)."""
         now = self.clock()
-        return [[index, shard, self.copies[(index, shard)].search_count(now)]
-                for index, shard in copies if (index, shard) in self.copies]
+        matches = compile_query(query, major=self.profile.major)
+        out = []
+        for index, shard in copies:
+            copy = self.copies.get((index, shard))
+            if copy is None:
+                continue
+            hits = []
+            view = {u: d for u, d in copy.docs.items() if not d.deleted} if live \
+                else copy.search_view(now)
+            for uid, doc in view.items():
+                doc_type, _, doc_id = uid.rpartition("#") if self.typed_uids() else ("", "", uid)
+                score = matches(doc_id, doc.source)
+                if score is not None:
+                    hits.append({"_id": doc_id, "_type": doc_type or None, "_score": score,
+                                 "_version": doc.version, "_seq_no": doc.seq_no,
+                                 "_primary_term": doc.term, "_routing": doc.routing,
+                                 "_source": doc.source})
+            if self.recorder.enabled and not live:
+                self.recorder.record("search", index=index, shard=shard, hits=len(hits),
+                                     docs=[[h["_id"], h["_version"], h["_seq_no"]]
+                                           for h in hits])
+            out.append([index, shard, hits])
+        return out
 
-    async def _on_copies(self, op: str, targets: dict[str, list]) -> dict[str, list | Exception]:
-        """Run a refresh or count on the copies each node holds, here or over the transport."""
-        local = {"refresh": self.refresh_local, "count": self.search_count_local}[op]
+    async def on_copies(self, op: str, targets: dict[str, list],
+                        **extra: object) -> dict[str, list | Exception]:
+        """Run a refresh or search on the copies each node holds, here or over the transport."""
+        local = {"refresh": self.refresh_local, "search": self.search_local}[op]
         results: dict[str, list | Exception] = {}
         remote = [n for n in targets if n != self.name]
         if self.name in targets:
-            results[self.name] = local(targets[self.name])
+            try:
+                results[self.name] = local(targets[self.name], **extra)
+            except ElasticsearchError as exc:
+                results[self.name] = exc
         replies = await asyncio.gather(
-            *(self._ask(n, "stats", {"op": op, "copies": targets[n]}, timeout=30.0)
+            *(self._ask(n, "stats", {"op": op, "copies": targets[n], **extra}, timeout=30.0)
               for n in remote), return_exceptions=True)
         for n, reply in zip(remote, replies):
             results[n] = reply["done"] if isinstance(reply, dict) else reply
@@ -944,7 +978,7 @@ class Node:
                     if holder is not None:
                         targets.setdefault(holder, []).append([index, shard])
         successful, failures = 0, []
-        for holder, result in (await self._on_copies("refresh", targets)).items():
+        for holder, result in (await self.on_copies("refresh", targets)).items():
             if isinstance(result, Exception):
                 failures.extend(_copy_failure(index, shard, holder, result)
                                 for index, shard in targets[holder])
@@ -953,30 +987,13 @@ class Node:
         return {"total": total, "successful": successful, "failed": len(failures),
                 "failures": failures}
 
-    async def search_count(self, indices: list[str]) -> dict:
-        """Count what searches see, one active primary per shard (`_count`)."""
-        total, targets, failures = 0, {}, []
-        for index in indices:
-            for shard, routing in enumerate(self.index_meta(index)["routing"]):
-                total += 1
-                if routing["primary"] not in active_copies(routing):
-                    failures.append(_copy_failure(index, shard, None, None))
-                else:
-                    targets.setdefault(routing["primary"], []).append([index, shard])
-        count, successful = 0, 0
-        for holder, result in (await self._on_copies("count", targets)).items():
-            if isinstance(result, Exception):
-                failures.extend(_copy_failure(index, shard, holder, result)
-                                for index, shard in targets[holder])
-            else:
-                successful += len(result)
-                count += sum(n for _, _, n in result)
-        return {"count": count, "total": total, "successful": successful,
-                "failed": len(failures), "failures": failures}
-
-    def _search_idle_after(self) -> float | None:
-        """7.0+ shards go search-idle after 30s without searches (index.search.idle.after)."""
-        return SEARCH_IDLE_AFTER if self.profile.major >= 7 else None
+    def _schedule_refresh(self, copy: ShardCopy, meta: dict) -> None:
+        """Refresh every `index.refresh_interval` (default 1s, `-1` never); from 7.0 a shard
+        with no explicit interval goes search-idle after 30s without searches."""
+        interval = meta.get("refresh_interval")
+        idle = SEARCH_IDLE_AFTER if self.profile.major >= 7 and interval is None else None
+        copy.schedule_refresh(self.clock(), REFRESH_INTERVAL if interval is None
+                              else None if interval < 0 else max(interval, 0.001), idle)
 
     def local_counts(self) -> list[list]:
         return [[self.name, index, shard, copy.live_count()]

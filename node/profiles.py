@@ -9,6 +9,7 @@ may use, and the routing formula. Nothing else in the code compares profile numb
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 
@@ -141,6 +142,87 @@ class Profile:
 
     def no_such_index(self, index: str) -> str:
         return "no such index" if self.major <= 6 else f"no such index [{index}]"
+
+    # -- reads ----------------------------------------------------------------------------
+    @property
+    def source_filter_params(self) -> tuple[tuple[str, str], ...]:
+        """The `_source` includes/excludes URL parameters, the first given winning: up to 6.x
+        the singular `_source_include` over the plural (both read), 7.0 the plural only."""
+        plural = ("_source_includes", "_source_excludes")
+        return (("_source_include", "_source_exclude"), plural) if self.major <= 6 else (plural,)
+
+    @property
+    def singular_source_params_deprecated(self) -> bool:
+        """6.6 deprecated `_source_include`/`_source_exclude` (7.0 removed them)."""
+        return self.major == 6
+
+    def source_not_found(self, index: str, doc_type: str, doc_id: str) -> str | None:
+        """The `resource_not_found_exception` reason of `_source` for a missing document
+        (5.x answers a bare 404)."""
+        if self.major == 5:
+            return None
+        if self.major <= 7:
+            return f"Document not found [{index}]/[{doc_type}]/[{doc_id}]"
+        return f"Document not found [{index}]/[{doc_id}]"
+
+    def text_sort_refused(self, field_name: str) -> str:
+        """Why sorting on a `text` field fails (no fielddata), as each generation words it."""
+        if self.major <= 6:
+            return (f"Fielddata is disabled on text fields by default. Set fielddata=true on "
+                    f"[{field_name}] in order to load fielddata in memory by uninverting the "
+                    "inverted index. Note that this can however use significant memory. "
+                    "Alternatively use a keyword field instead.")
+        return ("Text fields are not optimised for operations that require per-document field "
+                "data like aggregations and sorting, so these operations are disabled by "
+                "default. Please use a keyword field instead. Alternatively, set fielddata=true "
+                f"on [{field_name}] in order to load field data by uninverting the inverted "
+                "index. Note that this can use significant memory.")
+
+    @property
+    def wrong_type_is_missing(self) -> bool:
+        """6.x/7.x: a GET naming a type the index does not have finds nothing (404)."""
+        return self.major in (6, 7)
+
+    # -- deprecation warnings ----------------------------------------------------------------
+    def warning(self, text: str, now: float) -> str:
+        """The `Warning` response header of a deprecation: `299 Elasticsearch-<version>-<hash>
+        "<text>"`, with the date appended up to 6.x (HeaderWarning / DeprecationLogger)."""
+        agent = f'299 Elasticsearch-{self.number}-{self.build_hash} "{text}"'
+        if self.major >= 7:
+            return agent
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+        return f'{agent} "{date}"'
+
+    @property
+    def internal_occ_deprecated(self) -> bool:
+        """6.7+ warns about an explicit internal `version` on a write (7.0 refuses it)."""
+        return self.major == 6
+
+    @property
+    def doc_means_the_index_type(self) -> bool:
+        """6.x: `_doc` in a delete or update URL targets the index's one type, whatever its
+        name (the answer still says `_doc`)."""
+        return self.major == 6
+
+    @property
+    def destructive_requires_name(self) -> bool:
+        """8.0 made `action.destructive_requires_name` default to true: no `DELETE /_all`."""
+        return self.major >= 8
+
+    @property
+    def write_index_message(self) -> bool:
+        """6.4 added write indices: a write through a multi-index alias names that."""
+        return self.major >= 6
+
+    @property
+    def require_alias(self) -> bool:
+        """The `require_alias` write parameter (7.10+)."""
+        return self.major >= 7
+
+    @property
+    def routing_shards_setting(self) -> bool:
+        """`index.number_of_routing_shards` exists from 6.1."""
+        return self.major >= 6
 
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:

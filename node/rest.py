@@ -74,6 +74,11 @@ class Params:
         self._request = request
         self._query = request.query
         self._used: set[str] = set()
+        self.warnings: list[str] = []  # deprecation warnings of this request (`Warning`)
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def has(self, name: str) -> bool:
         self._used.add(name)
@@ -287,6 +292,48 @@ def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
         return (json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False)
                 + "\n").encode()
     return _COMPACT.encode(body).encode()
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def to_yaml(body: object) -> str:
+    """A body as Elasticsearch writes YAML (Jackson's YAML generator): a `---` document,
+    string values double-quoted, list items at their key's indentation."""
+    lines = ["---"]
+    _yaml_lines(body, 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_scalar(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return "{}" if isinstance(value, dict) else "[]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _yaml_lines(value: object, indent: int, lines: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            head = f"{pad}{key if _PLAIN_KEY.fullmatch(key) else json.dumps(key)}:"
+            if isinstance(item, (dict, list)) and item:
+                lines.append(head)
+                _yaml_lines(item, indent + 2 if isinstance(item, dict) else indent, lines)
+            else:
+                lines.append(f"{head} {_yaml_scalar(item)}")
+    elif isinstance(value, list) and value:
+        for item in value:
+            start = len(lines)
+            _yaml_lines(item, indent + 2, lines)
+            lines[start] = f"{pad}- {lines[start][indent + 2:]}"
+    else:
+        lines.append(pad + _yaml_scalar(value))
 
 
 def error_response(exc: Exception) -> Response:

@@ -28,6 +28,8 @@ from node.engine import INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, parse_json
+from node import indices
+from node.search import SourceFilter
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              explain_cas_conflict, valid_for_writes)
 
@@ -121,7 +123,8 @@ class UpdateSpec:
     detect_noop: bool = True
     script: bool = False
     scripted_upsert: bool = False
-    fetch_source: bool = False
+    require_alias: bool = False
+    fetch_source: SourceFilter | None = None  # `_source`: answer with a `get` object
     routing: str | None = None
     retry_on_conflict: int = 0
     version: int = MATCH_ANY
@@ -245,7 +248,7 @@ def parse_update_body(node: Node, raw: bytes, u: UpdateSpec) -> None:
         elif name == "_source":
             if not isinstance(value, (dict, list, bool, str)):
                 raise _unsupported(strict, name, value, value_at)
-            u.fetch_source = value is True or value == "true"
+            u.fetch_source = SourceFilter.parse(value)
         else:  # if_seq_no / if_primary_term (7.0+ body fields)
             number = _long(name, value, value_at)
             if name == "if_seq_no":
@@ -365,6 +368,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
     In a bulk, a noop answers the shard's `_shards` like every item of that shard, and a
     bulk-level `refresh=true` marks it `forced_refresh`; alone it answers zeros.
     """
+    u.index = indices.concrete_index(node, u.index, write=True, require_alias=u.require_alias)
     meta = await node.ensure_index(u.index, None)  # the update API auto-creates the index
     attempt = 0
     while True:
@@ -379,14 +383,14 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
             if u.script and u.scripted_upsert:
                 raise _no_scripts("on the upsert document (scripted_upsert)")
             source = u.doc if u.doc_as_upsert else u.upsert
-            w = _doc_write(u, source, create=True)
+            w = _doc_write(node, u, source, create=True)
         else:
             if u.script:
                 raise _no_scripts("on the current document")
             source, modified = merge(doc["source"], u.doc)
             if u.detect_noop and not modified:
                 return 200, _noop_body(node, u, doc, meta, shard, in_bulk)
-            w = _doc_write(u, source)
+            w = _doc_write(node, u, source)
             if u.if_seq_no != UNASSIGNED_SEQ_NO and not cas_from_read(node):
                 w.if_seq_no, w.if_primary_term = u.if_seq_no, u.if_primary_term
             elif cas_from_read(node):
@@ -404,16 +408,17 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
                 continue
             raise
         body = {**_head(node, u), **_api().outcome_fields(node, out)}
-        if u.fetch_source:
-            body["get"] = _get_section(node, out.seq_no, out.term, source)
+        if u.fetch_source is not None and u.fetch_source.fetch:
+            body["get"] = _get_section(node, out.seq_no, out.term, u.fetch_source.apply(source))
         return (201 if out.result == "created" else 200), body
 
 
 async def _read(node: Node, u: UpdateSpec, meta: dict) -> dict | None:
     """The realtime read of the primary (5.x/6.x: checked against the request's version)."""
-    if node.profile.one_type_per_index and meta.get("type") not in (None, u.doc_type):
+    doc_type = _api().write_type(node, u.index, u.doc_type)
+    if node.profile.one_type_per_index and meta.get("type") not in (None, doc_type):
         return None  # another type than the index's one: nothing of this type exists
-    doc = await node.get(u.index, u.doc_type, u.doc_id, routing=u.routing,
+    doc = await node.get(u.index, doc_type, u.doc_id, routing=u.routing,
                          version=u.version if node.profile.internal_version_occ else MATCH_ANY,
                          version_type=VersionType.INTERNAL.value, local_only=False,
                          primary_only=True)
@@ -427,8 +432,9 @@ async def _read(node: Node, u: UpdateSpec, meta: dict) -> dict | None:
     return doc
 
 
-def _doc_write(u: UpdateSpec, source: dict, *, create: bool = False) -> DocWrite:
-    return DocWrite(u.index, u.doc_type, u.doc_id, INDEX, source=source, create=create,
+def _doc_write(node: Node, u: UpdateSpec, source: dict, *, create: bool = False) -> DocWrite:
+    return DocWrite(u.index, _api().write_type(node, u.index, u.doc_type), u.doc_id, INDEX,
+                    source=source, create=create,
                     routing=u.routing, refresh=u.refresh, timeout=u.timeout,
                     wait_for_active_shards=u.wait_for_active_shards)
 
@@ -454,8 +460,9 @@ def _noop_body(node: Node, u: UpdateSpec, doc: dict, meta: dict, shard: int,
     if noop_has_seq_no(node):
         body["_seq_no"] = doc["seq_no"]
         body["_primary_term"] = doc["term"]
-    if u.fetch_source:
-        body["get"] = _get_section(node, doc["seq_no"], doc["term"], doc["source"])
+    if u.fetch_source is not None and u.fetch_source.fetch:
+        body["get"] = _get_section(node, doc["seq_no"], doc["term"],
+                                   u.fetch_source.apply(doc["source"]))
     return body
 
 
@@ -487,13 +494,12 @@ async def update_doc(node: Node, request: Request, params: Params, m: dict) -> R
     p = node.profile
     u = UpdateSpec(m["index"], m.get("type") or "_doc", m["id"])
     u.routing = params.str("routing") or None
+    u.require_alias = api.require_alias(node, params)
     options = api._write_options(params)
     u.timeout, u.wait_for_active_shards = options["timeout"], options["wait_for_active_shards"]
     u.refresh = options["refresh"]
     u.doc_as_upsert = params.bool("doc_as_upsert", False)
-    source = params.str("_source")
-    u.fetch_source = source in ("", "true")
-    params.accept("_source_includes", "_source_excludes", "_source_include", "_source_exclude")
+    u.fetch_source = api.source_filter(node, params)
     if p.major <= 6:
         params.accept("parent", "fields", "lang")
     if p.major in (6, 7):
@@ -504,6 +510,7 @@ async def update_doc(node: Node, request: Request, params: Params, m: dict) -> R
             raise ValidationError(_REJECT_VERSIONS)
     else:
         u.version, u.version_type = api._version_params(node, params, write=True)
+        api._deprecations(node, params, u.index, u.doc_type, u.version, u.version_type)
     seq_no, term = api._cas_params(node, params)
     if seq_no is not None:
         u.if_seq_no, u.if_primary_term = seq_no, term

@@ -53,6 +53,7 @@ class LocalApi:
         headers = {"content-type": "application/json"} if raw else {}
         response = await dispatch(self.node, Request(method, urllib.parse.unquote(parsed.path),
                                                      query, headers, raw))
+        self.last = response  # headers, for the tests that read them
         return response.status, response.body
 
     def doc_path(self, index: str, doc_id: str, *, type_name: str = "test") -> str:

@@ -164,3 +164,23 @@ def test_concurrent_read_modify_write_loses_no_update(cluster, index_name):
     assert final["_source"]["counter"] == workers * increments
     assert final["_seq_no"] == workers * increments
     setup.close()
+
+
+def test_search_hits_feed_a_conditional_write(es, index_name):
+    es.indices.create(index=index_name, aliases={"books": {}},
+                      settings={"number_of_shards": 1, "refresh_interval": "-1"})
+    es.index(index="books", id="1", document={"title": "Concurrency Control", "year": 2012})
+    assert es.search(index=index_name)["hits"]["total"]["value"] == 0
+    assert es.get_source(index=index_name, id="1")["year"] == 2012
+    es.indices.refresh(index=index_name)
+    found = es.search(index="books", query={"match": {"title": "concurrency"}},
+                      seq_no_primary_term=True, version=True)
+    hit = found["hits"]["hits"][0]
+    assert (hit["_type"], hit["_version"]) == ("_doc", 1)
+    es.index(index=index_name, id="1", document={"title": "v2"}, if_seq_no=hit["_seq_no"],
+             if_primary_term=hit["_primary_term"])
+    with pytest.raises(es7.ConflictError):
+        es.index(index=index_name, id="1", document={"title": "v3"}, if_seq_no=hit["_seq_no"],
+                 if_primary_term=hit["_primary_term"])
+    assert es.count(index=index_name, body={"query": {"term": {"year": 2012}}})["count"] == 1
+    assert es.indices.get_alias(name="books") == {index_name: {"aliases": {"books": {}}}}

@@ -853,3 +853,28 @@ def test_every_reported_invariant_is_known():
         assert violation.invariant in INVARIANTS
         assert violation.message.endswith(".")
 
+
+
+# -- search_visibility ---------------------------------------------------------------------
+def test_a_search_may_lag_but_never_shows_what_was_not_written():
+    t = Trace()
+    t.write("n1", "x", 1, 0)
+    t.add("refresh", "n2", index=IDX, shard=0)
+    t.add("search", "n2", index=IDX, shard=0, hits=1, docs=[["x", 1, 0]])
+    t.write("n1", "x", 2, 1)
+    t.add("search", "n2", index=IDX, shard=0, hits=1, docs=[["x", 1, 0]])  # lagging: fine
+    assert check(t.events, profile=7) == []
+    phantom = t.add("search", "n2", index=IDX, shard=0, hits=1, docs=[["x", 3, 2]])
+    found = check(t.events, profile=7)
+    assert [v.invariant for v in found] == ["search_visibility"]
+    assert found[0].events == (phantom,)
+    assert "doc x at v3 (#2), which no primary had written" in found[0].message
+
+
+def test_search_visibility_compares_versions_in_profile_5():
+    t = Trace()
+    t.write("n1", "x", 1, -1)
+    t.add("search", "n1", index=IDX, shard=0, hits=1, docs=[["x", 1, -1]])
+    assert check(t.events, profile=5) == []
+    t.add("search", "n1", index=IDX, shard=0, hits=1, docs=[["x", 2, -1]])
+    assert [v.invariant for v in check(t.events, profile=5)] == ["search_visibility"]

@@ -551,3 +551,22 @@ applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · �
 
 if __name__ == "__main__":
     regenerate()
+
+
+def test_refresh_and_search_rows_and_sentences() -> None:
+    trace = Trace()
+    trace.ev("primary_write", "n1", **op("1", 1, 0), result="created")
+    trace.ev("refresh", "n2", index="test", shard=0)
+    trace.ev("search", "n2", index="test", shard=0, hits=1, docs=[["1", 1, 0]])
+    trace.ev("search", "n1", index="test", shard=0, hits=0, docs=[])
+    text = render_text(trace, width=100)
+    assert "↻" in text and "n2 refreshes [test][0]" in text
+    assert "⌕" in text and "n2 searches [test][0]: doc 1 v1 #0" in text
+    assert "n1 searches [test][0]: no hits" in text
+    said = _explained(trace)
+    assert said[1] == "n2 refreshes its copy of [test][0]: searches now see its latest writes"
+    assert said[2] == ("n2 searches its copy of [test][0] as of its last refresh and finds "
+                       "doc 1 v1")
+    assert said[3].endswith("finds nothing")
+    narrowed = render_text(trace, width=100, doc="1")
+    assert "n2 searches [test][0]: doc 1 v1 #0" in narrowed and "no hits" not in narrowed
