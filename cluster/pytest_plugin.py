@@ -77,18 +77,25 @@ def keep_trace(item: pytest.Item, cluster) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and call.when == "call":
-        for number, events in enumerate(_traces(item), 1):
-            from cluster import view
+        from cluster import view
 
-            width = item.config.get_terminal_writer().fullwidth
+        width = item.config.get_terminal_writer().fullwidth
+        for number, events in enumerate(_traces(item), 1):
             title = "occsim: what the test did" + (f" ({number})" if number > 1 else "")
-            report.sections.append((title, view.render_text(events, width=width)))
+            text = events if isinstance(events, str) else view.render_text(events, width=width)
+            report.sections.append((title, text))
     return report
 
 
-def _traces(item: pytest.Item) -> list[list[dict]]:
+def _traces(item: pytest.Item) -> list[list[dict] | str]:
+    """The traces of the clusters and simulated runs a test used (or why one is missing)."""
     from cluster.background import BackgroundCluster
 
-    traces = [c.test_trace() for c in item.stash.get(CLUSTERS, [])
-              if isinstance(c, BackgroundCluster)]
+    traces: list[list[dict] | str] = []
+    for cluster in item.stash.get(CLUSTERS, []):
+        if isinstance(cluster, BackgroundCluster):
+            try:
+                traces.append(cluster.test_trace())
+            except Exception as exc:  # a broken cluster must not break pytest's report
+                traces.append(f"the trace could not be collected: {type(exc).__name__}: {exc}")
     return traces + item.stash.get(TRACES, [])

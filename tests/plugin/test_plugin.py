@@ -66,6 +66,17 @@ def test_a_failing_test_reports_its_diagram_and_the_next_test_starts_empty(tmp_p
     assert "│" in section and "▶" in section  # the view's lanes and arrows
 
 
+def test_a_cluster_that_cannot_answer_does_not_break_the_report(tmp_path):
+    result = run_pytest(tmp_path, {"test_gone.py": '''
+        def test_stops_the_whole_cluster_then_fails(occsim):
+            occsim.stop()
+            assert False
+        '''})
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+    assert "the trace could not be collected: RuntimeError" in result.stdout
+    assert "1 failed" in result.stdout
+
+
 def test_command_line_beats_ini_and_factory_argument_beats_both(tmp_path):
     result = run_pytest(tmp_path, {
         "pytest.ini": '''
