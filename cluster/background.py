@@ -68,7 +68,15 @@ class BackgroundCluster:
             self.loop.close()
 
     def _call(self, coro, timeout: float = WAIT):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        """Run `coro` on the cluster's loop and wait for it; after `timeout` seconds cancel it
+        (a wait that never ends must not go on polling behind the test's back)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"occsim: {coro.__qualname__} did not finish within "
+                               f"{timeout:g}s") from None
 
     # -- where it is ---------------------------------------------------------------------------
     @property
