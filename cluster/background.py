@@ -17,7 +17,7 @@ from typing import Any
 
 from cluster import checker, trace
 from cluster.client import Reply
-from cluster.manager import ClusterConfig, Manager
+from cluster.manager import ClusterConfig, ClusterError, Manager
 from cluster.runner import free_port_block
 from cluster.scenario import Cluster, Setup
 
@@ -212,7 +212,9 @@ class BackgroundCluster:
             await m.fault("resume", node)
         await m.control("*", {"op": "link", "config": asdict(self.config.link)})
         for index in list(m.master.state["indices"]):
-            await m.handle("manager", "delete_index", {"index": index})
+            reply = await m.handle("manager", "delete_index", {"index": index})
+            if "error" in reply:
+                raise ClusterError(f"cannot delete [{index}]: {reply['error']['reason']}")
         for node, proc in sorted(m.procs.items()):
             if proc.returncode is not None:
                 await m.fault("restart", node)

@@ -61,11 +61,14 @@ def occsim_sim(request: pytest.FixtureRequest):
 
 
 def keep_trace(item: pytest.Item, cluster) -> None:
-    """Write the test's trace to `--occsim-trace-dir`, when given."""
-    folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
-    if not folder:
-        return
+    """Write the test's trace to `--occsim-trace-dir`, when given (a cluster this session
+    started: the trace of one `occsim up` started stays with its manager)."""
     from cluster import trace
+    from cluster.background import BackgroundCluster
+
+    folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
+    if not folder or not isinstance(cluster, BackgroundCluster):
+        return
 
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)

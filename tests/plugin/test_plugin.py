@@ -217,8 +217,9 @@ def test_nooproc_uses_a_cluster_occsim_up_started(tmp_path):
 
             def test_finds_it_clean(remote):
                 assert call(remote.url, "GET", "/_cat/indices?format=json")[1] == []
-            '''})
+            '''}, "--occsim-trace-dir", "traces")
         assert result.returncode == 0, result.stdout + result.stderr
+        assert not (tmp_path / "traces").exists()  # its trace stays with its manager
     finally:
         up.terminate()
         up.wait(30)
