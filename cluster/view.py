@@ -358,7 +358,8 @@ def _op_labels(e: dict) -> tuple[tuple[str, ...], str]:
     """A message's labels, longest first ("doc 8 v3 #2", "v3 #2", "v3"), and its topic ("doc 8")."""
     mkind = e.get("mkind", "message")
     topic = f"doc {e['doc']}" if e.get("doc") is not None else ""
-    if e.get("version") is None:
+    version = e.get("version")
+    if version is None or isinstance(version, int) and version < 0:  # a request's "any"
         return ((f"{mkind} {topic}", mkind) if topic else (mkind,)), topic
     delete = "del " if e.get("op") == "delete" else ""
     return (f"{delete}{topic} {_ver(e)}", f"{delete}{_ver(e)}", f"{delete}v{e['version']}"), topic

@@ -240,6 +240,20 @@ def test_view_uses_the_width_it_is_given() -> None:
     assert narrow.index("n3") < wide.index("n3")
 
 
+def test_a_held_forward_without_a_version_is_named_by_its_kind() -> None:
+    """A write forwarded to the primary carries the request's version, -3 when it names none
+    (MATCH_ANY): the view calls it a forward, not "v-3"."""
+    t = Trace()
+    t.request("worker-a", "n2", "r1", "/products/_doc/1", "1")
+    forward = t.send("n2:1", "n2", "n1", {"index": "products", "shard": 0, "op": "index",
+                                          "version": -3}, mkind="forward")
+    t.ev("hold", "n2", **forward)
+    t.ev("release", "n2", **forward)
+    text = render_text(t, width=100)
+    assert "held: forward → n1" in text and "released: forward → n1" in text
+    assert "v-3" not in text
+
+
 def test_empty_trace() -> None:
     assert "(no events yet)" in render_text([], width=80)
 

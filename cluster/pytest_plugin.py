@@ -1,0 +1,104 @@
+"""The pytest plugin occsim installs (entry point `pytest11`): fixtures that give a test a real
+occsim cluster, its options, and what a failing test reports.
+
+Fixtures: `occsim_proc` (session: 1 node, profile 8, free ports, unless the options say
+otherwise), `occsim` (function: that cluster, repaired and emptied after the test),
+`occsim_nooproc` (a cluster `occsim up` started), `occsim_sim` (a story on a simulated cluster,
+in this process on virtual time). More of them: `cluster.factories`.
+
+When a test that used a cluster fails, its report gets a section with the Lamport diagram of
+what the test did, without colour, at the terminal's width; `--occsim-trace-dir DIR` keeps
+each test's trace there for `occsim replay` and `occsim check`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cluster import factories
+
+CLUSTERS = pytest.StashKey[list]()  # the clusters (and simulated runs' traces) a test used
+TRACES = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("occsim", "occsim: a replicated Elasticsearch-style cluster")
+    for option in factories.OPTIONS:
+        group.addoption(f"--occsim-{option.name}", dest=option.dest, default=None,
+                        help=option.help)
+        parser.addini(option.dest, option.help)
+    group.addoption("--occsim-run-file", dest="occsim_run_file", default=None,
+                    help="the run file of a cluster `occsim up` started (occsim_nooproc)")
+    parser.addini("occsim_run_file", "the run file of a cluster `occsim up` started")
+    group.addoption("--occsim-trace-dir", dest="occsim_trace_dir", default=None,
+                    metavar="DIR", help="keep each test's trace in DIR (for `occsim replay`)")
+    parser.addini("occsim_trace_dir", "keep each test's trace in this folder")
+
+
+occsim_proc = factories.occsim_proc()
+occsim = factories.occsim("occsim_proc")
+occsim_nooproc = factories.occsim_nooproc()
+
+
+@pytest.fixture
+def occsim_sim(request: pytest.FixtureRequest):
+    """`occsim_sim(story, nodes=..., es_compat=..., seed=..., delay=...)` runs
+    `async def story(cluster)` (the scenario handle: clients, hold/release, partition/heal,
+    kill/restart, quiesce, copies) on a simulated cluster on virtual time, and returns a
+    `SimRun`: the trace, and `check()`. The same seed gives the same trace."""
+    from cluster.simrun import simulate
+
+    def run(story, **given):
+        values = factories.settings(request.config, given)
+        result = simulate(story, **factories.cluster_settings(values))
+        request.node.stash.setdefault(TRACES, []).append(result.trace)
+        return result
+
+    return run
+
+
+def keep_trace(item: pytest.Item, cluster) -> None:
+    """Write the test's trace to `--occsim-trace-dir`, when given (a cluster this session
+    started: the trace of one `occsim up` started stays with its manager)."""
+    from cluster import trace
+    from cluster.background import BackgroundCluster
+
+    folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
+    if not folder or not isinstance(cluster, BackgroundCluster):
+        return
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+    trace.write(path / f"{name}.jsonl", cluster.test_trace())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed and call.when == "call":
+        from cluster import view
+
+        width = item.config.get_terminal_writer().fullwidth
+        for number, events in enumerate(_traces(item), 1):
+            title = "occsim: what the test did" + (f" ({number})" if number > 1 else "")
+            text = events if isinstance(events, str) else view.render_text(events, width=width)
+            report.sections.append((title, text))
+    return report
+
+
+def _traces(item: pytest.Item) -> list[list[dict] | str]:
+    """The traces of the clusters and simulated runs a test used (or why one is missing)."""
+    from cluster.background import BackgroundCluster
+
+    traces: list[list[dict] | str] = []
+    for cluster in item.stash.get(CLUSTERS, []):
+        if isinstance(cluster, BackgroundCluster):
+            try:
+                traces.append(cluster.test_trace())
+            except Exception as exc:  # a broken cluster must not break pytest's report
+                traces.append(f"the trace could not be collected: {type(exc).__name__}: {exc}")
+    return traces + item.stash.get(TRACES, [])
