@@ -92,6 +92,8 @@ async def run(manager, cluster, *, seed: int, profile: int, steps: int = 6,
             if reply.ok:
                 inserted[doc] = True
                 tally.acknowledged += 1
+            else:  # back off, as a client does (and so that virtual time moves on)
+                await asyncio.sleep(0.02)
 
     async def counter(k: int) -> None:
         client = cluster.client(f"count{k}", quiet=True)
@@ -119,6 +121,8 @@ async def run(manager, cluster, *, seed: int, profile: int, steps: int = 6,
             if reply.ok:
                 tally.acknowledged += 1
                 tally.increments_acked += 1
+            else:
+                await asyncio.sleep(0.02)
 
     async def nemesis() -> None:
         for _ in range(steps):
