@@ -278,15 +278,19 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
-    """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty)."""
+    """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty).
+
+    A lone UTF-16 surrogate (kept from a document that was sent with one, as Elasticsearch
+    keeps it) goes out as the `\\uXXXX` escape it came in as: the answer stays valid UTF-8."""
     if body is None:
         return b""
     if isinstance(body, str):
-        return body.encode()
-    if pretty:
-        return (json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False)
-                + "\n").encode()
-    return _COMPACT.encode(body).encode()
+        text = body
+    elif pretty:
+        text = json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False) + "\n"
+    else:
+        text = _COMPACT.encode(body)
+    return text.encode("utf-8", "backslashreplace")
 
 
 def error_response(exc: Exception) -> Response:

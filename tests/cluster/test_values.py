@@ -1,0 +1,50 @@
+"""Values at the edge, on real node processes: what the REST layer accepts reaches every
+replica, what it refuses never reaches the transport, and a message the transport still cannot
+encode fails alone while its link keeps carrying everything else."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from transport.message import TransportError
+
+ONE_SHARD_TWO_REPLICAS = {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}
+
+
+async def raw_get(manager, node: str, path: str) -> bytes:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{manager.ports[node]}{path}") as r:
+            assert r.status == 200
+            return await r.read()
+
+
+async def test_a_lone_surrogate_reaches_every_replica_and_the_links_stay_up(cluster_of):
+    async with cluster_of(nodes=3, es_compat=7) as (manager, cluster):
+        await manager.create_index("p", ONE_SHARD_TWO_REPLICAS)
+        client = cluster.client("writer", quiet=True)
+        written = await client.index("p", "x", {"a": "\ud800", "k\udfff": ["ok", "\udc00z"]})
+        assert written.status == 201
+        assert written["_shards"] == {"total": 3, "successful": 3, "failed": 0}
+        after = await client.index("p", "y", {"b": 1})
+        assert after["_shards"] == {"total": 3, "successful": 3, "failed": 0}
+        for node, copy in (await cluster.copies("p", "x")).items():
+            assert copy.status == 200, node
+            assert copy["_source"] == {"a": "\ud800", "k\udfff": ["ok", "\udc00z"]}, node
+        # served back as valid JSON text: the lone surrogates escaped, as they were sent
+        raw = await raw_get(manager, "n2", "/p/_doc/x?preference=_only_local")
+        assert b'"_source":{"a":"\\ud800","k\\udfff":["ok","\\udc00z"]}' in raw
+        raw.decode("utf-8")
+
+
+async def test_a_message_that_cannot_be_encoded_fails_alone(cluster_of):
+    async with cluster_of(nodes=1) as (manager, cluster):
+        # both requests leave in the same batch on the manager's link to n1
+        bad = manager.endpoint.send_request("n1", "stats", {"x": 2**70}, timeout=30.0)
+        good = manager.endpoint.send_request("n1", "stats", {}, timeout=30.0)
+        with pytest.raises(TransportError, match="cannot be encoded"):
+            await asyncio.wait_for(bad, 10.0)
+        assert "error" not in await asyncio.wait_for(good, 10.0)
+        assert "error" not in await manager.ask("n1", "stats", {}, timeout=10.0)
