@@ -5,6 +5,8 @@ encode fails alone while its link keeps carrying everything else."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 
 import aiohttp
 import pytest
@@ -48,3 +50,59 @@ async def test_a_message_that_cannot_be_encoded_fails_alone(cluster_of):
             await asyncio.wait_for(bad, 10.0)
         assert "error" not in await asyncio.wait_for(good, 10.0)
         assert "error" not in await manager.ask("n1", "stats", {}, timeout=10.0)
+
+
+async def raw_http(port: int, request: bytes) -> bytes:
+    """Send one request's exact bytes; everything the node sends back before it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30.0)
+    writer.close()
+    return answer
+
+
+def put(path: str, body: bytes, *headers: bytes) -> bytes:
+    return (b"PUT " + path.encode() + b" HTTP/1.1\r\nHost: n\r\nConnection: close\r\n"
+            + b"".join(h + b"\r\n" for h in headers)
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def status_and_body(answer: bytes) -> tuple[int, dict]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("es_compat", [7, 8])
+async def test_non_ascii_headers_are_read_as_latin_1_and_refused(cluster_of, es_compat):
+    async with cluster_of(nodes=1, es_compat=es_compat) as (manager, cluster):
+        port = manager.ports["n1"]
+        status, body = status_and_body(await raw_http(port, put(
+            "/p/_doc/1", b'{"a":1}', b"Content-Type: application/json\xe9")))
+        if es_compat == 7:
+            assert (status, body) == (406, {"error": "Content-Type header "
+                                            "[application/json\u00e9] is not supported",
+                                            "status": 406})
+        else:
+            assert (status, body["error"]["type"]) == (400, "media_type_header_exception")
+            assert body["error"]["caused_by"]["reason"] == (
+                "invalid media-type [application/json\u00e9]")
+        status, body = status_and_body(await raw_http(port, put(
+            "/p/_doc/1", b'{"a":1}', b"Content-Type: application/json",
+            b"X-Opaque-Id: \xc3\xa9l\xe8ve")))
+        assert status == 201
+
+
+async def test_a_gzip_body_is_read_and_a_plain_one_labelled_gzip_closes_the_connection(
+        cluster_of):
+    async with cluster_of(nodes=1, es_compat=7) as (manager, cluster):
+        port = manager.ports["n1"]
+        status, body = status_and_body(await raw_http(port, put(
+            "/p/_doc/1", gzip.compress(b'{"a":1}'), b"Content-Type: application/json",
+            b"Content-Encoding: gzip")))
+        assert (status, body["result"]) == (201, "created")
+        assert await raw_http(port, put("/p/_doc/2", b'{"a":2}', b"Content-Encoding: gzip",
+                                        b"Content-Type: application/json")) == b""
+        got = await cluster.client("reader", quiet=True).get("p", "1")
+        assert got["_source"] == {"a": 1}
+        assert (await cluster.client("reader", quiet=True).get("p", "2")).status == 404
