@@ -23,6 +23,7 @@ from transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable,
                                error_reply)
 
 SECRET_HEADER = "X-Occsim-Secret"
+_SECRET_KEY = SECRET_HEADER.lower().encode()
 CHANNEL = "/_internal/channel"
 MESSAGE = "/_internal/message"
 
@@ -30,10 +31,11 @@ MESSAGE = "/_internal/message"
 def check_secret(request: web.Request, secret: str | None) -> web.Response | None:
     """None when the request carries the cluster secret; else the 401/403 answer.
 
-    Runs before any routing, so a path that does not exist is refused the same way.
+    Runs before any routing, so a path that does not exist is refused the same way. The
+    header's bytes are compared as sent, in constant time: any value is an answer, not a crash.
     """
-    offered = request.headers.get(SECRET_HEADER, "")
-    if secret and offered and hmac.compare_digest(offered.encode(), secret.encode()):
+    offered = next((v for k, v in request.raw_headers if k.lower() == _SECRET_KEY), b"")
+    if secret and offered and hmac.compare_digest(offered, secret.encode()):
         return None
     status = 401 if not offered else 403
     reason = "missing cluster secret" if not offered else "wrong cluster secret"
