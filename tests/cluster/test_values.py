@@ -41,6 +41,30 @@ async def test_a_lone_surrogate_reaches_every_replica_and_the_links_stay_up(clus
         raw.decode("utf-8")
 
 
+async def test_a_restarted_replica_recovers_a_lone_surrogate(cluster_of):
+    async with cluster_of(nodes=3, es_compat=7) as (manager, cluster):
+        await manager.create_index("p", ONE_SHARD_TWO_REPLICAS)
+        client = cluster.client("writer", node="n1", quiet=True)
+        for i in range(5):
+            await client.index("p", f"d{i}", {"i": i})
+        await client.index("p", "x", {"a": "\ud800"})
+        replica = cluster.replicas_of("p", "x")[0]
+        await cluster.restart(replica)
+
+        def recovered(state: dict) -> bool:
+            routing = state["indices"]["p"]["routing"][0]
+            return replica in routing["in_sync"] and not routing.get("initializing")
+
+        await cluster.wait_for(lambda s: replica not in s["indices"]["p"]["routing"][0][
+            "in_sync"], "the restarted replica to leave the in-sync set", timeout=60.0)
+        await cluster.wait_for(recovered, "the restarted replica to recover", timeout=60.0)
+        reader = cluster.client("reader", node=replica, quiet=True)
+        got = await reader.get("p", "x", preference="_only_local")
+        assert got["_source"] == {"a": "\ud800"}
+        for i in range(5):
+            assert (await reader.get("p", f"d{i}", preference="_only_local")).status == 200
+
+
 async def test_a_message_that_cannot_be_encoded_fails_alone(cluster_of):
     async with cluster_of(nodes=1) as (manager, cluster):
         # both requests leave in the same batch on the manager's link to n1
