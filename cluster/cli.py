@@ -231,8 +231,13 @@ def _manager_address(args: argparse.Namespace) -> tuple[str, str]:
     """Where the running cluster's manager listens, and its secret (from the run file)."""
     info = {}
     if os.path.exists(RUN_FILE):
-        with open(RUN_FILE) as f:
-            info = json.load(f)
+        try:
+            with open(RUN_FILE) as f:
+                info = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"occsim: cannot read {RUN_FILE}: {exc}") from None
+        if not isinstance(info, dict):
+            raise SystemExit(f"occsim: {RUN_FILE} is not the run file `occsim up` writes")
     address = (args.manager or info.get("manager", "")).removeprefix("http://")
     secret = os.environ.get("OCCSIM_SECRET") or info.get("secret", "")
     if not address or not secret:

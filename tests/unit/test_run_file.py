@@ -7,7 +7,9 @@ import json
 import os
 import stat
 
-from cluster.cli import write_run_file
+import pytest
+
+from cluster.cli import RUN_FILE, main, write_run_file
 
 INFO = {"manager": "127.0.0.1:1234", "secret": "s3cret", "pid": 42}
 
@@ -43,3 +45,13 @@ def test_a_symlink_in_its_place_is_replaced_not_followed(tmp_path):
     assert not path.is_symlink()
     assert json.loads(path.read_text()) == INFO
     assert mode(path) == 0o600
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "\udcff"])
+def test_a_damaged_run_file_is_one_line(tmp_path, monkeypatch, content):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / RUN_FILE).write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(SystemExit) as stop:
+        main(["heal"])
+    message = str(stop.value.code)
+    assert message.startswith("occsim: ") and RUN_FILE in message and "\n" not in message
