@@ -152,3 +152,16 @@ async def test_no_version_above_the_largest_long_is_ever_answered(make_api, majo
                                               "can have")
     status, body = await api("GET", path)
     assert (body["_version"], body["_source"]) == (LONG_MAX, {"a": 1})
+
+
+async def test_a_bulk_item_that_cannot_be_mapped_fails_alone(make_api):
+    api = await make_api(7)
+    body = (b'{"index":{"_index":"p","_id":"1"}}\n{"a":1}\n'
+            b'{"index":{"_index":"p","_id":"2"}}\n{"a":18446744073709551616}\n'
+            b'{"create":{"_index":"p","_id":"3"}}\n{"a":"\\ud800"}\n')
+    status, answer = await api("POST", "/_bulk", body)
+    assert status == 200 and answer["errors"] is True
+    statuses = [next(iter(item.values()))["status"] for item in answer["items"]]
+    assert statuses == [201, 400, 201]
+    assert answer["items"][1]["index"]["error"]["type"] == "mapper_parsing_exception"
+    assert (await api("GET", "/p/_doc/3"))[1]["_source"] == {"a": "\ud800"}
