@@ -53,8 +53,9 @@ class Recorder(Protocol):
 
 
 def murmur3(routing: str) -> int:
-    """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units."""
-    return mmh3.hash(routing.encode("utf-16-le"), 0, signed=True)
+    """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units (a lone
+    surrogate is one code unit like any other)."""
+    return mmh3.hash(routing.encode("utf-16-le", "surrogatepass"), 0, signed=True)
 
 
 def shard_for(routing: str, number_of_shards: int, routing_num_shards: int) -> int:

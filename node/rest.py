@@ -373,8 +373,8 @@ def validate_index_name(name: str) -> None:
         problem = "must not contain ':'"
     elif name[:1] in ("_", "-", "+"):
         problem = "must not start with '_', '-', or '+'"
-    elif len(name.encode()) > 255:
-        problem = f"index name is too long, ({len(name.encode())} > 255)"
+    elif len(name.encode("utf-8", "replace")) > 255:  # Java's getBytes(UTF_8): `?` for a lone
+        problem = f"index name is too long, ({len(name.encode('utf-8', 'replace'))} > 255)"
     if problem:
         raise ElasticsearchError(
             f"Invalid index name [{name}], {problem}", status=400,

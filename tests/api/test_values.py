@@ -165,3 +165,20 @@ async def test_a_bulk_item_that_cannot_be_mapped_fails_alone(make_api):
     assert statuses == [201, 400, 201]
     assert answer["items"][1]["index"]["error"]["type"] == "mapper_parsing_exception"
     assert (await api("GET", "/p/_doc/3"))[1]["_source"] == {"a": "\ud800"}
+
+
+@pytest.mark.parametrize("major", [5, 7])
+async def test_lone_surrogates_in_ids_routing_and_index_names(make_api, major):
+    api = await make_api(major)
+    kind = "_doc" if major >= 7 else "t"
+    body = (b'{"index":{"_index":"p","_type":"' + kind.encode() + b'","_id":"\\ud800",'
+            b'"routing":"\\udc00"}}\n{"a":1}\n'
+            b'{"index":{"_index":"p\\ud800","_type":"' + kind.encode() + b'","_id":"'
+            + b"x" * 511 + b'\\udfff"}}\n{"a":2}\n')
+    if major >= 7:
+        body = body.replace(b'"_type":"_doc",', b"")
+    status, answer = await api("POST", "/_bulk", body)
+    assert status == 200, answer
+    assert [next(iter(i.values()))["status"] for i in answer["items"]] == [201, 201]
+    status, got = await api("GET", f"/p/{kind}/\ud800", routing="\udc00")
+    assert (status, got["_source"]) == (200, {"a": 1})
