@@ -51,13 +51,14 @@ async def test_a_restarted_replica_recovers_a_lone_surrogate(cluster_of):
         replica = cluster.replicas_of("p", "x")[0]
         await cluster.restart(replica)
 
-        def recovered(state: dict) -> bool:
+        def in_sync(state: dict) -> bool:  # in-sync entries name a node, or `node:allocation`
             routing = state["indices"]["p"]["routing"][0]
-            return replica in routing["in_sync"] and not routing.get("initializing")
+            return replica in {a.rpartition(":")[0] or a for a in routing["in_sync"]} and \
+                replica not in routing.get("initializing", [])
 
-        await cluster.wait_for(lambda s: replica not in s["indices"]["p"]["routing"][0][
-            "in_sync"], "the restarted replica to leave the in-sync set", timeout=60.0)
-        await cluster.wait_for(recovered, "the restarted replica to recover", timeout=60.0)
+        await cluster.wait_for(lambda s: not in_sync(s),
+                               "the restarted replica to leave the in-sync set", timeout=60.0)
+        await cluster.wait_for(in_sync, "the restarted replica to recover", timeout=60.0)
         reader = cluster.client("reader", node=replica, quiet=True)
         got = await reader.get("p", "x", preference="_only_local")
         assert got["_source"] == {"a": "\ud800"}
