@@ -131,10 +131,7 @@ async def cat_indices(node: Node, request: Request, params: Params, m: dict) -> 
 
 
 def _health(node: Node) -> dict:
-    """Per index and overall: red with a primary unassigned, yellow with a replica unassigned
-    or still recovering (initializing: not active), else green."""
-    totals = {"active_primary_shards": 0, "active_shards": 0, "initializing_shards": 0,
-              "unassigned_shards": 0}
+    totals = {"active_primary_shards": 0, "active_shards": 0, "unassigned_shards": 0}
     per_index = {}
     for index, meta in node.state["indices"].items():
         status = "green"
@@ -148,12 +145,9 @@ def _health(node: Node) -> dict:
             for replica in routing["replicas"]:
                 if replica is None:
                     totals["unassigned_shards"] += 1
-                elif replica in routing.get("initializing", ()):
-                    totals["initializing_shards"] += 1
+                    status = "red" if status == "red" else "yellow"
                 else:
                     totals["active_shards"] += 1
-                    continue
-                status = "red" if status == "red" else "yellow"
         per_index[index] = status
     statuses = set(per_index.values())
     overall = "red" if "red" in statuses else "yellow" if "yellow" in statuses else "green"
@@ -168,15 +162,14 @@ async def cluster_health(node: Node, request: Request, params: Params, m: dict) 
     if m.get("index"):
         _selected(node, m["index"])
     h = _health(node)
-    total = h["active_shards"] + h["initializing_shards"] + h["unassigned_shards"]
+    total = h["active_shards"] + h["unassigned_shards"]
     dedicated_master = 1 if node.state.get("master_node") else 0
     return Response(200, {
         "cluster_name": node.state.get("cluster_name", "occsim"), "status": h["status"],
         "timed_out": False, "number_of_nodes": len(node.state["nodes"]) + dedicated_master,
         "number_of_data_nodes": len(node.state["nodes"]),
         "active_primary_shards": h["active_primary_shards"],
-        "active_shards": h["active_shards"], "relocating_shards": 0,
-        "initializing_shards": h["initializing_shards"],
+        "active_shards": h["active_shards"], "relocating_shards": 0, "initializing_shards": 0,
         "unassigned_shards": h["unassigned_shards"], "delayed_unassigned_shards": 0,
         "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
         "task_max_waiting_in_queue_millis": 0,
