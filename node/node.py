@@ -19,11 +19,11 @@ from typing import Protocol
 
 import mmh3
 
-from node import rest
 from node.engine import INDEX, Operation, ShardCopy, Write
 from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
 from node.profiles import Profile
 from node.versioning import MATCH_ANY, VersionType
+from node.rest import check_mappable  # (after versioning: keeps main's import edits mergeable)
 from transport.message import TransportError
 
 
@@ -238,7 +238,7 @@ class Node:
         """
         meta = await self.ensure_index(w.index, w.doc_type)
         if w.source is not None:  # decided here, once: what passes reaches every copy
-            rest.check_mappable(w.source, w.doc_id, self.profile.major)
+            check_mappable(w.source, w.doc_id, self.profile.major)
         w.shard = self.shard_of(meta, w.doc_id, w.routing)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + w.timeout
