@@ -23,7 +23,7 @@ from node.engine import INDEX, Operation, ShardCopy, Write
 from node.errors import ElasticsearchError, IndexNotFound, StaleTerm, VersionConflict
 from node.profiles import Profile
 from node.versioning import MATCH_ANY, VersionType
-from node.rest import check_mappable  # (after versioning: keeps main's import edits mergeable)
+from node.rest import check_mappable
 from transport.message import TransportError
 
 
