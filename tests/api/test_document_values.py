@@ -41,7 +41,7 @@ async def test_non_numeric_numbers_are_not_json(make_api, major, token):
         f"Non-standard token '{token}': enable JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS "
         "to allow")
     await api("PUT", path, {"a": 1})
-    update = f"/p/_update/x" if major >= 7 else f"{path}/_update"
+    update = "/p/_update/x" if major >= 7 else f"{path}/_update"
     status, body = await api("POST", update, f'{{"doc":{{"a":{token}}}}}'.encode())
     assert (status, body["error"]["type"]) == (400, "x_content_parse_exception")
     assert (await api("GET", path))[1]["_source"] == {"a": 1}
