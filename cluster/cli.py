@@ -10,6 +10,7 @@ import sys
 import json
 import os
 import signal
+import tempfile
 
 from cluster import trace
 from cluster.manager import ClusterConfig, ClusterError, Manager
@@ -54,6 +55,21 @@ def _ready_table(manager: Manager) -> str:
     return "\n".join(rows)
 
 
+def write_run_file(path: str | os.PathLike, info: dict) -> None:
+    """Write the run file whole and readable by its owner only (it holds the secret): a new
+    file of mode 0600 beside it, then renamed over it, so neither an existing file's mode nor a
+    symlink planted at `path` is ever followed or kept."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".occsim-run.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(info, out)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 async def _up(args: argparse.Namespace) -> int:
     config = cluster_config(args)
     if config.host not in LOOPBACK:
@@ -69,10 +85,13 @@ async def _up(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         print(f"occsim up: {exc}", file=sys.stderr)
         return 1
-    fd = os.open(RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"manager": manager.address, "secret": manager.secret,
-                   "pid": os.getpid()}, out)
+    try:
+        write_run_file(RUN_FILE, {"manager": manager.address, "secret": manager.secret,
+                                  "pid": os.getpid()})
+    except OSError as exc:
+        print(f"occsim up: cannot write {RUN_FILE}: {exc}", file=sys.stderr)
+        await manager.stop()
+        return 1
     print(_ready_table(manager))
     print(f"ready in {manager.ready_s:.2f}s: Elasticsearch {config.es_compat}.x profile, "
           f"seed {config.seed}; Ctrl-C stops the cluster", flush=True)
@@ -212,8 +231,13 @@ def _manager_address(args: argparse.Namespace) -> tuple[str, str]:
     """Where the running cluster's manager listens, and its secret (from the run file)."""
     info = {}
     if os.path.exists(RUN_FILE):
-        with open(RUN_FILE) as f:
-            info = json.load(f)
+        try:
+            with open(RUN_FILE) as f:
+                info = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"occsim: cannot read {RUN_FILE}: {exc}") from None
+        if not isinstance(info, dict):
+            raise SystemExit(f"occsim: {RUN_FILE} is not the run file `occsim up` writes")
     address = (args.manager or info.get("manager", "")).removeprefix("http://")
     secret = os.environ.get("OCCSIM_SECRET") or info.get("secret", "")
     if not address or not secret:

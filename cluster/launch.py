@@ -1,5 +1,7 @@
 """How the manager starts nodes for real: OS processes on loopback (`python -m cluster.process`),
-reached over persistent websockets, with the manager listening for them over HTTP.
+reached over persistent websockets, with the manager listening for them over HTTP. A node gets
+the cluster's secret on its standard input, which it reads once and closes: an environment
+variable or an argument would stay readable in `/proc/<pid>/environ` or `cmdline`.
 
 The simulation has its own launcher with the same methods; the manager cannot tell them
 apart, which is what lets every master decision run unchanged in both modes.
@@ -22,8 +24,6 @@ from transport.websocket import WebSocketWire, check_secret
 
 if TYPE_CHECKING:
     from cluster.manager import Manager
-
-SECRET_ENV = "OCCSIM_SECRET"
 
 
 class ProcessLauncher:
@@ -63,9 +63,11 @@ class ProcessLauncher:
                 "--incarnation", str(manager.incarnations[name])]
         if c.trace:
             args.append("--trace")
-        return await asyncio.create_subprocess_exec(
-            *args, env={**os.environ, SECRET_ENV: manager.secret},
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
+        proc.stdin.write(manager.secret.encode() + b"\n")
+        proc.stdin.close()
+        return proc
 
     async def events(self, manager: Manager, name: str) -> bytes:
         """What a node's recorder buffered since the last look, packed by the node (the

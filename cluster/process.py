@@ -19,7 +19,6 @@ import time
 
 from aiohttp import web
 
-from cluster.launch import SECRET_ENV
 from cluster.master import LocalMaster, MasterState
 from cluster.member import Member
 from node.node import Node
@@ -124,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-content-length", type=int, default=DEFAULT_MAX_CONTENT_LENGTH)
     parser.add_argument("--incarnation", type=int, default=1, help="1 + times restarted")
     args = parser.parse_args(argv)
-    secret = os.environ.pop(SECRET_ENV, "")
+    secret = sys.stdin.readline().strip()  # the manager writes it there, then closes it
+    sys.stdin.close()
     if not secret:
-        print("occsim node: no cluster secret in the environment", file=sys.stderr)
+        print("occsim node: no cluster secret on standard input", file=sys.stderr)
         return 2
     try:
         _run(serve_member(

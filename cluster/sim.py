@@ -23,7 +23,7 @@ from node.api import dispatch
 from node.profiles import profile
 from node.rest import Request, render
 from transport.endpoint import MANAGER, Endpoint
-from transport.message import Envelope, pack, unpack
+from transport.message import Envelope, Unencodable, error_reply, pack, unpack
 
 if TYPE_CHECKING:
     from cluster.manager import Manager
@@ -33,8 +33,12 @@ def _through_the_wire(env: Envelope) -> Envelope:
     """`env` as its receiver gets it: the body packed with the wire codec and read back, so
     it is a deep copy holding only what msgpack carries (the routing fields are strings and
     numbers, which cannot be shared by mistake). The bytes never leave this process, so they
-    skip the validation `decode` gives a frame from another one."""
-    body = unpack(pack(env.body))
+    skip the validation `decode` gives a frame from another one. A body msgpack cannot hold
+    raises `Unencodable`, as the real wire's encoding does."""
+    try:
+        body = unpack(pack(env.body))
+    except Unencodable as exc:
+        raise Unencodable(f"[{env.kind}] to [{env.dst}] {exc}") from None
     return Envelope(env.id, env.src, env.dst, env.kind, body, env.lc, env.reply_to)
 
 
@@ -83,7 +87,13 @@ class _MemoryWire:
         self.endpoint = endpoint
 
     def transmit(self, env: Envelope, *, waited: bool = False) -> None:
-        copy = _through_the_wire(env)
+        try:
+            copy = _through_the_wire(env)
+        except Unencodable as exc:  # as on the real wire: the request fails, a reply errs
+            if env.reply_to is None:
+                self.endpoint.undeliverable(env, str(exc))
+                return
+            copy = _through_the_wire(error_reply(env, str(exc)))
         if self.endpoint.name in self.network.paused:
             self.network.paused[self.endpoint.name].append(copy)
         elif waited:  # it already took a turn of the loop to get here

@@ -344,8 +344,9 @@ def write_validation_errors(node: Node, op: str, doc_id: str | None, version: in
         errors.append("ifSeqNo is set, but primary term is [0]")
     if term != UNASSIGNED_PRIMARY_TERM and seq_no == UNASSIGNED_SEQ_NO:
         errors.append(f"ifSeqNo is unassigned, but primary term is [{term}]")
-    if doc_id is not None and len(doc_id.encode()) > MAX_ID_BYTES:
-        size = len(doc_id.encode())
+    # Java's String.getBytes(UTF_8): a lone surrogate becomes one `?`, never an error
+    if doc_id is not None and len(doc_id.encode("utf-8", "replace")) > MAX_ID_BYTES:
+        size = len(doc_id.encode("utf-8", "replace"))
         errors.append(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
                       f"{size}" if p.major >= 7 else
                       f"id is too long, must be no longer than 512 bytes but was: {size}")

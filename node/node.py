@@ -27,6 +27,7 @@ from node.errors import (ElasticsearchError, IndexNotFound, NoShardAvailable, St
 from node.profiles import Profile
 from node.search import compile_query
 from node.versioning import MATCH_ANY, VersionType
+from node.rest import check_mappable
 from transport.message import TransportError
 
 
@@ -63,8 +64,9 @@ class Recorder(Protocol):
 
 
 def murmur3(routing: str) -> int:
-    """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units."""
-    return mmh3.hash(routing.encode("utf-16-le"), 0, signed=True)
+    """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units (a lone
+    surrogate is one code unit like any other)."""
+    return mmh3.hash(routing.encode("utf-16-le", "surrogatepass"), 0, signed=True)
 
 
 def shard_for(routing: str, number_of_shards: int, routing_num_shards: int) -> int:
@@ -376,6 +378,8 @@ class Node:
     async def place(self, w: DocWrite) -> dict:
         """Find a write's shard (auto-creating its index); the index's metadata."""
         meta = await self.ensure_index(w.index, w.doc_type)
+        if w.source is not None:  # decided here, once: what passes reaches every copy
+            check_mappable(w.source, w.doc_id, self.profile.major)
         w.shard = self.shard_of(meta, w.doc_id, w.routing)
         return meta
 

@@ -8,13 +8,18 @@ serialise a `Response`, so the API behaves the same behind either.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, RestError
 
 MAX_MAPPING_DEPTH = 20  # Elasticsearch's index.mapping.depth.limit
+# occsim's own limit on how deep a body's arrays and objects may nest (Jackson 2.15+, so
+# Elasticsearch 8.x, allows 1000; older ones have none): well inside what Python's parser,
+# encoder and the update's merge can walk.
+MAX_NESTING_DEPTH = 500
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 JSON = "application/json; charset=UTF-8"
 
@@ -165,8 +170,18 @@ class _DuplicateKey(ValueError):
     pass
 
 
-_LENIENT = json.JSONDecoder()
-_STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
+class _NonNumeric(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> object:
+    raise _NonNumeric(name)
+
+
+# Jackson refuses NaN and (-)Infinity unless ALLOW_NON_NUMERIC_NUMBERS, which Elasticsearch
+# leaves off; Python's decoder would accept them and answer them back as invalid JSON.
+_LENIENT = json.JSONDecoder(parse_constant=_refuse_constant)
+_STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_refuse_constant)
 
 
 def parse_json(body: bytes, *, strict_duplicates: bool) -> object:
@@ -176,13 +191,35 @@ def parse_json(body: bytes, *, strict_duplicates: bool) -> object:
     except UnicodeDecodeError as exc:
         raise ValueError(f"Invalid UTF-8 start byte 0x{body[exc.start]:02x}") from None
     try:
-        return (_STRICT if strict_duplicates else _LENIENT).decode(text)
+        value = (_STRICT if strict_duplicates else _LENIENT).decode(text)
     except _DuplicateKey as exc:
         raise ValueError(f"Duplicate field '{exc.args[0]}'") from None
+    except _NonNumeric as exc:
+        raise ValueError(f"Non-standard token '{exc.args[0]}': enable "
+                         "JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow") from None
     except RecursionError:
         raise ValueError("Maximum nesting depth exceeded") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{exc.msg} at [line: {exc.lineno}, column: {exc.colno}]") from None
+    if body.count(b"[") + body.count(b"{") > MAX_NESTING_DEPTH:
+        depth = _depth(value)
+        if depth > MAX_NESTING_DEPTH:
+            raise ValueError(f"Document nesting depth ({depth}) exceeds the maximum allowed "
+                             f"({MAX_NESTING_DEPTH}, occsim's limit)")
+    return value
+
+
+def _depth(value: object) -> int:
+    """How deep arrays and objects nest in a parsed body, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in value)
+    return deepest
 
 
 def require_body(request: Request) -> bytes:
@@ -236,6 +273,77 @@ def _failed_to_parse(cause_type: str, cause: str) -> ElasticsearchError:
     )
 
 
+_FLOAT_OVERFLOW = 2.0**128 - 2.0**103  # from here on, a double rounds to an infinite float
+
+
+def check_mappable(source: dict, doc_id: str, major: int) -> None:
+    """Refuse, as indexing does, a document holding a number the field its dynamic mapping
+    would create cannot hold: an integer beyond a `long` (5.x/6.x cannot map it at all), or a
+    number beyond a `float`, the type a floating-point value is mapped to. Everything else is
+    kept as sent, lone UTF-16 surrogates in strings included (Elasticsearch does the same)."""
+    for field, value in _leaves(source):
+        if type(value) is int and not LONG_MIN <= value <= LONG_MAX:
+            if major <= 6:
+                raise _failed_to_parse("illegal_state_exception",
+                                       "No matching token for number_type [BIG_INTEGER]")
+            raise _field_error(field, "long", doc_id, str(value), major, {
+                "type": "input_coercion_exception",
+                "reason": f"Numeric value ({value}) out of range of long ({LONG_MIN} - "
+                          f"{LONG_MAX})"})
+        if type(value) is float and not abs(value) < _FLOAT_OVERFLOW:
+            infinity = "Infinity" if value > 0 else "-Infinity"
+            raise _field_error(field, "float", doc_id, _java_double(value), major, {
+                "type": "illegal_argument_exception",
+                "reason": f"[float] supports only finite values, but got [{infinity}]"})
+
+
+def _field_error(field: str, kind: str, doc_id: str, preview: str, major: int,
+                 cause: dict) -> ElasticsearchError:
+    """FieldMapper.parse's message in each generation."""
+    if major >= 7:
+        reason = (f"failed to parse field [{field}] of type [{kind}] in document with id "
+                  f"'{doc_id}'. Preview of field's value: '{preview}'")
+    elif major == 6:
+        reason = f"failed to parse field [{field}] of type [{kind}] in document with id '{doc_id}'"
+    else:
+        reason = f"failed to parse [{field}]"
+    return ElasticsearchError(reason, status=400, type="mapper_parsing_exception",
+                              caused_by=cause)
+
+
+def _java_double(value: float) -> str:
+    """Java's Double.toString for a double of 1e7 or more (or infinite)."""
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    mantissa, _, exponent = repr(value).partition("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}E{int(exponent)}"
+
+
+def _leaves(source: dict) -> Iterator[tuple[str, object]]:
+    """(dotted field name, value) of every value that is not an object or array, in document
+    order, without recursion (arrays may nest as deep as the parser allows)."""
+    stack: list[tuple[str, bool, Iterator]] = [("", False, iter(source.items()))]
+    while stack:
+        path, in_array, items = stack[-1]
+        item = next(items, _END)
+        if item is _END:
+            stack.pop()
+            continue
+        if in_array:
+            field, value = path, item
+        else:
+            field, value = (f"{path}.{item[0]}" if path else item[0]), item[1]
+        if isinstance(value, dict):
+            stack.append((field, False, iter(value.items())))
+        elif isinstance(value, list):
+            stack.append((field, True, iter(value)))
+        else:
+            yield field, value
+
+
+_END = object()
+
+
 def _too_deep(source: dict, limit: int) -> str | None:
     """The dotted path of the first object nested deeper than `limit`, iteratively."""
     stack: list[tuple[dict, str, int]] = [(source, "", 1)]
@@ -270,8 +378,8 @@ def validate_index_name(name: str) -> None:
         problem = "must not contain ':'"
     elif name[:1] in ("_", "-", "+"):
         problem = "must not start with '_', '-', or '+'"
-    elif len(name.encode()) > 255:
-        problem = f"index name is too long, ({len(name.encode())} > 255)"
+    elif len(name.encode("utf-8", "replace")) > 255:  # Java's getBytes(UTF_8): `?` for a lone
+        problem = f"index name is too long, ({len(name.encode('utf-8', 'replace'))} > 255)"
     if problem:
         raise ElasticsearchError(
             f"Invalid index name [{name}], {problem}", status=400,
@@ -283,15 +391,19 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
-    """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty)."""
+    """Serialise a body the way Elasticsearch does (Jackson's `" : "` when pretty).
+
+    A lone UTF-16 surrogate (kept from a document that was sent with one, as Elasticsearch
+    keeps it) goes out as the `\\uXXXX` escape it came in as: the answer stays valid UTF-8."""
     if body is None:
         return b""
     if isinstance(body, str):
-        return body.encode()
-    if pretty:
-        return (json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False)
-                + "\n").encode()
-    return _COMPACT.encode(body).encode()
+        text = body
+    elif pretty:
+        text = json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False) + "\n"
+    else:
+        text = _COMPACT.encode(body)
+    return text.encode("utf-8", "backslashreplace")
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")

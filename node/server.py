@@ -1,8 +1,12 @@
 """The node's HTTP shell: aiohttp in, `api.dispatch` for the Elasticsearch API, out again.
 
 Only translation lives here: an aiohttp request becomes a `rest.Request`, a `rest.Response`
-becomes bytes with Elasticsearch's content type. Routes under `/_internal/` go to the handler the
-transport installs, after the cluster secret is checked (before any routing).
+becomes bytes with Elasticsearch's content type. Header values are read byte for byte as
+ISO-8859-1, as Netty reads them, so a non-ASCII one is an ordinary (refusable) value. A body
+aiohttp cannot decode (`Content-Encoding: gzip` on a body that is not gzip) closes the
+connection without an answer, as Elasticsearch's HTTP layer does ("caught exception while
+handling client http traffic, closing connection"). Routes under `/_internal/` go to the
+handler the transport installs, after the cluster secret is checked (before any routing).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from node.api import dispatch
 from node.node import Node
@@ -49,9 +54,14 @@ def make_app(
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413)
+        except RequestPayloadError:  # e.g. a gzip Content-Encoding on a plain body
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=400)  # never sent: the connection is closed
         rest = Request(
             method=request.method, path=request.path, query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=body,
+            headers={k.decode("latin-1").lower(): v.decode("latin-1")
+                     for k, v in request.raw_headers}, body=body,
         )
         response = await dispatch(node, rest)
         pretty = "pretty" in rest.query and rest.query["pretty"] != "false"

@@ -19,7 +19,6 @@ update that would run a script is refused with a 400.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass
@@ -82,8 +81,14 @@ def merge(source: dict, changes: dict) -> tuple[dict, bool]:
     replaces what was there. A change counts only if the new value differs from the old one
     (JSON-typed: `1`, `1.0` and `true` all differ).
     """
-    merged = copy.deepcopy(source)
+    merged = _copy(source)
     return merged, _merge_into(merged, changes)
+
+
+def _copy(value: object) -> object:
+    """A deep copy of parsed JSON, by the C codec: two Python frames a level (`deepcopy`)
+    would not reach the nesting a body may have."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
 
 
 def _merge_into(target: dict, changes: dict) -> bool:
@@ -93,20 +98,30 @@ def _merge_into(target: dict, changes: dict) -> bool:
         if isinstance(old, dict) and isinstance(value, dict):
             modified = _merge_into(old, value) or modified
             continue
-        target[key] = copy.deepcopy(value)
+        target[key] = _copy(value)
         modified = modified or old is _ABSENT or not same_json(old, value)
     return modified
 
 
 def same_json(a: object, b: object) -> bool:
-    """Java's `Objects.equals` on parsed JSON: equal values of the same JSON type."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
-    return a == b
+    """Java's `Objects.equals` on parsed JSON: equal values of the same JSON type (walked
+    without recursion: arrays may nest as deep as a body may)."""
+    pairs = [(a, b)]
+    while pairs:
+        a, b = pairs.pop()
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict):
+            if a.keys() != b.keys():
+                return False
+            pairs.extend((a[k], b[k]) for k in a)
+        elif isinstance(a, list):
+            if len(a) != len(b):
+                return False
+            pairs.extend(zip(a, b))
+        elif a != b:
+            return False
+    return True
 
 
 # -- the request -------------------------------------------------------------------------------
@@ -293,7 +308,7 @@ def _boolean(strict: bool, name: str, value: object, at: str) -> bool:
 
 def _long(name: str, value: object, at: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        if isinstance(value, float) and value == int(value):
+        if isinstance(value, float) and value.is_integer():
             return int(value)
         raise _x_parse(at, f"[UpdateRequest] {name} doesn't support values of type: "
                        f"{token(value)}")

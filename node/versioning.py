@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from node.errors import IllegalArgument
+
+MAX_VERSION = 2**63 - 1  # a Java long: no version above it is ever stored or answered
 MATCH_ANY = -3  # no version given: any current version is fine
 UNASSIGNED_SEQ_NO = -2  # no if_seq_no given
 UNASSIGNED_PRIMARY_TERM = 0  # no if_primary_term given
@@ -76,8 +79,15 @@ def conflicts_for_reads(vt: VersionType, current: int, expected: int) -> bool:
 
 
 def new_version(vt: VersionType, current: int, expected: int) -> int:
-    """The version a successful write stores."""
+    """The version a successful write stores.
+
+    An internal write to a document at version 2^63-1 is refused (400): occsim's choice, as
+    Elasticsearch's increment has no guard and would wrap to a negative version."""
     if vt is VersionType.INTERNAL:
+        if current == MAX_VERSION:
+            raise IllegalArgument(f"version [{current}] is the largest a document can have: an "
+                                  "internal write cannot increment it (occsim refuses it; "
+                                  "Elasticsearch would wrap to a negative version)")
         return 1 if current == NOT_FOUND else current + 1
     return expected
 

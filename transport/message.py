@@ -7,7 +7,10 @@ turned into a frame of bytes and back. The wire format is one msgpack array:
 
 `decode` is strict: anything that is not exactly such an array of valid fields raises
 `BadFrame` (a ValueError) with a message that says what was wrong, and nothing else escapes.
-It is pure: no I/O, no clocks.
+`encode` carries any str, a lone UTF-16 surrogate included (Elasticsearch keeps one in a
+document as sent, so the wire must carry it to the replicas); a value msgpack cannot hold (an
+integer beyond 64 bits, a set) raises `Unencodable` for that message alone, and `error_reply`
+is the answer a reply that cannot be encoded becomes. It is pure: no I/O, no clocks.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024  # default decode limit
 
 _UNPACK_ERRORS = {msgpack.FormatError: "not valid msgpack", msgpack.StackError: "nested too deeply"}
 _FIELDS = ("version", "id", "src", "dst", "kind", "lc", "reply_to", "body")
-_PACKER = msgpack.Packer(use_bin_type=True)  # one packer for every frame: cheaper than packb
+# Strings travel as UTF-8, lone surrogates as their 3-byte form (`surrogatepass`) and back.
+_TEXT = "surrogatepass"
+_PACKER = msgpack.Packer(use_bin_type=True, unicode_errors=_TEXT)  # one for every frame
+_PACK_ERRORS = (TypeError, ValueError, OverflowError)  # what msgpack raises for a bad value
 
 
 @dataclass(slots=True)
@@ -45,21 +51,37 @@ class TransportError(Exception):
     """A message could not be delivered or answered (timeout, unreachable, partition)."""
 
 
+class Unencodable(TransportError):
+    """A message whose body msgpack cannot hold: it fails alone, its link carries on."""
+
+
 def encode(env: Envelope) -> bytes:
-    """Serialise an envelope to one msgpack frame (TypeError if the body is not msgpack-able)."""
-    return _PACKER.pack(
-        [PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc, env.reply_to, env.body])
+    """Serialise an envelope to one msgpack frame; `Unencodable` if its body cannot be."""
+    try:
+        return _PACKER.pack([PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc,
+                             env.reply_to, env.body])
+    except _PACK_ERRORS as exc:  # the packer resets itself
+        raise Unencodable(f"[{env.kind}] to [{env.dst}] cannot be encoded: {exc}") from None
+
+
+def error_reply(env: Envelope, reason: str) -> Envelope:
+    """What a reply that cannot be encoded is sent as: an error its requester gets at once."""
+    body = {"error": {"type": "exception", "reason": reason}, "status": 500}
+    return Envelope(env.id, env.src, env.dst, env.kind, body, env.lc, env.reply_to)
 
 
 def pack(value: object) -> bytes:
-    """Serialise one value as the frame codec does (TypeError if it is not msgpack-able)."""
-    return _PACKER.pack(value)
+    """Serialise one value as the frame codec does; `Unencodable` if msgpack cannot hold it."""
+    try:
+        return _PACKER.pack(value)
+    except _PACK_ERRORS as exc:
+        raise Unencodable(f"cannot be encoded: {exc}") from None
 
 
 def unpack(data: bytes) -> object:
     """Read back a value `pack` wrote inside the cluster (a node's trace events, a simulated
     message's body): the checks of `decode` are for frames from outside."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, unicode_errors=_TEXT)
 
 
 def _show(value: object) -> str:
@@ -87,6 +109,7 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Envelope:
             frame,
             raw=False,
             strict_map_key=False,
+            unicode_errors=_TEXT,
             max_str_len=limit,
             max_bin_len=limit,
             max_ext_len=limit,

@@ -2,7 +2,8 @@
 
 Each link has an ordered queue and one writer task; whatever is queued when the writer wakes
 goes out as one websocket message (a msgpack array of envelope frames), so a busy link batches
-by itself and an idle one sends at once. Incoming websockets are served at
+by itself and an idle one sends at once. A message that cannot be encoded fails alone (its
+request at once, a reply as an error reply); the writer never dies of it. Incoming websockets are served at
 `/_internal/channel`; a single request can also be posted to `/_internal/message` and answered
 in the HTTP response (for tools and tests). Both sit behind the server's secret check.
 """
@@ -18,9 +19,11 @@ import msgpack
 from aiohttp import web
 
 from transport.endpoint import Endpoint
-from transport.message import MAX_FRAME_BYTES, BadFrame, Envelope, decode, encode
+from transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode, encode,
+                               error_reply)
 
 SECRET_HEADER = "X-Occsim-Secret"
+_SECRET_KEY = SECRET_HEADER.lower().encode()
 CHANNEL = "/_internal/channel"
 MESSAGE = "/_internal/message"
 
@@ -28,10 +31,11 @@ MESSAGE = "/_internal/message"
 def check_secret(request: web.Request, secret: str | None) -> web.Response | None:
     """None when the request carries the cluster secret; else the 401/403 answer.
 
-    Runs before any routing, so a path that does not exist is refused the same way.
+    Runs before any routing, so a path that does not exist is refused the same way. The
+    header's bytes are compared as sent, in constant time: any value is an answer, not a crash.
     """
-    offered = request.headers.get(SECRET_HEADER, "")
-    if secret and offered and hmac.compare_digest(offered.encode(), secret.encode()):
+    offered = next((v for k, v in request.raw_headers if k.lower() == _SECRET_KEY), b"")
+    if secret and offered and hmac.compare_digest(offered, secret.encode()):
         return None
     status = 401 if not offered else 403
     reason = "missing cluster secret" if not offered else "wrong cluster secret"
@@ -87,7 +91,11 @@ class WebSocketWire:
             batch = [await queue.get()]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            frame = pack_batch([encode(env) for env in batch])
+            encoded = [(env, f) for env in batch if (f := self._frame(env)) is not None]
+            if not encoded:
+                continue
+            batch = [env for env, _ in encoded]
+            frame = pack_batch([f for _, f in encoded])
             for attempt in (1, 2):  # a cached connection may be to a peer that restarted
                 fresh = ws is None or ws.closed
                 try:
@@ -101,6 +109,16 @@ class WebSocketWire:
                         for env in batch:
                             self.endpoint.undeliverable(env, f"[{dst}] is not reachable: {exc}")
                         break
+
+    def _frame(self, env: Envelope) -> bytes | None:
+        """`env` encoded; else its request fails now, or its reply is sent as an error."""
+        try:
+            return encode(env)
+        except Unencodable as exc:
+            if env.reply_to is None:
+                self.endpoint.undeliverable(env, str(exc))
+                return None
+            return encode(error_reply(env, str(exc)))
 
     async def _connect(self, dst: str) -> aiohttp.ClientWebSocketResponse:
         address = self.address_of(dst)
@@ -154,7 +172,11 @@ class WebSocketWire:
             return web.json_response({"error": {"type": "bad_frame", "reason": str(exc)},
                                       "status": 400}, status=400)
         reply = await self.endpoint.answer_now(env)
-        return web.Response(body=encode(reply), content_type="application/msgpack")
+        try:
+            frame = encode(reply)
+        except Unencodable as exc:
+            frame = encode(error_reply(reply, str(exc)))
+        return web.Response(body=frame, content_type="application/msgpack")
 
     async def close(self) -> None:
         for writer in self._writers.values():

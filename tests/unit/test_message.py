@@ -10,8 +10,11 @@ from transport.message import (
     PROTOCOL_VERSION,
     BadFrame,
     Envelope,
+    TransportError,
+    Unencodable,
     decode,
     encode,
+    error_reply,
 )
 
 
@@ -178,3 +181,22 @@ def test_body_must_be_a_map(body):
 
 def test_bad_frame_is_a_value_error():
     assert issubclass(BadFrame, ValueError)
+
+
+def test_a_lone_surrogate_travels_both_ways():
+    env = _env(body={"source": {"a": "\ud800", "k\udfff": ["\udc00z"]}})
+    assert decode(encode(env)) == env
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, {1, 2}, object()])
+def test_a_body_msgpack_cannot_hold_is_unencodable_and_the_codec_carries_on(value):
+    with pytest.raises(Unencodable, match=r"\[replicate\] to \[n2\] cannot be encoded"):
+        encode(_env(body={"source": {"a": value}}))
+    assert isinstance(Unencodable("x"), TransportError)
+    assert decode(encode(_env())) == _env()  # nothing of the failed frame is left behind
+
+
+def test_error_reply_keeps_the_routing():
+    reply = error_reply(_env(reply_to="n2:3"), "boom")
+    assert (reply.id, reply.dst, reply.reply_to) == ("n1:17", "n2", "n2:3")
+    assert reply.body == {"error": {"type": "exception", "reason": "boom"}, "status": 500}
