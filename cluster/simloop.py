@@ -22,6 +22,9 @@ from asyncio import events
 _PURGE_AT = 100  # cancelled timers kept in the heap before they are swept out (at half of it)
 
 
+MAX_TURNS_AT_ONE_INSTANT = 1_000_000  # more, and something spins without ever waiting
+
+
 class SimulationStalled(RuntimeError):
     """Nothing can ever happen again, yet the simulation's main task has not finished."""
 
@@ -85,6 +88,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self, start: float = 0.0, limit: float = 24 * 3600.0) -> None:
         super().__init__(_NoSelector())
         self._clock_resolution = 1e-6  # timers due within a microsecond run together
+        self._turns_now = 0  # turns of the loop since virtual time last moved
         self._now = start
         self._limit = start + limit
         self._timers: list[tuple[float, int, _Timer]] = []
@@ -131,6 +135,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 if when > self._limit:
                     raise SimulationStalled(f"virtual time passed {self._limit:g}s")
                 self._now = when
+                self._turns_now = 0
+        self._turns_now += 1
+        if self._turns_now > MAX_TURNS_AT_ONE_INSTANT:
+            raise SimulationStalled(f"virtual time stopped at {self._now:g}s: "
+                                    f"{MAX_TURNS_AT_ONE_INSTANT:,} turns without it moving")
         due = self._now + self._clock_resolution
         while timers and timers[0][0] < due:
             timer = heapq.heappop(timers)[2]

@@ -36,6 +36,7 @@ SEARCH_IDLE_AFTER = 30.0  # index.search.idle.after (7.0+)
 INITIAL_STATE_TIMEOUT = 30.0  # discovery.initial_state_timeout: the longest a node waits to join
 
 
+TIMEOUT_RESOLUTION = 0.001  # less time than this left (seconds): the timeout has passed
 NOT_PRIMARY = "shard_not_in_primary_mode_exception"  # retryable: route the write again
 ALREADY_EXISTS = ("index_already_exists_exception", "resource_already_exists_exception")
 # A copy's refusals after which a read tries the next copy (those of
@@ -423,8 +424,12 @@ class Node:
                 return await here()
             if primary is not None:
                 forward = self._request(primary, kind, body, timeout=w.timeout + 5)
-                done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    forward.cancel()  # nobody waits for its answer any more
+                    raise
                 if forward in done:
                     try:
                         return answer(_checked(forward.result()))
@@ -436,7 +441,7 @@ class Node:
                 else:
                     forward.cancel()
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining < TIMEOUT_RESOLUTION:
                 raise self._unavailable(w, meta, 0)
             await self._newer_state(version, min(remaining, 1.0))  # then route again
 
@@ -731,7 +736,7 @@ class Node:
             if active >= needed:
                 return
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining < TIMEOUT_RESOLUTION:
                 raise self._unavailable(w, meta, active, needed)
             async with self._state_changed:
                 try:
