@@ -186,7 +186,7 @@ class BackgroundCluster:
         await self.manager.collect()
         events = self.manager.events
         head = [e for e in events[:self._mark] if e["kind"] == "cluster"]
-        copies = await self.manager._state_events()
+        copies = await self.manager.end_events()
         return trace.merge([head, events[self._mark:], copies])
 
     def check(self) -> None:

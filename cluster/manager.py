@@ -153,7 +153,7 @@ class Manager:
             self.procs[name].send_signal(signal.SIGCONT)
         if self.alive() and self.master.state["nodes"]:
             await self.collect()
-            self._events.extend(await self._state_events())
+            self._events.extend(await self.end_events())
         for proc in self.procs.values():
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -479,7 +479,7 @@ class Manager:
                 raise ClusterError(f"the network did not quiesce within {timeout:g}s")
             await asyncio.sleep(poll)
 
-    async def _state_events(self) -> list[dict]:
+    async def end_events(self) -> list[dict]:
         """The run's end: one `state` event per shard copy of every member, then one `routing`
         event per shard (its primary, in-sync nodes and the members), for the checker."""
         names = self.members()
