@@ -55,7 +55,11 @@ def _ready_table(manager: Manager) -> str:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    config = cluster_config(args)
+    try:
+        config = cluster_config(args)
+    except ValueError as exc:  # a delay without a unit, ...
+        print(f"occsim up: {exc}", file=sys.stderr)
+        return 2
     if config.host not in LOOPBACK:
         print(f"warning: binding to {config.host}: the cluster is reachable from other "
               "machines", file=sys.stderr)
@@ -138,7 +142,8 @@ def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> Non
     for fmt in ("text", "svg", "html"):
         path = getattr(args, f"save_{fmt}")
         if path:
-            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title)
+            width = {"width": args.width} if fmt == "text" else {}
+            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title, **width)
 
 
 def _read_trace(args: argparse.Namespace) -> list[dict] | None:
@@ -188,7 +193,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_determinism(args: argparse.Namespace) -> int:
     from cluster import runner, sweep
 
-    path = runner.find(args.scenario)
+    try:
+        path = runner.find(args.scenario)
+    except runner.ScenarioError as exc:
+        print(f"occsim determinism: {exc}", file=sys.stderr)
+        return 2
     name = path.stem
     difference = sweep.determinism(str(path), args.seed, args.es_compat)
     if difference is None:

@@ -125,6 +125,8 @@ def read(path: str | Path) -> list[dict]:
         for number, line in enumerate(src, 1):
             if line.strip():
                 events.append(_event(line, f"{path}:{number}"))
+    if not events:
+        raise TraceError(f"{path} holds no trace events")
     return events
 
 
