@@ -54,7 +54,7 @@ def test_run_shows_every_node_lane_and_the_late_discarded_write(tmp_path):
     finally:
         term.close()
     assert " n1 " in screen and " n2 " in screen
-    assert "⤫" in screen and "arrived after v4" in screen
+    assert "↯" in screen and "arrived after v4" in screen
     assert "discarded" in screen
 
 
