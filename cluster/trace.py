@@ -180,3 +180,19 @@ def out_of_order(events: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
 
 def _rank(event: dict) -> tuple[int, int]:
     return (event.get("seq_no", -1), event.get("version", -1))
+
+
+COUNTERS = (("send", "sent"), ("deliver", "delivered"), ("out of order", "out of order"),
+            ("discard", "discarded"), ("conflict", "conflicts"), ("drop", "dropped"),
+            ("duplicate", "duplicated"), ("hold", "held"))
+
+
+def counters(events: list[dict]) -> dict[str, int]:
+    """What a run's messages went through, by the names the view prints: sent, delivered, out
+    of order, discarded, conflicts, dropped, duplicated, held."""
+    kinds: dict[str, int] = {}
+    for event in events:
+        kinds[event["kind"]] = kinds.get(event["kind"], 0) + 1
+    kinds["out of order"] = sum(1 for _ in out_of_order(events))
+    return {name: kinds.get(kind, 0) for kind, name in COUNTERS}
+

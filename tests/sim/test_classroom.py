@@ -69,3 +69,64 @@ def test_the_masters_own_actions_are_not_called_faults_nor_a_cut_node_down():
     assert ("n2, primary of [orders][0] in term 2, recovers the copy on n3: it copies it the "
             "whole shard again (reset)") in said
     assert not any("goes down" in s for s in said)
+
+
+def test_every_scenario_declares_its_lesson_and_its_verdict_ends_with_it():
+    from cluster import runner
+
+    for path in runner.all_scenarios():
+        lesson = runner.load(path).SETUP.lesson
+        assert 40 < len(lesson) and lesson.count(". ") <= 1, path.stem
+    outcome = sweep.simulate("lost_update", seed=1)
+    lines = outcome.verdict.splitlines()
+    assert lines[0] == "PASS lost_update"
+    assert lines[1].startswith("  lesson: A read-modify-write without a condition")
+    assert ("  ✔ without a condition: 10 increments acknowledged, the counter holds 5 at v11: "
+            "5 increments lost") in lines
+    assert "  ✔ with OCC, the counter at v11: 10" in lines
+
+
+def test_an_expected_checker_report_is_named_as_expected_with_its_reason():
+    outcome = sweep.simulate("version_reuse", seed=1, es_compat=7)
+    assert outcome.passed
+    assert outcome.verdict.splitlines()[-1] == (
+        "  ✔ the checker reports version_monotonic (1), as expected: the new primary gives "
+        "version 2 to another change than the one billing read")
+
+
+STORY = '''"""A story written with the scenario API's helpers."""
+from cluster.scenario import Setup
+
+SETUP = Setup(nodes=2, profiles=(5, 7), indices=("blog",), shards=1, replicas=1,
+              lesson="A test story: its figures come from the helpers.")
+
+
+async def run(cluster):
+    alice = cluster.client("alice")
+    seen = await alice.index("blog", "1", {"n": cluster.random.randint(1, 6)},
+                             doc_type=cluster.doc_type)
+    again = await alice.index("blog", "1", {"n": 0}, doc_type=cluster.doc_type,
+                              **cluster.guard(seen))
+    stale = await alice.index("blog", "1", {"n": 1}, doc_type=cluster.doc_type,
+                              **cluster.guard(seen))
+    counts = await cluster.counters()
+    cluster.expect_equal((again.status, stale.status), (200, 409), "guarded writes")
+    cluster.expect_equal(counts["conflicts"], 1, "conflicts counted")
+    cluster.expect_equal(len(cluster.replicas_of("blog", "1")), 1, "replicas")
+    cluster.expect_equal(counts["discarded"], 5, "a wrong figure")
+    cluster.expect(False, "a second wrong expectation")
+'''
+
+
+@pytest.mark.parametrize("profile", [5, 7])
+def test_the_scenario_api_helpers_and_a_verdict_naming_every_failure(tmp_path, profile):
+    story = tmp_path / "helpers.py"
+    story.write_text(STORY, encoding="utf-8")
+    first = sweep.simulate(str(story), seed=4, es_compat=profile)
+    assert sweep.simulate(str(story), seed=4, es_compat=profile).trace == first.trace
+    lines = first.verdict.splitlines()
+    assert lines[0] == "FAIL helpers: 2 of 5 expectations failed"
+    assert lines[2:5] == ["  ✔ guarded writes: (200, 409)", "  ✔ conflicts counted: 1",
+                          "  ✔ replicas: 1"]
+    assert lines[5:] == ["  ✘ a wrong figure: expected 5, got 0", "  ✘ a second wrong expectation"]
+    assert first.failure == "a wrong figure: expected 5, got 0; a second wrong expectation"
