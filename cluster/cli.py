@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 import json
@@ -107,33 +108,42 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cluster import runner, view
+    from cluster import pace, runner, view
 
     live = not args.no_live and sys.stdout.isatty()
     if live:
         from cluster.live import LiveReport
-        report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario)
+        report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario,
+                                           glyphs=args.glyphs)
     else:
         report = runner.Report()
+    if args.step or live:
+        report.pacer = pace.Pacer(step=args.step, announce=report.narrate, blocking=args.sim)
     story = runner.run_scenario(args.scenario, seed=args.seed, es_compat=args.es_compat,
                                 report=report, sim=args.sim)
     try:
-        if args.sim:
-            from cluster import simloop
-            outcome = simloop.run(story)
-        else:
-            outcome = asyncio.run(story)
+        with pace.keyboard() if report.pacer is not None else contextlib.nullcontext():
+            if args.sim:
+                from cluster import simloop
+                outcome = simloop.run(story)
+            else:
+                outcome = asyncio.run(story)
     except runner.ScenarioError as exc:
         print(f"occsim run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, while the cluster was stopping
+        report.close()
+        print("occsim run: interrupted (Ctrl-C) while the cluster stopped; no verdict",
+              file=sys.stderr)
+        return 130
     if args.trace:
         trace.write(args.trace, outcome.trace)
     _save_views(args, outcome.trace, outcome.name)
     if not live:
         print(view.render_text(outcome.trace, width=args.width, doc=args.doc,
-                               shard=args.shard))
+                               shard=args.shard, glyphs=args.glyphs))
     print(outcome.verdict)
-    return 0 if outcome.passed else 1
+    return 130 if outcome.interrupted else 0 if outcome.passed else 1
 
 
 def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
@@ -143,7 +153,8 @@ def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> Non
         path = getattr(args, f"save_{fmt}")
         if path:
             width = {"width": args.width} if fmt == "text" else {}
-            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title, **width)
+            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title,
+                      glyphs=args.glyphs, **width)
 
 
 def _read_trace(args: argparse.Namespace) -> list[dict] | None:
@@ -296,6 +307,8 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-svg", metavar="FILE")
     p.add_argument("--save-html", metavar="FILE")
     p.add_argument("--width", type=int, default=100, help="columns of a plain-text diagram")
+    p.add_argument("--glyphs", choices=("unicode", "ascii"), default="unicode",
+                   help="ascii: draw without symbols, for fonts that lack them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-live", action="store_true", help="plain text, no live view")
     run.add_argument("--sim", action="store_true",
                      help="one process on virtual time: same seed, same trace")
+    run.add_argument("--step", action="store_true",
+                     help="hold each shown request until a key is pressed (c: run on, "
+                     "q: stop); without --step, p pauses a live run")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
     swp = sub.add_parser("sweep", help="run a scenario in the simulation across many seeds")

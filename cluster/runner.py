@@ -135,7 +135,13 @@ class Report:
     def line(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    pace = None  # or an async (what) -> None awaited before each shown request (`--step`)
+    pacer = None  # an async (what) -> None awaited before each shown request (`cluster.pace`)
+
+    async def pace(self, what: str) -> None:
+        await self.pacer(what)
+
+    def close(self) -> None:
+        """The run was interrupted: leave the terminal clean."""
 
     def attach(self, backend) -> None:
         """The cluster is up (a live view starts following its events here)."""
@@ -244,8 +250,10 @@ async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: i
     A run the teacher stops (Ctrl-C, or q while stepping) still stops the cluster, checks the
     trace so far and returns its outcome, marked interrupted."""
     cluster = Cluster(backend, setup, profile, printer=report.step, narrate=report.narrate,
-                      seed=seed, pace=report.pace)
+                      seed=seed, pace=report.pace if report.pacer is not None else None)
     failure, interrupted = None, False
+    if report.pacer is not None:
+        report.pacer.story = asyncio.current_task()
     report.attach(backend)
     try:
         for index, body in setup.index_bodies().items():
@@ -253,8 +261,9 @@ async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: i
         await module.run(cluster)
         await cluster.finish()
         await cluster.quiesce()
-    except (asyncio.CancelledError, Interrupted):
-        failure, interrupted = "interrupted", True
+    except (asyncio.CancelledError, Interrupted) as exc:
+        failure, interrupted = str(exc) or "interrupted (Ctrl-C)", True
+        await cluster.abandon()
     except Exception as exc:  # the story broke: report it as the verdict
         failure = f"{type(exc).__name__}: {exc}"
         report.line(traceback.format_exc())

@@ -255,6 +255,12 @@ class Cluster:
         if self._tasks:
             await asyncio.gather(*self._tasks)
 
+    async def abandon(self) -> None:
+        """The run was stopped: end the actors the scenario spawned."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     @property
     def failures(self) -> list[str]:
         return [e.text for e in self.expectations if not e.ok]
