@@ -174,7 +174,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     _save_views(args, events, os.path.basename(args.trace))
     replay.replay(events, step=args.step, speed=args.speed, doc=args.doc, shard=args.shard,
-                  width=args.width)
+                  width=args.width, glyphs=args.glyphs)
     return 0
 
 
@@ -351,8 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     det.set_defaults(run=_cmd_determinism)
     rep = sub.add_parser("replay", help="replay a saved trace in the terminal")
     rep.add_argument("trace")
-    rep.add_argument("--step", action="store_true", help="one event per key press, explained")
-    rep.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice as fast)")
+    rep.add_argument("--step", action="store_true",
+                     help="one step per key press, explained (b: back, q: quit); without a "
+                     "terminal, every step's sentence")
+    rep.add_argument("--speed", type=float, default=1.0,
+                     help="steps per half second of the animation (2 = twice as fast)")
     _add_view_options(rep)
     rep.set_defaults(run=_cmd_replay)
     lister = sub.add_parser("list", help="list the scenarios")

@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from cluster import trace
-from cluster.view import explain
+from cluster import replay, trace
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -63,17 +62,46 @@ def test_replay_steps_one_event_per_key_with_an_explanation(tmp_path):
     subprocess.run([sys.executable, "-m", "cluster.cli", "run", "seed-004", "--sim",
                     "--no-live", "--es-compat", "7", "--trace", str(trace_file)], check=True,
                    capture_output=True)
-    events = trace.read(trace_file)
-    explained = [i for i, e in enumerate(events) if explain(e, events[:i])]
-    target = next(i for i in explained if "discards it" in explain(events[i], events[:i]))
+    said = replay.steps(trace.read(trace_file))
+    target = next(n for n, (_, s) in enumerate(said, 1) if "discards it" in s)
     term = Tmux(f"{sys.executable} -m cluster.cli replay {trace_file} --step")
     try:
-        term.wait_for(f"[{explained[0] + 1}/{len(events)}]")
-        for i in explained[1:explained.index(target) + 1]:
+        term.wait_for(f"[1/{len(said)}]")
+        for n in range(2, target + 2):
             term.keys("n")
-            screen = term.wait_for(f"[{i + 1}/{len(events)}]", timeout=10)
+            term.wait_for(f"[{n}/{len(said)}]", timeout=10)
+        term.keys("b")  # back to the discard
+        screen = term.wait_for(f"[{target}/{len(said)}]", timeout=10)
         term.keys("q")
     finally:
         term.close()
     words = " ".join(screen.split())  # the sentence may wrap at the terminal's width
     assert "n2 holds doc 1 at v4; v3 from n1 arrives late; n2 keeps v4 and discards it" in words
+
+
+def test_run_step_holds_each_request_for_a_key_and_ctrl_c_stops_with_a_verdict():
+    term = Tmux(f"{sys.executable} -m cluster.cli run seed-004 --step", width=100, height=40)
+    try:
+        term.wait_for("[step 1] next: alice PUT /website/blog/1")
+        term.keys("n")
+        term.wait_for("[step 2] next: alice GET /website/blog/1")
+        assert "[step 3]" not in term.screen()
+        term.keys("C-c")
+        screen = term.wait_for("the trace so far")
+    finally:
+        term.close()
+    assert "STOPPED seed_004_internal_version: interrupted (Ctrl-C)" in screen
+    assert "Traceback" not in screen and "KeyboardInterrupt" not in screen
+
+
+def test_at_80x24_the_live_view_keeps_counters_and_legend_and_leaves_one_frame():
+    term = Tmux(f"{sys.executable} -m cluster.cli run reordering_at_scale", width=80, height=24)
+    try:
+        screen = term.wait_for("PASS reordering_at_scale", timeout=120)
+    finally:
+        term.close()
+    frame = screen[:screen.index("PASS reordering_at_scale")].splitlines()[-22:]
+    assert any(line.startswith("sent ") for line in frame)
+    assert any("↯ out of order" in line for line in frame)
+    assert not any(line.rstrip().endswith("...") for line in frame)
+    assert screen.count("earlier events") == 1  # the final frame only: none left half drawn
