@@ -130,3 +130,20 @@ def test_the_scenario_api_helpers_and_a_verdict_naming_every_failure(tmp_path, p
                           "  ✔ replicas: 1"]
     assert lines[5:] == ["  ✘ a wrong figure: expected 5, got 0", "  ✘ a second wrong expectation"]
     assert first.failure == "a wrong figure: expected 5, got 0; a second wrong expectation"
+
+
+def test_the_readme_shows_what_run_seed_004_prints_and_its_story_passes(tmp_path, capsys):
+    from pathlib import Path
+
+    from cluster import cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert cli.main(["run", "seed-004", "--sim", "--no-live", "--width", "100"]) == 0
+    out = capsys.readouterr().out
+    view = out[out.index(" alice "):out.index("\nPASS seed_004")].rstrip("\n")
+    assert view in readme
+    code = readme[readme.index('```python\n"""A replica') + 10:]
+    story = tmp_path / "readme_story.py"
+    story.write_text(code[:code.index("```")], encoding="utf-8")
+    for profile in (7, 8):
+        assert sweep.simulate(str(story), seed=1, es_compat=profile).passed
