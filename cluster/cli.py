@@ -55,6 +55,9 @@ def _ready_table(manager: Manager) -> str:
     return "\n".join(rows)
 
 
+STREAM_SECONDS = 0.25  # how often `occsim up --trace` appends new events to its file
+
+
 async def _up(args: argparse.Namespace) -> int:
     try:
         config = cluster_config(args)
@@ -81,16 +84,48 @@ async def _up(args: argparse.Namespace) -> int:
     print(_ready_table(manager))
     print(f"ready in {manager.ready_s:.2f}s: Elasticsearch {config.es_compat}.x profile, "
           f"seed {config.seed}; Ctrl-C stops the cluster", flush=True)
+    live = None
+    if args.live:
+        from cluster.live import LiveReport
+        live = LiveReport(title=f"occsim up: {config.nodes} nodes, {config.es_compat}.x",
+                          glyphs=args.glyphs)
+        live.attach(manager)
+    follow = asyncio.ensure_future(_stream(manager, args.trace)) if args.trace else None
     try:
         await stop.wait()
     finally:
+        if follow is not None:
+            follow.cancel()
+        if live is not None:
+            live.detach()
         events = await manager.stop()
+        if live is not None:
+            live.events(events)
         if os.path.exists(RUN_FILE):
             os.unlink(RUN_FILE)
-        if args.trace:
+        if args.trace:  # the final trace: merged in order, with every copy's final state
             trace.write(args.trace, events)
             print(f"trace: {len(events)} events written to {args.trace}")
     return 0
+
+
+async def _stream(manager: Manager, path: str) -> None:
+    """Append the cluster's events to the trace file as they happen (`occsim check` reads it
+    while the cluster runs)."""
+    out = trace.Appender(path)
+    seen = 0
+    try:
+        while True:
+            await asyncio.sleep(STREAM_SECONDS)
+            try:
+                await manager.collect()
+            except Exception:  # a node going away mid-collection: next time
+                continue
+            events = manager.events
+            out.append(sorted(events[seen:], key=trace.order_key))
+            seen = len(events)
+    finally:
+        out.close()
 
 
 def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
@@ -104,7 +139,8 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
     p.add_argument("--loss", type=float, default=0.0)
     p.add_argument("--duplicate", type=float, default=0.0)
     p.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5)
-    p.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write the trace as JSON lines (`up`: as it grows)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -282,9 +318,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     events = _read_trace(args)
     if events is None:
         return 2
+    events = trace.merge([events])  # a growing trace is appended batch by batch
     profile = args.es_compat or trace.profile_of(events)
     violations = checker.check(events, profile=profile)
     print(checker.format_report(violations), end="")
+    if not any(e["kind"] == "state" for e in events):
+        print(f"{len(events)} events, no final copies yet (the cluster still runs?): checked "
+              "what is safe so far; convergence and durability are checked once it stops")
     return 1 if violations else 0
 
 
@@ -322,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.set_defaults(run=_cmd_node)
     up = sub.add_parser("up", help="start a cluster of node processes")
     _add_cluster_options(up)
+    up.add_argument("--live", action="store_true",
+                    help="draw everything the cluster does, live, in this terminal")
+    up.add_argument("--glyphs", choices=("unicode", "ascii"), default="unicode")
     up.set_defaults(run=lambda a: asyncio.run(_up(a)))
     run = sub.add_parser("run", help="run a scenario and print its verdict")
     run.add_argument("scenario", help="a path or a short name from `occsim list`")

@@ -118,11 +118,34 @@ _NAME_FIELDS = ("node", "msg", "src", "dst", "mkind", "index", "shard", "doc", "
 _NUMBER_FIELDS = ("t", "lc", "seq", "order")
 
 
+class Appender:
+    """A trace file that grows while the cluster runs (`occsim up --trace`): each batch of
+    events is appended as whole lines and flushed, so a reader sees them at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._out = open(path, "w", encoding="utf-8")
+
+    def append(self, events: Iterable[dict]) -> None:
+        self._out.write("".join(json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n"
+                                for e in events))
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
+
+
 def read(path: str | Path) -> list[dict]:
-    """Read a JSON-lines trace written by `write`; TraceError names the first bad line."""
+    """Read a JSON-lines trace written by `write` (or growing by `Appender`: a last line still
+    being written is left for the next read); TraceError names the first bad line."""
     events = []
     with open(path, encoding="utf-8") as src:
         for number, line in enumerate(src, 1):
+            if not line.endswith("\n"):
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    break  # half written
             if line.strip():
                 events.append(_event(line, f"{path}:{number}"))
     if not events:

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from cluster import replay, trace
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -105,3 +108,35 @@ def test_at_80x24_the_live_view_keeps_counters_and_legend_and_leaves_one_frame()
     assert any("↯ out of order" in line for line in frame)
     assert not any(line.rstrip().endswith("...") for line in frame)
     assert screen.count("earlier events") == 1  # the final frame only: none left half drawn
+
+
+def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
+    import urllib.request
+
+    from cluster.runner import free_port_block
+
+    port, trace_file = free_port_block(2), tmp_path / "up.jsonl"
+    term = Tmux(f"cd {tmp_path} && PYTHONPATH={ROOT} {sys.executable} -m cluster.cli up --live "
+                f"--nodes 2 --port {port} --trace {trace_file}", width=120, height=40)
+    try:
+        term.wait_for("ready in")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/test_index/test_type/8", method="PUT",
+            data=b'{"a": 1}', headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=30).status == 201
+        term.wait_for("PUT doc 8", timeout=10)
+        deadline = time.monotonic() + 10
+        while "primary_write" not in trace_file.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, "the write never reached the trace file"
+            time.sleep(0.05)
+        check = subprocess.run([sys.executable, "-m", "cluster.cli", "check", str(trace_file)],
+                               capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "no final copies yet" in check.stdout
+        term.keys("C-c")
+        term.wait_for("events written to")
+    finally:
+        term.close()
+    final = subprocess.run([sys.executable, "-m", "cluster.cli", "check", str(trace_file)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert (final.returncode, final.stdout) == (0, "No invariant violations.\n")
