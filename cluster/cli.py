@@ -331,7 +331,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_console(args: argparse.Namespace) -> int:
     from cluster import console
 
-    return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up)
+    return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up,
+                        trace_path=args.trace)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -436,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5,
                      help="the profile of the --up cluster")
     con.add_argument("--up", action="store_true",
-                     help="start a 1-node cluster just for the file, and stop it after")
+                     help="start a 1-node cluster just for the file, and stop it after "
+                     "(its Lamport diagram follows the answers, as comments)")
+    con.add_argument("--trace", metavar="FILE", help="with --up: write the run's trace")
     con.set_defaults(run=_cmd_console)
     return parser
 

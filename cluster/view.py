@@ -548,8 +548,9 @@ def _copies_table(copies: dict[tuple, dict], limit: int | None = None) -> Table 
     nodes = sorted({node for shard in copies.values() for node in shard["docs"]}, key=_natural)
     if not nodes:
         return None
-    table = Table(title="shard copies (* primary)", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False, show_edge=False)
+    title = "shard copies (* primary)"
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, show_edge=False, min_width=len(title))
     table.add_column("shard", no_wrap=True)
     table.add_column("doc", no_wrap=True)
     for node in nodes:
