@@ -62,6 +62,9 @@ Kinds:
     bulk             a node answered a `_bulk` request (items, errors: bool)
     update_retry     an `_update` met a concurrent change and retries (index, doc, attempt,
                      reason)
+    tombstone_expired  a delete's tombstone outlived `index.gc_deletes` when the clock was
+                     advanced: the document no longer has a version to compare with (node,
+                     index, shard, doc, version, seq_no, gc_deletes)
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
     "node_up", "node_down", "fault", "promote", "state", "cluster", "bulk", "update_retry",
+    "tombstone_expired",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")

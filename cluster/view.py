@@ -314,6 +314,10 @@ class _Layout:
         return Row(self._lane(e["node"]), style=APPLIED, glyph="▲",
                    note=Text(f"{e['node']} up", style=APPLIED))
 
+    def _tombstone_expired(self, i: int, e: dict) -> Row:
+        return Row(self._lane(e["node"]), style=STALE, glyph="†", note=Text(
+            f"{e['node']}: the tombstone of doc {e.get('doc')} {_ver(e)} expired", style=STALE))
+
     def _promote(self, i: int, e: dict) -> Row:
         return Row(self._lane(e["node"]), style=PROMOTE, glyph="★", note=Text(
             f"{e['node']} promoted: primary of {_shard_name(e)}, term {e.get('term')}", style=PROMOTE))
@@ -608,10 +612,11 @@ LEGEND = (("●", "write, applied", APPLIED), ("○", "stale, discarded", STALE)
           ("◆", "duplicate", DUPLICATE), ("‖", "held", HELD), ("▶", "released", HELD),
           ("↯", "out of order", REORDERED), ("✦", "fault injected", FAULT),
           ("↻", "recovery", PROMOTE), ("★", "promoted", PROMOTE), ("▼", "down", LOST),
-          ("▲", "up", APPLIED), ("┆", "lane of a node that is down", LANE))
+          ("▲", "up", APPLIED), ("†", "tombstone expired", STALE),
+          ("┆", "lane of a node that is down", LANE))
 
 # The same drawing in ASCII, one character for one (`--glyphs ascii`).
-ASCII = str.maketrans("●○✗⊘◆‖▶◀↯✦↻★▼▲┆│├┤─…→·–—✔✘", "*ox!+=><~F@PV^:|++-.>/--vx")
+ASCII = str.maketrans("●○✗⊘◆‖▶◀↯✦↻★▼▲†┆│├┤─…→·–—✔✘", "*ox!+=><~F@PV^%:|++-.>/--vx")
 
 
 def _symbols(rows: list[Row]) -> set[str]:
@@ -725,6 +730,10 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         return f"{node} goes down"
     if kind == "node_up":
         return f"{node} comes up"
+    if kind == "tombstone_expired":
+        return (f"on {node}, the tombstone of doc {doc} (its v{e.get('version')} delete) is older "
+                f"than index.gc_deletes ({e.get('gc_deletes'):g}s) and no longer counts: doc {doc} "
+                "has no version left to compare a late write with")
     if kind == "promote":
         return f"{node} becomes primary of {_shard_name(e)} with term {e.get('term')}"
     if kind == "fault":

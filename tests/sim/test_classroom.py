@@ -147,3 +147,13 @@ def test_the_readme_shows_what_run_seed_004_prints_and_its_story_passes(tmp_path
     story.write_text(code[:code.index("```")], encoding="utf-8")
     for profile in (7, 8):
         assert sweep.simulate(str(story), seed=1, es_compat=profile).passed
+
+
+@pytest.mark.parametrize("profile", [5, 7])
+def test_a_tombstones_expiry_is_a_step_of_its_own(profile):
+    said = _sentences("tombstones", profile)
+    expired = [s for s in said if "is older than index.gc_deletes" in s]
+    assert expired == [f"on {node}, the tombstone of doc 1 (its v10 delete) is older than "
+                       "index.gc_deletes (60s) and no longer counts: doc 1 has no version left "
+                       "to compare a late write with" for node in ("n1", "n2")]
+    assert said.index(expired[0]) < next(i for i, s in enumerate(said) if "assigns doc 1 version 7" in s)

@@ -302,7 +302,7 @@ def test_ascii_glyphs_draw_the_same_view_in_ascii() -> None:
 
 # Characters of the view beyond ASCII, each checked present in DejaVu Sans Mono (Debian's stock
 # monospace font: `fc-list ":charset=XXXX" family`); ⏸ (U+23F8) and ⤫ (U+292B) are not.
-FONT_SAFE = set("●○✗⊘◆‖▶◀↯✦↻★▼▲┆│├┤─…→·–—\xa0")  # \xa0: rich's SVG spaces
+FONT_SAFE = set("●○✗⊘◆‖▶◀↯✦↻★▼▲†┆│├┤─…→·–—\xa0")  # \xa0: rich's SVG spaces
 
 
 def test_the_svg_uses_only_glyphs_a_stock_monospace_font_has(tmp_path: Path) -> None:
