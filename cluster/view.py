@@ -480,7 +480,8 @@ def _header(names: list[str], clients: int, xs: list[int], notes_x: int) -> list
     return [_join(cells) for cells in lines]
 
 
-def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
+def _draw_row(row: Row, xs: list[int], notes_x: int, width: int) -> list[Text]:
+    """The row's line, and more lines below it (lanes only) when its note needs them."""
     cells = [(" ", "")] * notes_x
 
     def put(x: int, ch: str, style: str) -> None:
@@ -514,11 +515,37 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
     line.pad_right(notes_x - line.cell_len)
     full = row.labels[0] if row.labels else ""
     spilled = "" if drawn == full else row.topic if drawn else full if row.spill else ""
-    if spilled:
-        line.append(spilled + " ", style=row.style)
-    line.append_text(row.note)
-    line.rstrip()
-    return line
+    note = Text(spilled + " ", style=row.style) if spilled else Text()
+    note.append_text(row.note)
+    first, *rest = _wrap(note, width - notes_x)
+    lines = [line + first]
+    for part in rest:
+        lanes = [(" ", "")] * notes_x
+        for lane, x in enumerate(xs):
+            lanes[x] = ("┆" if lane in row.down else "│", LANE)
+        more = _join(lanes)
+        more.pad_right(notes_x + 2 - more.cell_len)
+        lines.append(more + part)
+    for text in lines:
+        text.rstrip()
+    return lines
+
+
+def _wrap(note: Text, room: int) -> list[Text]:
+    """A note on as many lines as it needs at `room` columns (the later ones indented by two),
+    broken between words; one line when there is little room anyway."""
+    if note.cell_len <= room or room < 24:
+        return [note]
+    plain, parts, start, width = note.plain, [], 0, room
+    while len(plain) - start > width:
+        # after a word, or before a query parameter; else wherever the line is full
+        cut = max(plain.rfind(ch, start, start + width + 1) for ch in " ?&")
+        cut = cut if cut > start + width // 2 else start + width
+        parts.append(note[start:cut])
+        start = cut + (plain[cut:cut + 1] == " ")
+        width = room - 2
+    parts.append(note[start:])
+    return parts
 
 
 def _join(cells: list[tuple[str, str]]) -> Text:
@@ -535,13 +562,21 @@ def _diagram(layout: _Layout, width: int, max_rows: int | None) -> list[Text]:
         return [Text("(no events yet)", style="dim")]
     xs, notes_x = _geometry(layout.lanes, width)
     lines = _header(layout.lanes, layout.clients, xs, notes_x)
-    rows = layout.rows
-    if max_rows is not None and len(rows) > max_rows:
-        hidden = len(rows) - max_rows
-        rows = rows[hidden:]
+    shown: list[list[Text]] = []  # the newest rows' lines that fit in max_rows lines
+    used = 0
+    for row in reversed(layout.rows):
+        drawn = _draw_row(row, xs, notes_x, width)
+        if max_rows is not None and shown and used + len(drawn) > max_rows:
+            break
+        shown.append(drawn)
+        used += len(drawn)
+    hidden = len(layout.rows) - len(shown)
+    if hidden:
         lines.append(Text(f"… {hidden} earlier events", style="dim", no_wrap=True, overflow="ellipsis"))
-    lines.append(_draw_row(Row(None, down=rows[0].down if rows else frozenset()), xs, notes_x))
-    lines.extend(_draw_row(row, xs, notes_x) for row in rows)
+    down = layout.rows[hidden].down if layout.rows else frozenset()
+    lines.extend(_draw_row(Row(None, down=down), xs, notes_x, width))
+    for drawn in reversed(shown):
+        lines.extend(drawn)
     return lines
 
 

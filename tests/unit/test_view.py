@@ -312,6 +312,14 @@ def test_the_svg_uses_only_glyphs_a_stock_monospace_font_has(tmp_path: Path) -> 
         assert {ch for ch in text if not ch.isascii()} <= FONT_SAFE
 
 
+def test_a_long_note_goes_on_below_its_row_instead_of_being_cut() -> None:
+    text = render_text(conflict_trace(), width=80)
+    assert "…" not in text
+    notes = " ".join(line[38:].strip() for line in text.splitlines())
+    assert ("[doc][8]: version conflict, current version [2] is higher or equal to the one "
+            "provided [1]") in notes
+
+
 def _explained(trace: list[dict]) -> list[str | None]:
     return [explain(event, trace[:i]) for i, event in enumerate(trace)]
 
@@ -378,13 +386,17 @@ GOLDEN = {
     'conflict_80': """\
  alice       bob         n1         n2
    │          │          │          │
-   ├─────PUT doc 8──────▶│          │  PUT /test/doc/8?version=2&version_type=e…
+   ├─────PUT doc 8──────▶│          │  PUT /test/doc/8?version=2
+   │          │          │          │    &version_type=external
    │          │          ●          │  n1 writes doc 8 → v2
    │          │          ├───v2────▶│  doc 8 applied
    │◀───201 created v2───┤          │
-   │          ├─────PUT doc 8──────▶│  PUT /test/doc/8?version=1&version_type=e…
+   │          ├─────PUT doc 8──────▶│  PUT /test/doc/8?version=1
+   │          │          │          │    &version_type=external
    │          │          │◀─forward─┤  doc 8
-   │          │         409         │  [doc][8]: version conflict, current vers…
+   │          │         409         │  [doc][8]: version conflict, current
+   │          │          │          │    version [2] is higher or equal to the
+   │          │          │          │    one provided [1]
    │          │          ├─────────▶│  forward_ok doc 8
    │          │◀────────409─────────┤
 
@@ -475,7 +487,8 @@ duplicated 1  held 0
    │       │       ‖       │       │  held: doc 8 v2 #1 → n2                   sent 4  delivered 4  out of order 1
    │       │       ├─doc 8 v2 #1──▶│  applied                                  discarded 1  conflicts 0  dropped 0
    │       │       │◀─────ack──────┤  applied                                  duplicated 0  held 1
-   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1&if_primary…
+   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1
+   │       │       │       │       │    &if_primary_term=1
    │       │       ●       │       │  n1 writes doc 8 → v3 #2
    │       │       ├──v3──▶│       │  doc 8 applied
    │       │       ├─doc 8 v3 #2──▶│  applied
@@ -494,7 +507,8 @@ duplicated 1  held 0
    │       │       ‖       │       │  held: doc 8 v2 #1 → n2
    │       │       ├─doc 8 v2 #1──▶│  applied
    │       │       │◀─────ack──────┤  applied
-   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1&if_primary_t…
+   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1
+   │       │       │       │       │    &if_primary_term=1
    │       │       ●       │       │  n1 writes doc 8 → v3 #2
    │       │       ├──v3──▶│       │  doc 8 applied
    │       │       ├─doc 8 v3 #2──▶│  applied
