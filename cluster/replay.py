@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from cluster.pace import keyboard
-from cluster.view import TraceView, explain, render_text
+from cluster.view import TraceView, explain_all, render_text
 
 MAX_PAUSE = 1.0      # seconds: a long quiet stretch of a trace is not worth waiting for
 STEP_SECONDS = 0.5   # seconds between two steps of an animation at --speed 1
@@ -27,12 +27,8 @@ QUIT_KEYS = ("q", "\x03", "")
 
 def steps(events: Sequence[dict]) -> list[tuple[int, str]]:
     """(index of the event, its sentence) for every event that has one, in order."""
-    said = []
-    for i, event in enumerate(events):
-        sentence = explain(event, events[:i])
-        if sentence is not None:
-            said.append((i, sentence))
-    return said
+    return [(i, sentence) for i, sentence in enumerate(explain_all(events))
+            if sentence is not None]
 
 
 def replay(events: Sequence[dict], *, step: bool = False, speed: float = 1.0,

@@ -707,7 +707,20 @@ def _heading(title: str | None, doc: str | None, shard: int | None) -> Text | No
 def explain(event: dict, events_before: Sequence[dict]) -> str | None:
     """One sentence in OCC terms for a step-by-step replay, or None for uninteresting events."""
     history = _enrich([*events_before, event])
-    e, before = history[-1], history[:-1]
+    late = {id(d): newer for d, newer in out_of_order(history)}
+    return _sentence(history[-1], history[:-1], late)
+
+
+def explain_all(events: Sequence[dict]) -> list[str | None]:
+    """`explain` for every event of a trace, in one pass over it."""
+    history = _enrich(list(events))
+    late = {id(d): newer for d, newer in out_of_order(history)}
+    return [_sentence(e, history[:i], late) for i, e in enumerate(history)]
+
+
+def _sentence(e: dict, before: list[dict], late: dict[int, dict]) -> str | None:
+    """The sentence for `e` (enriched), after the enriched events `before` it; `late` maps an
+    out-of-order delivery's id to the newer delivery it came after."""
     kind, node, doc = e["kind"], e.get("node"), e.get("doc")
     op = f"doc {doc} {_ver_words(e)}"
     if kind == "primary_write":
@@ -743,7 +756,7 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
                 return None
             about = f" about doc {doc}" if doc is not None else ""
             return f"{e.get('dst')} receives a {e.get('mkind', 'message')} message from {e.get('src')}{about}"
-        newer = next((n for late, n in out_of_order(history) if late is e), None)
+        newer = late.get(id(e))
         if newer is not None:
             return (f"{e.get('dst')} receives {op} from {e.get('src')} after {_ver_words(newer)}: "
                     f"out of order")

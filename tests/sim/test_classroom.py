@@ -157,3 +157,11 @@ def test_a_tombstones_expiry_is_a_step_of_its_own(profile):
                        "index.gc_deletes (60s) and no longer counts: doc 1 has no version left "
                        "to compare a late write with" for node in ("n1", "n2")]
     assert said.index(expired[0]) < next(i for i, s in enumerate(said) if "assigns doc 1 version 7" in s)
+
+
+@pytest.mark.parametrize("name", ["seed_004_internal_version", "partitioned_primary"])
+def test_explaining_a_whole_trace_at_once_says_what_each_event_alone_says(name):
+    from cluster.view import explain, explain_all
+
+    events = sweep.simulate(name, seed=1, es_compat=7).trace
+    assert explain_all(events) == [explain(e, events[:i]) for i, e in enumerate(events)]
