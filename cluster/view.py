@@ -501,8 +501,11 @@ def _draw_row(row: Row, xs: list[int], notes_x: int, width: int) -> list[Text]:
         put(end, "✗" if row.lost else "▶" if step > 0 else "◀", row.style)
         if row.reordered:
             put(b, "↯", REORDERED)
-        lo, hi = (a + 2, end - 2) if step > 0 else (end + 2, a - 2)  # one dash on either side
-        drawn = next((label for label in row.labels if len(label) <= hi - lo + 1), "")
+        for margin in (2, 1):  # one dash on either side; between close lanes, none
+            lo, hi = (a + margin, end - margin) if step > 0 else (end + margin, a - margin)
+            drawn = next((label for label in row.labels if len(label) <= hi - lo + 1), "")
+            if drawn:
+                break
         start = lo + (hi - lo + 1 - len(drawn)) // 2
         for k, ch in enumerate(drawn):
             put(start + k, ch, row.style)

@@ -320,6 +320,14 @@ def test_a_long_note_goes_on_below_its_row_instead_of_being_cut() -> None:
             "provided [1]") in notes
 
 
+def test_an_arrow_between_close_lanes_keeps_a_short_label() -> None:
+    from cluster.view import Row, _draw_row
+
+    (line,) = _draw_row(Row(0, 1, labels=("doc 1 v3 #2", "v3 #2", "v3"), topic="doc 1"),
+                        [2, 6], 9, 60)
+    assert line.plain == "  ├v3▶│  doc 1"
+
+
 def _explained(trace: list[dict]) -> list[str | None]:
     return [explain(event, trace[:i]) for i, event in enumerate(trace)]
 
