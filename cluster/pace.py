@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import sys
 import termios
 import tty
@@ -60,6 +61,8 @@ class Pacer:
     async def __call__(self, what: str) -> None:
         self.listen()
         self.steps += 1
+        if self.blocking and not self.stepping and _pressed() == "p":  # the simulation
+            self.stepping = True
         if not self.stepping:
             return
         self.announce(f"[step {self.steps}] next: {what}   (any key: go · c: run on · q: stop)")
@@ -80,6 +83,13 @@ class Pacer:
             except KeyboardInterrupt:
                 return "q"
         return await asyncio.get_running_loop().run_in_executor(None, self.read_key)
+
+
+def _pressed() -> str | None:
+    """A key pressed in the terminal since the last look, if any (without waiting)."""
+    if not sys.stdin.isatty() or not select.select([sys.stdin], [], [], 0)[0]:
+        return None
+    return os.read(sys.stdin.fileno(), 1).decode(errors="replace")
 
 
 def _read_stdin() -> str:

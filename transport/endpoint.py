@@ -34,9 +34,10 @@ def _trace_fields(body: dict, into: dict | None = None) -> dict:
     an id, and is left out."""
     fields = {} if into is None else into
     for name in TRACE_FIELDS:
-        value = body.get(name)
-        if isinstance(value, (str, int, float)):
-            fields[name] = value
+        if name in body:
+            value = body[name]
+            if value.__class__ is not dict:
+                fields[name] = value
     return fields
 
 

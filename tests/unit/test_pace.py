@@ -1,0 +1,35 @@
+"""The pacer of `occsim run --step`: a key per shown request, c runs on, q stops the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.pace import Pacer
+from cluster.runner import Interrupted
+
+
+def _pacer(keys: str, step: bool = True) -> tuple[Pacer, list[str]]:
+    said: list[str] = []
+    pressed = iter(keys)
+    return Pacer(step=step, announce=said.append, read_key=lambda: next(pressed, ""),
+                 blocking=True), said
+
+
+async def test_each_request_waits_for_a_key_until_c_runs_on():
+    pacer, said = _pacer("xc")
+    for what in ("alice PUT /a/_doc/1", "bob GET /a/_doc/1", "alice GET /a/_doc/1", "bob PUT"):
+        await pacer(what)
+    assert said == [
+        "[step 1] next: alice PUT /a/_doc/1   (any key: go · c: run on · q: stop)",
+        "[step 2] next: bob GET /a/_doc/1   (any key: go · c: run on · q: stop)"]
+    assert (pacer.steps, pacer.stepping) == (4, False)
+
+
+async def test_q_stops_the_run_and_without_step_nothing_waits():
+    pacer, said = _pacer("xq")
+    await pacer("one")
+    with pytest.raises(Interrupted, match="stopped at step 2"):
+        await pacer("two")
+    pacer, said = _pacer("", step=False)
+    await pacer("one")
+    assert said == [] and pacer.steps == 1
