@@ -297,7 +297,7 @@ class Manager:
             if name in self.master.state["nodes"]:
                 return
             self.master.add_node(name, self.known[name])
-            self.recorder.record_as(name, "node_up")
+            self.recorder.record_as(name, "node_up", reason="answers the master's pings again")
             self.allocation_failures = {k: v for k, v in self.allocation_failures.items()
                                         if k[2] != name}
             await self.publish()

@@ -311,8 +311,8 @@ class _Layout:
         return Row(self._lane(e["node"]), style=LOST, glyph="▼", note=Text(what, style=LOST))
 
     def _node_up(self, i: int, e: dict) -> Row:
-        return Row(self._lane(e["node"]), style=APPLIED, glyph="▲",
-                   note=Text(f"{e['node']} up", style=APPLIED))
+        what = f"{e['node']} back in the cluster" if e.get("reason") else f"{e['node']} up"
+        return Row(self._lane(e["node"]), style=APPLIED, glyph="▲", note=Text(what, style=APPLIED))
 
     def _tombstone_expired(self, i: int, e: dict) -> Row:
         return Row(self._lane(e["node"]), style=STALE, glyph="†", note=Text(
@@ -780,6 +780,8 @@ def _sentence(e: dict, before: list[dict], late: dict[int, dict]) -> str | None:
                     f"the cluster; {node} itself may still be running")
         return f"{node} goes down"
     if kind == "node_up":
+        if e.get("reason"):
+            return f"{node} answers the master's pings again: the master takes it back"
         return f"{node} comes up"
     if kind == "tombstone_expired":
         return (f"on {node}, the tombstone of doc {doc} (its v{e.get('version')} delete) is older "

@@ -68,7 +68,8 @@ def test_the_masters_own_actions_are_not_called_faults_nor_a_cut_node_down():
             "the cluster; n1 itself may still be running") in said
     assert ("n2, primary of [orders][0] in term 2, recovers the copy on n3: it copies it the "
             "whole shard again (reset)") in said
-    assert not any("goes down" in s for s in said)
+    assert not any("goes down" in s or "comes up" in s for s in said)
+    assert "n1 answers the master's pings again: the master takes it back" in said
 
 
 def test_every_scenario_declares_its_lesson_and_its_verdict_ends_with_it():
