@@ -328,7 +328,8 @@ class _Layout:
                 f"{e['node']} recovers {e.get('target')}'s copy ({e.get('detail')})", style=PROMOTE))
         if e.get("action") == "fenced":
             return Row(self._lane(e.get("target")), style=LOST, glyph="⊘", note=Text(
-                f"{e.get('target')} fenced: its term {e.get('term')} is over", style=LOST))
+                f"{e.get('target')} fenced: not confirmed as primary in term {e.get('term')}",
+                style=LOST))
         words = " ".join(str(e[k]) for k in ("action", "target") if e.get(k))
         words += f" ({e['detail']})" if e.get("detail") else ""
         named = re.findall(r"[\w-]+", f"{e.get('target', '')} {e.get('detail', '')}")
@@ -792,7 +793,7 @@ def _sentence(e: dict, before: list[dict], late: dict[int, dict]) -> str | None:
     if kind == "fault":
         return _fault_sentence(e)
     if kind == "replica_failed":
-        return f"{node} counts its copy on {e.get('dst')} as failed: {e.get('reason', '')}"
+        return f"{node} counts the copy on {e.get('dst')} as failed: {e.get('reason', '')}"
     return None
 
 
@@ -813,14 +814,14 @@ def _fault_sentence(e: dict) -> str:
     if action == "heal":
         return "fault injected: the network heals; every partition is removed"
     if action == "recovery":
-        how = ("copies it the whole shard again (reset)" if detail == "reset"
+        how = ("sends it the whole shard again (reset)" if detail == "reset"
                else "sends it the operations it missed (catch-up)")
         return (f"{e.get('node')}, primary of {_shard_name(e)} in term {e.get('term')}, "
                 f"recovers the copy on {target}: it {how}")
     if action == "fenced":
-        return (f"{target} learns it is no longer primary of {_shard_name(e)} (its term "
-                f"{e.get('term')} is over), so it cannot acknowledge the write to doc "
-                f"{e.get('doc')}")
+        return (f"{target} is fenced: the master does not confirm it as primary of "
+                f"{_shard_name(e)} in term {e.get('term')}, so it cannot acknowledge the write "
+                f"to doc {e.get('doc')}")
     return f"{action} {target}".rstrip() + (f" ({detail})" if detail else "")
 
 

@@ -66,8 +66,10 @@ def test_the_masters_own_actions_are_not_called_faults_nor_a_cut_node_down():
                       "fault injected: the network heals; every partition is removed"]
     assert ("the master no longer hears from n1 (failed fault detection) and removes it from "
             "the cluster; n1 itself may still be running") in said
-    assert ("n2, primary of [orders][0] in term 2, recovers the copy on n3: it copies it the "
+    assert ("n2, primary of [orders][0] in term 2, recovers the copy on n3: it sends it the "
             "whole shard again (reset)") in said
+    assert ("n1 is fenced: the master does not confirm it as primary of [orders][0] in term 1, "
+            "so it cannot acknowledge the write to doc 1") in said
     assert not any("goes down" in s or "comes up" in s for s in said)
     assert "n1 answers the master's pings again: the master takes it back" in said
 
