@@ -122,8 +122,8 @@ class Cluster:
 
     def guard(self, seen: Reply) -> dict:
         """The condition "unchanged since I read it" for a write, in this profile's words:
-        `version` in 5.x, `if_seq_no` and `if_primary_term` from 6.x (from 7.x internal
-        versions can no longer guard a write)."""
+        `version` in 5.x, `if_seq_no` and `if_primary_term` from 6.x (Elasticsearch 6.6 on;
+        6.7 deprecates internal versions for this, 7.0 refuses them)."""
         if self.profile == 5:
             return {"version": seen["_version"]}
         return {"if_seq_no": seen["_seq_no"], "if_primary_term": seen["_primary_term"]}

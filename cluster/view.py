@@ -839,7 +839,7 @@ def _newer_than(e: dict, held: dict | None, by_seq_no: bool) -> str:
     if (e.get("version") or 0) > (held.get("version") or 0):
         return f"v{e.get('version')} is newer than the v{held.get('version')}{delete} it held"
     if delete:
-        return f"the tombstone of its v{held.get('version')} delete was collected"
+        return f"the tombstone of its v{held.get('version')} delete has expired"
     return f"it held v{held.get('version')}"
 
 

@@ -52,7 +52,7 @@ def test_a_7x_400_is_explained_with_its_reason():
 
 @pytest.mark.parametrize(("profile", "why"), [
     (7, "#2 is newer than the #1 (v10 delete) it held"),
-    (5, "the tombstone of its v10 delete was collected")])
+    (5, "the tombstone of its v10 delete has expired")])
 def test_the_late_update_after_the_tombstone_is_explained_truly(profile, why):
     said = _sentences("tombstones", profile)
     assert f"n2 applies doc 1 v7 (#2) from n1: {why}" in said
