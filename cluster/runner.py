@@ -195,7 +195,8 @@ class Outcome:
             safe = "no invariant violation" if not self.violations else "see the checker above"
             lines.append(f"  the trace so far ({len(self.trace)} events): {safe}")
         elif failed and len(failed) > 1:
-            lines[0] = f"FAIL {self.name}: {len(failed)} of {len(self.expectations)} expectations failed"
+            lines[0] = (f"FAIL {self.name}: {len(failed)} of {len(self.expectations)} "
+                        "expectations failed")
         return "\n".join(lines)
 
 

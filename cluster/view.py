@@ -312,7 +312,8 @@ class _Layout:
 
     def _node_up(self, i: int, e: dict) -> Row:
         what = f"{e['node']} back in the cluster" if e.get("reason") else f"{e['node']} up"
-        return Row(self._lane(e["node"]), style=APPLIED, glyph="▲", note=Text(what, style=APPLIED))
+        return Row(self._lane(e["node"]), style=APPLIED, glyph="▲",
+                   note=Text(what, style=APPLIED))
 
     def _tombstone_expired(self, i: int, e: dict) -> Row:
         return Row(self._lane(e["node"]), style=STALE, glyph="†", note=Text(
@@ -325,7 +326,8 @@ class _Layout:
     def _fault(self, i: int, e: dict) -> Row:
         if e.get("action") == "recovery":
             return Row(self._lane(e.get("target")), style=PROMOTE, glyph="↻", note=Text(
-                f"{e['node']} recovers {e.get('target')}'s copy ({e.get('detail')})", style=PROMOTE))
+                f"{e['node']} recovers {e.get('target')}'s copy ({e.get('detail')})",
+                style=PROMOTE))
         if e.get("action") == "fenced":
             return Row(self._lane(e.get("target")), style=LOST, glyph="⊘", note=Text(
                 f"{e.get('target')} fenced: not confirmed as primary in term {e.get('term')}",
@@ -833,7 +835,7 @@ def _newer_than(e: dict, held: dict | None, by_seq_no: bool) -> str:
         return f"it held no copy of doc {doc} yet"
     delete = " delete" if held.get("op") == "delete" else ""
     seq_no, held_seq_no = e.get("seq_no"), held.get("seq_no")
-    if by_seq_no and seq_no is not None and held_seq_no is not None and min(seq_no, held_seq_no) >= 0:
+    if by_seq_no and None not in (seq_no, held_seq_no) and min(seq_no, held_seq_no) >= 0:
         return (f"#{seq_no} is newer than the #{held_seq_no} (v{held.get('version')}{delete}) "
                 "it held")
     if (e.get("version") or 0) > (held.get("version") or 0):
@@ -848,14 +850,16 @@ def _answer(e: dict, before: list[dict]) -> str:
     moved on since (a later write acknowledged first)."""
     node, client, status, doc = e["node"], e.get("client", "client"), e.get("status"), e.get("doc")
     if not (isinstance(status, int) and status < 300):
-        why = e.get("reason") or e.get("result") or {404: "not found", 409: "version conflict"}.get(status, "")
+        why = (e.get("reason") or e.get("result")
+               or {404: "not found", 409: "version conflict"}.get(status, ""))
         return f"{node} answers {client}: {status}" + (f": {why}" if why else "")
     if e.get("version") is None:
         return f"{node} answers {client}: {status}" + (f" {e['result']}" if e.get("result") else "")
     if not e.get("result"):
         return f"{node} answers {client}: {status} with doc {doc} at {_ver_words(e)}"
     what = "the delete of doc" if e["result"] == "deleted" else "doc"
-    said = f"{node} answers {client}: {status} {e['result']}: {what} {doc} {_ver_words(e)} is acknowledged"
+    said = (f"{node} answers {client}: {status} {e['result']}: {what} {doc} {_ver_words(e)} "
+            "is acknowledged")
     latest = next((b for b in reversed(before) if b["kind"] == "primary_write"
                    and b.get("index") == e.get("index") and b.get("doc") == doc), None)
     if latest is not None and _later(latest, e):

@@ -22,9 +22,9 @@ from cluster.scenario import Setup
 # race to auto-create them
 SETUP = Setup(
     lesson=(
-        'When several workers copy changes in any order, the version the source assigned '
-        '(version_type=external) lets Elasticsearch keep the newest change and refuse older '
-        'ones; plain PUTs let the last to arrive win, whatever its age.'),
+        "When several workers copy changes in any order, the version the source assigned "
+        "(version_type=external) lets Elasticsearch keep the newest change and refuse older "
+        "ones; plain PUTs let the last to arrive win, whatever its age."),
     nodes=3, profiles=(5, 6, 7, 8, 9), seed=3,
               indices={"people": {}, "people_plain": {}})
 

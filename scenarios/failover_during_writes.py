@@ -28,9 +28,9 @@ KILL_AFTER = 4  # writer 0's write number at which the primary is killed
 
 SETUP = Setup(
     lesson=(
-        'When a primary dies, the master promotes an in-sync replica under a higher primary '
-        'term and the writes go on: every write that was acknowledged is on every surviving '
-        'copy.'),
+        "When a primary dies, the master promotes an in-sync replica under a higher primary "
+        "term and the writes go on: every write that was acknowledged is on every surviving "
+        "copy."),
     nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2)
 
 

@@ -19,9 +19,9 @@ from cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(
-        'A read-modify-write without a condition silently loses concurrent updates; with '
-        'optimistic concurrency control the losing write gets a 409, its client re-reads and '
-        'retries, and no update is lost.'),
+        "A read-modify-write without a condition silently loses concurrent updates; with "
+        "optimistic concurrency control the losing write gets a 409, its client re-reads and "
+        "retries, and no update is lost."),
     nodes=3, profiles=(5, 6, 7, 8, 9))
 
 INDEX = "counters"

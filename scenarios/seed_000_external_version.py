@@ -12,9 +12,9 @@ from cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(
-        'With version_type=external the client brings the version: a write whose version is '
-        'not higher than the stored one gets a 409, so the second client cannot overwrite the'
-        ' first with the same version.'),
+        "With version_type=external the client brings the version: a write whose version is "
+        "not higher than the stored one gets a 409, so the second client cannot overwrite the "
+        "first with the same version."),
     nodes=1, profiles=(5, 6, 7, 8, 9))
 
 INDEX = "test_index"

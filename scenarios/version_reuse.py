@@ -29,9 +29,9 @@ DOC = "core"
 
 SETUP = Setup(
     lesson=(
-        'After a failover a version number can name two different changes, so only the pair '
-        '(seq_no, primary term) identifies a change: a version guard can overwrite the wrong '
-        'change, an if_seq_no/if_primary_term guard cannot.'),
+        "After a failover a version number can name two different changes, so only the pair "
+        "(seq_no, primary term) identifies a change: a version guard can overwrite the wrong "
+        "change, an if_seq_no/if_primary_term guard cannot."),
     nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2,
     expect_violations={"version_monotonic": "the new primary gives version 2 to another "
                                             "change than the one billing read"})
