@@ -49,7 +49,7 @@ class Sender(Protocol):
 
 
 Printer = Callable[[str, str, str, object, Reply], None]
-Pace = Callable[[str], Awaitable[None]]
+Pace = Callable[[str, bool], Awaitable[None]]  # (what, shown)
 
 
 class HttpSender:
@@ -95,7 +95,7 @@ class Client:
         self._send = send
         self._printer = printer
         self.quiet = quiet
-        self._pace = pace  # awaited before each request that is printed (stepping a run)
+        self._pace = pace  # awaited before each request (told whether it is shown)
 
     async def request(self, method: str, path: str, body: object = None,
                       **params: object) -> Reply:
@@ -106,8 +106,9 @@ class Client:
         target = urllib.parse.quote(path) + (f"?{query}" if query else "")
         raw = b"" if body is None else json.dumps(body).encode()
         headers = {"X-Opaque-Id": self.name, **(JSON_HEADERS if raw else {})}
-        if self._pace is not None and not self.quiet:
-            await self._pace(f"{self.name} {method} {urllib.parse.unquote(target)}")
+        if self._pace is not None:
+            await self._pace(f"{self.name} {method} {urllib.parse.unquote(target)}",
+                             not self.quiet)
         reply = await self._send(self.node, method, target, headers, raw)
         if self._printer is not None and not self.quiet:
             self._printer(self.name, method, urllib.parse.unquote(target), body, reply)

@@ -69,15 +69,17 @@ class LiveReport(Report):
 
     def attach(self, backend) -> None:
         self.backend = backend
+        if self.pacer is not None:
+            self.pacer.listen()  # p pauses from the start
         self.live.start()
         self._poller = asyncio.ensure_future(self._poll(backend))
 
-    async def pace(self, what: str) -> None:
+    async def pace(self, what: str, shown: bool) -> None:
         """Show everything up to this step before waiting for the key."""
         if self.pacer.stepping:
             await self._catch_up()
             self.live.refresh()
-        await self.pacer(what)
+        await self.pacer(what, shown)
 
     async def _catch_up(self) -> None:
         try:

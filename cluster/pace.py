@@ -2,7 +2,8 @@
 pressed, and a key pauses or resumes a run that goes on by itself.
 
 Keys: any key lets the next request go; `c` (or `p`) runs on without stopping; `p` while
-running pauses before the next request; `q` or Ctrl-C stops the run (its verdict says so).
+running pauses before the next request, shown or quiet; `q` or Ctrl-C stops the run (its
+verdict says so).
 Keys come from the terminal through the event loop on real processes; in the simulation the
 pacer waits for a key by blocking, which freezes virtual time with the whole cluster.
 """
@@ -25,18 +26,23 @@ RUN_KEYS = ("c", "p")
 
 
 class Pacer:
-    """Awaited before each shown request: lets it go at once, or after a key."""
+    """Awaited before each request of a run: lets it go at once, or after a key. `--step`
+    holds the requests the run shows; `p` holds every request, shown or quiet."""
 
     def __init__(self, *, step: bool, announce: Callable[[str], None],
                  read_key: Callable[[], str] | None = None, blocking: bool = False) -> None:
-        self.stepping = step
-        self.steps = 0                # requests let go so far: the step numbers
+        self.hold: str | None = "shown" if step else None  # which requests wait: shown, all
+        self.steps = 0                # shown requests so far: the step numbers
         self.announce = announce
         self.read_key = read_key or _read_stdin
         self.blocking = blocking      # the simulation: block for a key, freezing virtual time
         self._keys: asyncio.Queue[str] | None = None
         self._listening = False
         self.story: asyncio.Task | None = None  # the story's task, stopped by q (`drive` sets it)
+
+    @property
+    def stepping(self) -> bool:
+        return self.hold is not None
 
     def listen(self) -> None:
         """Real processes: take keys from a terminal's standard input through the running
@@ -49,30 +55,31 @@ class Pacer:
 
     def _key_pressed(self) -> None:
         key = os.read(sys.stdin.fileno(), 1).decode(errors="replace")
-        if self.stepping:
+        if self.hold is not None:
             self._keys.put_nowait(key)
         elif key == "p":
-            self.stepping = True
+            self.hold = "all"
             self.announce("paused: the run stops before its next request")
         elif key in STOP_KEYS:
-            self.stepping = True
+            self.hold = "all"
             self._keys.put_nowait(key)
 
-    async def __call__(self, what: str) -> None:
+    async def __call__(self, what: str, shown: bool = True) -> None:
         self.listen()
-        self.steps += 1
-        if self.blocking and not self.stepping and _pressed() == "p":  # the simulation
-            self.stepping = True
-        if not self.stepping:
+        self.steps += shown
+        if self.blocking and self.hold is None and _pressed() == "p":  # the simulation
+            self.hold = "all"
+        if self.hold is None or (self.hold == "shown" and not shown):
             return
-        self.announce(f"[step {self.steps}] next: {what}   (any key: go · c: run on · q: stop)")
+        where = f"step {self.steps}" if shown else "paused"
+        self.announce(f"[{where}] next: {what}   (any key: go · c: run on · q: stop)")
         key = await self._key()
         if key in STOP_KEYS:
             if self.story is not None and asyncio.current_task() is not self.story:
                 self.story.cancel()  # q in a request the story spawned: stop the story too
             raise Interrupted(f"stopped at step {self.steps}")
         if key in RUN_KEYS or key == "":  # the end of piped keys: run on
-            self.stepping = False
+            self.hold = None
 
     async def _key(self) -> str:
         if self._keys is not None:

@@ -135,10 +135,10 @@ class Report:
     def line(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    pacer = None  # an async (what) -> None awaited before each shown request (`cluster.pace`)
+    pacer = None  # a `cluster.pace.Pacer`, awaited before each request of the story
 
-    async def pace(self, what: str) -> None:
-        await self.pacer(what)
+    async def pace(self, what: str, shown: bool) -> None:
+        await self.pacer(what, shown)
 
     def close(self) -> None:
         """The run was interrupted: leave the terminal clean."""

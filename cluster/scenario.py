@@ -86,7 +86,7 @@ class Cluster:
                  narrate: Callable[[str], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  seed: int | None = None,
-                 pace: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 pace: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
         self.backend = backend
         self.setup = setup
         self.profile = profile

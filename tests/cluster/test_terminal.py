@@ -140,3 +140,17 @@ def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
     final = subprocess.run([sys.executable, "-m", "cluster.cli", "check", str(trace_file)],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert (final.returncode, final.stdout) == (0, "No invariant violations.\n")
+
+
+def test_p_pauses_a_live_run_before_its_next_request_and_c_runs_on():
+    term = Tmux(f"{sys.executable} -m cluster.cli run reordering_at_scale", width=120, height=40)
+    try:
+        term.wait_for("│", timeout=60)  # the live view is drawing
+        term.keys("p")
+        term.wait_for("paused: the run stops before its next request")
+        screen = term.wait_for("(any key: go · c: run on · q: stop)")
+        assert "PASS reordering_at_scale" not in screen
+        term.keys("c")
+        term.wait_for("PASS reordering_at_scale", timeout=120)
+    finally:
+        term.close()

@@ -33,3 +33,12 @@ async def test_q_stops_the_run_and_without_step_nothing_waits():
     pacer, said = _pacer("", step=False)
     await pacer("one")
     assert said == [] and pacer.steps == 1
+
+
+async def test_step_holds_only_the_requests_the_run_shows():
+    pacer, said = _pacer("xx")
+    await pacer("setup PUT /a/_doc/1", False)  # a quiet request passes
+    await pacer("alice PUT /a/_doc/1", True)
+    await pacer("auditor GET /a/_doc/1", False)
+    await pacer("bob PUT /a/_doc/1", True)
+    assert [line.split(" next")[0] for line in said] == ["[step 1]", "[step 2]"]
