@@ -38,6 +38,7 @@ class Pacer:
         self.blocking = blocking      # the simulation: block for a key, freezing virtual time
         self._keys: asyncio.Queue[str] | None = None
         self._listening = False
+        self._waiting = 0             # requests waiting for a key now (concurrent actors)
         self.story: asyncio.Task | None = None  # the story's task, stopped by q (`drive` sets it)
 
     @property
@@ -73,13 +74,19 @@ class Pacer:
             return
         where = f"step {self.steps}" if shown else "paused"
         self.announce(f"[{where}] next: {what}   (any key: go · c: run on · q: stop)")
-        key = await self._key()
+        self._waiting += 1
+        try:
+            key = await self._key()
+        finally:
+            self._waiting -= 1
         if key in STOP_KEYS:
             if self.story is not None and asyncio.current_task() is not self.story:
                 self.story.cancel()  # q in a request the story spawned: stop the story too
             raise Interrupted(f"stopped at step {self.steps}")
         if key in RUN_KEYS or key == "":  # the end of piped keys: run on
             self.hold = None
+            for _ in range(self._waiting if self._keys is not None else 0):
+                self._keys.put_nowait("c")  # the other requests waiting run on too
 
     async def _key(self) -> str:
         if self._keys is not None:

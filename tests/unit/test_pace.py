@@ -42,3 +42,17 @@ async def test_step_holds_only_the_requests_the_run_shows():
     await pacer("auditor GET /a/_doc/1", False)
     await pacer("bob PUT /a/_doc/1", True)
     assert [line.split(" next")[0] for line in said] == ["[step 1]", "[step 2]"]
+
+
+async def test_c_lets_every_waiting_actor_run_on():
+    import asyncio
+
+    said: list[str] = []
+    pacer = Pacer(step=True, announce=said.append)
+    pacer._keys = asyncio.Queue()  # keys as the terminal's reader hands them over
+    waiting = [asyncio.ensure_future(pacer(f"w{n} PUT /hot/_doc/1")) for n in range(3)]
+    await asyncio.sleep(0)
+    assert len(said) == 3
+    pacer._keys.put_nowait("c")
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert not pacer.stepping
