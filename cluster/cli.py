@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 import json
@@ -70,8 +71,15 @@ def write_run_file(path: str | os.PathLike, info: dict) -> None:
         raise
 
 
+STREAM_SECONDS = 0.25  # how often `occsim up --trace` appends new events to its file
+
+
 async def _up(args: argparse.Namespace) -> int:
-    config = cluster_config(args)
+    try:
+        config = cluster_config(args)
+    except ValueError as exc:  # a delay without a unit, ...
+        print(f"occsim up: {exc}", file=sys.stderr)
+        return 2
     if config.host not in LOOPBACK:
         print(f"warning: binding to {config.host}: the cluster is reachable from other "
               "machines", file=sys.stderr)
@@ -95,16 +103,48 @@ async def _up(args: argparse.Namespace) -> int:
     print(_ready_table(manager))
     print(f"ready in {manager.ready_s:.2f}s: Elasticsearch {config.es_compat}.x profile, "
           f"seed {config.seed}; Ctrl-C stops the cluster", flush=True)
+    live = None
+    if args.live:
+        from cluster.live import LiveReport
+        live = LiveReport(title=f"occsim up: {config.nodes} nodes, {config.es_compat}.x",
+                          glyphs=args.glyphs)
+        live.attach(manager)
+    follow = asyncio.ensure_future(_stream(manager, args.trace)) if args.trace else None
     try:
         await stop.wait()
     finally:
+        if follow is not None:
+            follow.cancel()
+        if live is not None:
+            live.detach()
         events = await manager.stop()
+        if live is not None:
+            live.events(events)
         if os.path.exists(RUN_FILE):
             os.unlink(RUN_FILE)
-        if args.trace:
+        if args.trace:  # the final trace: merged in order, with every copy's final state
             trace.write(args.trace, events)
             print(f"trace: {len(events)} events written to {args.trace}")
     return 0
+
+
+async def _stream(manager: Manager, path: str) -> None:
+    """Append the cluster's events to the trace file as they happen (`occsim check` reads it
+    while the cluster runs)."""
+    out = trace.Appender(path)
+    seen = 0
+    try:
+        while True:
+            await asyncio.sleep(STREAM_SECONDS)
+            try:
+                await manager.collect()
+            except Exception:  # a node going away mid-collection: next time
+                continue
+            events = manager.events
+            out.append(sorted(events[seen:], key=trace.order_key))
+            seen = len(events)
+    finally:
+        out.close()
 
 
 def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
@@ -118,37 +158,47 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
     p.add_argument("--loss", type=float, default=0.0)
     p.add_argument("--duplicate", type=float, default=0.0)
     p.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5)
-    p.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write the trace as JSON lines (`up`: as it grows)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cluster import runner, view
+    from cluster import pace, runner, view
 
     live = not args.no_live and sys.stdout.isatty()
     if live:
         from cluster.live import LiveReport
-        report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario)
+        report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario,
+                                           glyphs=args.glyphs)
     else:
         report = runner.Report()
+    if args.step or live:
+        report.pacer = pace.Pacer(step=args.step, announce=report.narrate, blocking=args.sim)
     story = runner.run_scenario(args.scenario, seed=args.seed, es_compat=args.es_compat,
                                 report=report, sim=args.sim)
     try:
-        if args.sim:
-            from cluster import simloop
-            outcome = simloop.run(story)
-        else:
-            outcome = asyncio.run(story)
+        with pace.keyboard() if report.pacer is not None else contextlib.nullcontext():
+            if args.sim:
+                from cluster import simloop
+                outcome = simloop.run(story)
+            else:
+                outcome = asyncio.run(story)
     except runner.ScenarioError as exc:
         print(f"occsim run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, while the cluster was stopping
+        report.close()
+        print("occsim run: interrupted (Ctrl-C) while the cluster stopped; no verdict",
+              file=sys.stderr)
+        return 130
     if args.trace:
         trace.write(args.trace, outcome.trace)
     _save_views(args, outcome.trace, outcome.name)
     if not live:
         print(view.render_text(outcome.trace, width=args.width, doc=args.doc,
-                               shard=args.shard))
+                               shard=args.shard, glyphs=args.glyphs))
     print(outcome.verdict)
-    return 0 if outcome.passed else 1
+    return 130 if outcome.interrupted else 0 if outcome.passed else 1
 
 
 def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
@@ -157,7 +207,9 @@ def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> Non
     for fmt in ("text", "svg", "html"):
         path = getattr(args, f"save_{fmt}")
         if path:
-            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title)
+            width = {"width": args.width} if fmt == "text" else {}
+            view.save(events, path, fmt, doc=args.doc, shard=args.shard, title=title,
+                      glyphs=args.glyphs, **width)
 
 
 def _read_trace(args: argparse.Namespace) -> list[dict] | None:
@@ -177,7 +229,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     _save_views(args, events, os.path.basename(args.trace))
     replay.replay(events, step=args.step, speed=args.speed, doc=args.doc, shard=args.shard,
-                  width=args.width)
+                  width=args.width, glyphs=args.glyphs)
     return 0
 
 
@@ -207,7 +259,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_determinism(args: argparse.Namespace) -> int:
     from cluster import runner, sweep
 
-    path = runner.find(args.scenario)
+    try:
+        path = runner.find(args.scenario)
+    except runner.ScenarioError as exc:
+        print(f"occsim determinism: {exc}", file=sys.stderr)
+        return 2
     name = path.stem
     difference = sweep.determinism(str(path), args.seed, args.es_compat)
     if difference is None:
@@ -286,16 +342,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     events = _read_trace(args)
     if events is None:
         return 2
+    events = trace.merge([events])  # a growing trace is appended batch by batch
     profile = args.es_compat or trace.profile_of(events)
     violations = checker.check(events, profile=profile)
     print(checker.format_report(violations), end="")
+    if not any(e["kind"] == "state" for e in events):
+        print(f"{len(events)} events, no final copies yet (the cluster still runs?): checked "
+              "what is safe so far; convergence and durability are checked once it stops")
     return 1 if violations else 0
 
 
 def _cmd_console(args: argparse.Namespace) -> int:
     from cluster import console
 
-    return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up)
+    return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up,
+                        trace_path=args.trace)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -311,6 +372,8 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-svg", metavar="FILE")
     p.add_argument("--save-html", metavar="FILE")
     p.add_argument("--width", type=int, default=100, help="columns of a plain-text diagram")
+    p.add_argument("--glyphs", choices=("unicode", "ascii"), default="unicode",
+                   help="ascii: draw without symbols, for fonts that lack them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.set_defaults(run=_cmd_node)
     up = sub.add_parser("up", help="start a cluster of node processes")
     _add_cluster_options(up)
+    up.add_argument("--live", action="store_true",
+                    help="draw everything the cluster does, live, in this terminal")
+    up.add_argument("--glyphs", choices=("unicode", "ascii"), default="unicode")
     up.set_defaults(run=lambda a: asyncio.run(_up(a)))
     run = sub.add_parser("run", help="run a scenario and print its verdict")
     run.add_argument("scenario", help="a path or a short name from `occsim list`")
@@ -333,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-live", action="store_true", help="plain text, no live view")
     run.add_argument("--sim", action="store_true",
                      help="one process on virtual time: same seed, same trace")
+    run.add_argument("--step", action="store_true",
+                     help="hold each shown request until a key is pressed (c: run on, "
+                     "q: stop); without --step, p pauses a live run")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
     swp = sub.add_parser("sweep", help="run a scenario in the simulation across many seeds")
@@ -350,8 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     det.set_defaults(run=_cmd_determinism)
     rep = sub.add_parser("replay", help="replay a saved trace in the terminal")
     rep.add_argument("trace")
-    rep.add_argument("--step", action="store_true", help="one event per key press, explained")
-    rep.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice as fast)")
+    rep.add_argument("--step", action="store_true",
+                     help="one step per key press, explained (b: back, q: quit); without a "
+                     "terminal, every step's sentence")
+    rep.add_argument("--speed", type=float, default=1.0,
+                     help="steps per half second of the animation (2 = twice as fast)")
     _add_view_options(rep)
     rep.set_defaults(run=_cmd_replay)
     lister = sub.add_parser("list", help="list the scenarios")
@@ -389,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9], default=5,
                      help="the profile of the --up cluster")
     con.add_argument("--up", action="store_true",
-                     help="start a 1-node cluster just for the file, and stop it after")
+                     help="start a 1-node cluster just for the file, and stop it after "
+                     "(its Lamport diagram follows the answers, as comments)")
+    con.add_argument("--trace", metavar="FILE", help="with --up: write the run's trace")
     con.set_defaults(run=_cmd_console)
     return parser
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +49,7 @@ class Sender(Protocol):
 
 
 Printer = Callable[[str, str, str, object, Reply], None]
+Pace = Callable[[str, bool], Awaitable[None]]  # (what, shown)
 
 
 class HttpSender:
@@ -88,12 +89,13 @@ class Client:
     """One actor: named (sent as X-Opaque-Id, as Elasticsearch clients do) and bound to a node."""
 
     def __init__(self, name: str, node: str, send: Sender, printer: Printer | None = None,
-                 *, quiet: bool = False) -> None:
+                 *, quiet: bool = False, pace: Pace | None = None) -> None:
         self.name = name
         self.node = node
         self._send = send
         self._printer = printer
         self.quiet = quiet
+        self._pace = pace  # awaited before each request (told whether it is shown)
 
     async def request(self, method: str, path: str, body: object = None,
                       **params: object) -> Reply:
@@ -104,6 +106,9 @@ class Client:
         target = urllib.parse.quote(path) + (f"?{query}" if query else "")
         raw = b"" if body is None else json.dumps(body).encode()
         headers = {"X-Opaque-Id": self.name, **(JSON_HEADERS if raw else {})}
+        if self._pace is not None:
+            await self._pace(f"{self.name} {method} {urllib.parse.unquote(target)}",
+                             not self.quiet)
         reply = await self._send(self.node, method, target, headers, raw)
         if self._printer is not None and not self.quiet:
             self._printer(self.name, method, urllib.parse.unquote(target), body, reply)
@@ -131,5 +136,6 @@ class Client:
 
     def on(self, node: str) -> Client:
         """The same actor, talking to another node."""
-        return Client(self.name, node, self._send, self._printer, quiet=self.quiet)
+        return Client(self.name, node, self._send, self._printer, quiet=self.quiet,
+                      pace=self._pace)
 

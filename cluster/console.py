@@ -66,6 +66,7 @@ class ConsoleRequest:
     has_expected: bool = False
     line: int = 0  # where the request line is (1-based)
     body_text: str | None = None  # the body as written (dedented)
+    error: str | None = None  # why its body cannot be read: the request is not sent
 
     @property
     def target(self) -> str:
@@ -138,14 +139,20 @@ def parse(text: str) -> list[ConsoleRequest]:
         i += 1
         # the body: JSON values on the lines right below, up to a blank line
         values, first = [], i
-        while i < len(lines) and lines[i].strip() and not _is_comment(lines[i].strip()):
-            if not _starts_json(lines[i].strip()):
-                if _request_line(lines[i].strip()):
-                    break
-                raise ConsoleSyntaxError(f"line {i + 1}: a body must be JSON, found "
-                                         f"{lines[i].strip()[:60]!r}")
-            value, i = _read_json(lines, i)
-            values.append(value)
+        try:
+            while i < len(lines) and lines[i].strip() and not _is_comment(lines[i].strip()):
+                if not _starts_json(lines[i].strip()):
+                    if _request_line(lines[i].strip()):
+                        break
+                    raise ConsoleSyntaxError(f"line {i + 1}: a body must be JSON, found "
+                                             f"{lines[i].strip()[:60]!r}")
+                value, i = _read_json(lines, i)
+                values.append(value)
+        except ConsoleSyntaxError as exc:  # this request fails; the file goes on
+            request.error = str(exc)
+            while i < len(lines) and lines[i].strip():
+                i += 1
+            request.body_text, values = _dedent(lines[first:i]), []
         if values:
             request.body_text = _dedent(lines[first:i])
             request.ndjson = len(values) > 1
@@ -206,7 +213,7 @@ class Exchange:
     answer was pasted)."""
 
     request: ConsoleRequest
-    reply: Reply
+    reply: Reply | None  # None: not sent (its body could not be read)
     differences: list[str] | None = None
 
     @property
@@ -233,8 +240,10 @@ async def send(client: Client, request: ConsoleRequest) -> Reply:
 
 async def run_console(client: Client, text: str | Sequence[ConsoleRequest], *,
                       expect: Callable[[bool, str], object] | None = None,
-                      on_exchange: Callable[[Exchange], object] | None = None) -> list[Reply]:
-    """Send a console snippet's requests in order as one actor and return the replies.
+                      on_exchange: Callable[[Exchange], object] | None = None
+                      ) -> list[Reply | None]:
+    """Send a console snippet's requests in order as one actor and return the replies (None
+    for a request whose body could not be read: it is not sent, and the rest go on).
 
     In a scenario: `await run_console(cluster.client("alice"), SNIPPET, expect=cluster.expect)`
     makes every pasted answer an expectation of the story. `on_exchange` sees each request,
@@ -243,6 +252,14 @@ async def run_console(client: Client, text: str | Sequence[ConsoleRequest], *,
     requests = parse(text) if isinstance(text, str) else list(text)
     replies = []
     for request in requests:
+        if request.error is not None:  # a malformed body: one failed step, then the rest
+            if expect is not None:
+                expect(False, f"{request.method} {request.target} (line {request.line}) "
+                       f"is not sent: {request.error}")
+            if on_exchange is not None:
+                on_exchange(Exchange(request, None, [f"not sent: {request.error}"]))
+            replies.append(None)
+            continue
         reply = await send(client, request)
         replies.append(reply)
         exchange = Exchange(request, reply)
@@ -267,6 +284,9 @@ def format_exchange(exchange: Exchange) -> str:
     elif request.body is not None:
         lines.append(json.dumps(request.body, indent=2, ensure_ascii=False))
     lines.append("")
+    if reply is None:
+        lines.extend(f"# {d}" for d in exchange.differences or ())
+        return "\n".join(lines) + "\n"
     try:
         phrase = http.HTTPStatus(reply.status).phrase
     except ValueError:
@@ -290,13 +310,16 @@ def _netloc(url: str) -> str:
 
 
 async def run_file(requests: list[ConsoleRequest], *, node: str, es_compat: int, up: bool,
-                   out: TextIO) -> tuple[int, int]:
-    """Run parsed requests against `node` (or a fresh 1-node cluster with `up`); return how many
-    answers were expected and how many differed."""
-    counts = [0, 0]
+                   out: TextIO, trace_path: str | None = None) -> tuple[int, int, int]:
+    """Run parsed requests against `node` (or a fresh 1-node cluster with `up`, whose Lamport
+    diagram follows as comments, and whose trace goes to `trace_path`); return how many answers
+    were expected, how many differed, and how many requests could not be sent."""
+    counts = [0, 0, 0]
 
     def show(exchange: Exchange) -> None:
-        if exchange.differences is not None:
+        if exchange.reply is None:
+            counts[2] += 1
+        elif exchange.differences is not None:
             counts[0] += 1
             counts[1] += not exchange.as_expected
         print(format_exchange(exchange), file=out, flush=True)
@@ -307,26 +330,33 @@ async def run_file(requests: list[ConsoleRequest], *, node: str, es_compat: int,
             await run_console(Client("console", "node", sender), requests, on_exchange=show)
         finally:
             await sender.close()
-        return counts[0], counts[1]
+        return counts[0], counts[1], counts[2]
 
+    from cluster import trace, view
     from cluster.manager import ClusterConfig, Manager
     from cluster.runner import free_port_block
 
-    manager = Manager(ClusterConfig(nodes=1, port=free_port_block(1), es_compat=es_compat))
+    manager = Manager(ClusterConfig(nodes=1, port=free_port_block(1), es_compat=es_compat,
+                                    trace=True))
     await manager.start()
     try:
         name = next(iter(manager.master.state["nodes"]))
         await run_console(Client("console", name, manager.sender), requests,
                           on_exchange=show)
     finally:
-        await manager.stop()
-    return counts[0], counts[1]
+        events = await manager.stop()
+    diagram = view.render_text(events, width=100)
+    print("".join(f"# {line}".rstrip() + "\n" for line in diagram.splitlines()), file=out)
+    if trace_path:
+        trace.write(trace_path, events)
+    return counts[0], counts[1], counts[2]
 
 
 def main(path: str, *, node: str = "http://127.0.0.1:9200", es_compat: int = 5,
-         up: bool = False, out: TextIO | None = None) -> int:
-    """`occsim console FILE`: 0 when every pasted answer matched, 1 when one differed, 2 when
-    the file cannot be read or the cluster cannot be reached."""
+         up: bool = False, out: TextIO | None = None, trace_path: str | None = None) -> int:
+    """`occsim console FILE`: 0 when every request was sent and every pasted answer matched,
+    1 when one differed or could not be sent, 2 when the file cannot be read or the cluster
+    cannot be reached."""
     out = out or sys.stdout
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8-sig").read()
@@ -335,8 +365,8 @@ def main(path: str, *, node: str = "http://127.0.0.1:9200", es_compat: int = 5,
         print(f"occsim console: {path}: {exc}", file=sys.stderr)
         return 2
     try:
-        expected, differing = asyncio.run(run_file(requests, node=node, es_compat=es_compat,
-                                                   up=up, out=out))
+        expected, differing, unsent = asyncio.run(run_file(
+            requests, node=node, es_compat=es_compat, up=up, out=out, trace_path=trace_path))
     except Exception as exc:  # a cluster that does not start or answer
         where = f"a 1-node {es_compat}.x cluster" if up else node
         print(f"occsim console: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -344,5 +374,7 @@ def main(path: str, *, node: str = "http://127.0.0.1:9200", es_compat: int = 5,
     summary = f"# {len(requests)} requests, {expected} with a pasted answer"
     if expected:
         summary += (f": {differing} not as expected" if differing else ": all as expected")
+    if unsent:
+        summary += f"; {unsent} not sent (a body that is not JSON)"
     print(summary, file=out)
-    return 1 if differing else 0
+    return 1 if differing or unsent else 0

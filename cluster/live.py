@@ -27,18 +27,22 @@ class LiveReport(Report):
     """Steps printed above a live, following `TraceView`."""
 
     def __init__(self, *, doc: str | None = None, shard: int | None = None,
-                 title: str | None = None) -> None:
+                 title: str | None = None, glyphs: str = "unicode") -> None:
         super().__init__()
         self.console = Console()
-        self.filters = {"doc": doc, "shard": shard, "title": title}
-        self.view = TraceView(max_rows=self._rows(), **self.filters)
+        self.filters = {"doc": doc, "shard": shard, "title": title, "glyphs": glyphs}
+        self.view = TraceView(height=self._height(), **self.filters)
         self.live = Live(get_renderable=self._renderable, console=self.console,
                          refresh_per_second=8, transient=False)
         self._poller: asyncio.Task | None = None
         self._seen = 0
 
-    def _rows(self) -> int:
-        return max(8, self.console.size.height // 2 - 6)
+    def _height(self) -> int:
+        """The view's lines: all but the rule and a line of the steps on a small terminal,
+        two thirds of a tall one; never more than the terminal, so no frame is left half
+        drawn in the scrollback."""
+        lines = self.console.size.height
+        return max(min(lines - 2, 20), lines * 2 // 3)
 
     def _renderable(self) -> Group:
         return Group(Rule(style="dim"), self.view)
@@ -64,19 +68,32 @@ class LiveReport(Report):
         self.console.print(text, highlight=False)
 
     def attach(self, backend) -> None:
+        self.backend = backend
+        if self.pacer is not None:
+            self.pacer.listen()  # p pauses from the start
         self.live.start()
         self._poller = asyncio.ensure_future(self._poll(backend))
+
+    async def pace(self, what: str, shown: bool) -> None:
+        """Show everything up to this step before waiting for the key."""
+        if self.pacer.stepping:
+            await self._catch_up()
+            self.live.refresh()
+        await self.pacer(what, shown)
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.backend.collect()
+        except Exception:  # a node going away mid-poll is not the view's business
+            return
+        fresh = self.backend.events[self._seen:]
+        self._seen = len(self.backend.events)
+        self.view.extend(fresh)
 
     async def _poll(self, backend) -> None:
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            try:
-                await backend.collect()
-            except Exception:  # a node going away mid-poll is not the view's business
-                continue
-            fresh = backend.events[self._seen:]
-            self._seen = len(backend.events)
-            self.view.extend(fresh)
+            await self._catch_up()
 
     def detach(self) -> None:
         if self._poller is not None:
@@ -85,6 +102,10 @@ class LiveReport(Report):
     def events(self, events: list[dict]) -> None:
         """The run ended: draw the whole trace once more, with the final copies, and stop."""
         self.detach()
-        self.view = TraceView(events, max_rows=self._rows(), **self.filters)
+        self.view = TraceView(events, height=self._height(), **self.filters)
         self.live.refresh()
+        self.live.stop()
+
+    def close(self) -> None:
+        self.detach()
         self.live.stop()

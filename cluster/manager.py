@@ -210,6 +210,9 @@ class Manager:
         """Cut the links between two sets of nodes. When the two sets split the whole cluster
         (and both ways), the master stays with the larger side (with `side_b` on a tie) and
         the other side is cut off from it too."""
+        unknown = [n for n in (*side_a, *(side_b or ())) if n not in self.config.names]
+        if unknown:
+            raise ClusterError(f"no node named [{unknown[0]}]")
         side_b = side_b or [n for n in self.config.names if n not in side_a]
         self.recorder.record("fault", action="partition", target=",".join(side_a),
                              detail=("→" if one_way else "|") + ",".join(side_b))
@@ -299,7 +302,7 @@ class Manager:
             if name in self.master.state["nodes"]:
                 return
             self.master.add_node(name, self.known[name], [tuple(h) for h in held])
-            self.recorder.record_as(name, "node_up")
+            self.recorder.record_as(name, "node_up", reason="answers the master's pings again")
             self.allocation_failures = {k: v for k, v in self.allocation_failures.items()
                                         if k[2] != name}
             await self.publish()

@@ -113,6 +113,18 @@ class Member:
         return {"error": {"type": "illegal_argument_exception",
                           "reason": f"unknown message kind [{kind}]"}, "status": 400}
 
+    def _trace_expired_tombstones(self, before: float) -> None:
+        """The clock jumped: each tombstone that outlived `index.gc_deletes` in the jump no
+        longer counts (the engine treats it as absent), traced as a step of its own."""
+        now = self.clock()
+        for (index, shard), copy in sorted(self.node.copies.items()):
+            for uid, d in sorted(copy.docs.items()):
+                if d.deleted and now - d.deleted_at > copy.gc_deletes >= before - d.deleted_at:
+                    self.recorder.record(
+                        "tombstone_expired", index=index, shard=shard,
+                        doc=uid.partition("#")[2] if self.node.typed_uids() else uid,
+                        version=d.version, seq_no=d.seq_no, gc_deletes=copy.gc_deletes)
+
     def control(self, body: dict) -> dict:
         """Change the network or the clock at runtime (the manager's and scenarios' levers)."""
         op = body.get("op")
@@ -135,7 +147,9 @@ class Member:
             else:
                 net.set_default(config)
         elif op == "advance_clock":
+            before = self.clock()
             self.clock.offset += float(body["seconds"])
+            self._trace_expired_tombstones(before)
         elif op == "rules":
             return {"rules": net.rules(), "held": net.held_count()}
         else:

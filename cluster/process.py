@@ -62,7 +62,7 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
                        major: int, seed: int, link: LinkConfig, trace: bool,
                        replication_timeout: float, max_content_length: int,
                        incarnation: int = 1) -> None:
-    """Run one node of a manager's cluster until SIGTERM/SIGINT or until the manager is gone."""
+    """Run one node of a manager's cluster until SIGTERM or until the manager is gone."""
     member = Member(name, profile(major), base_clock=time.time, seed=seed, link=link,
                     trace=trace, replication_timeout=replication_timeout,
                     incarnation=incarnation)
@@ -78,7 +78,10 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
                                   max_content_length=max_content_length))
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
-    stop = _stop_on_signals()
+    # Ctrl-C in the terminal reaches the whole process group; it is the manager's to handle:
+    # it collects the last events and final copies, then stops its members with SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = _stop_on_signals(signal.SIGTERM)
     watcher = asyncio.get_running_loop().create_task(_watch_parent(stop))
     try:
         await member.join({"ip": host, "port": port, "pid": os.getpid()})
@@ -151,10 +154,10 @@ def _run(coro) -> None:
         uvloop.run(coro)
 
 
-def _stop_on_signals() -> asyncio.Event:
+def _stop_on_signals(*signals: signal.Signals) -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals or (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
 

@@ -21,7 +21,7 @@ from types import ModuleType
 from cluster import checker
 from cluster.client import Reply
 from cluster.manager import ClusterConfig, Manager
-from cluster.scenario import Cluster, Setup
+from cluster.scenario import Cluster, Expectation, Setup
 from cluster.sim import SimLauncher
 from transport.network import LinkConfig
 
@@ -135,6 +135,14 @@ class Report:
     def line(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
+    pacer = None  # a `cluster.pace.Pacer`, awaited before each request of the story
+
+    async def pace(self, what: str, shown: bool) -> None:
+        await self.pacer(what, shown)
+
+    def close(self) -> None:
+        """The run was interrupted: leave the terminal clean."""
+
     def attach(self, backend) -> None:
         """The cluster is up (a live view starts following its events here)."""
 
@@ -142,19 +150,54 @@ class Report:
         """The run's whole trace, once it ended."""
 
 
+class Interrupted(Exception):
+    """The teacher stopped the run (q while stepping, or Ctrl-C)."""
+
+
 @dataclass
 class Outcome:
     name: str
     profile: int
     passed: bool
-    failure: str | None
+    failure: str | None          # one line: why it failed (None if it passed)
     trace: list[dict] = field(default_factory=list)
     violations: list = field(default_factory=list)
     messages: int | None = None  # in the simulation: messages its network carried
+    lesson: str = ""
+    expectations: list[Expectation] = field(default_factory=list)
+    expected: dict[str, str] = field(default_factory=dict)  # invariant -> why it is broken
+    interrupted: bool = False
 
     @property
     def verdict(self) -> str:
-        return f"PASS {self.name}" if self.passed else f"FAIL {self.name}: {self.failure}"
+        """The last lines of a run: PASS, FAIL or STOPPED, the lesson, every expectation with
+        its figures, and what the checker found (expected reports named with their reason)."""
+        failed = [e for e in self.expectations if not e.ok]
+        head = (f"STOPPED {self.name}: {self.failure}" if self.interrupted
+                else f"PASS {self.name}" if self.passed else f"FAIL {self.name}: {self.failure}")
+        lines = [head]
+        if self.lesson:
+            lines.append(f"  lesson: {self.lesson}")
+        lines += [f"  {'✔' if e.ok else '✘'} {e.text}" for e in self.expectations]
+        found: dict[str, int] = {}
+        for v in self.violations:
+            found[v.invariant] = found.get(v.invariant, 0) + 1
+        for name, count in found.items():
+            if name in self.expected:
+                lines.append(f"  ✔ the checker reports {name} ({count}), as expected: "
+                             f"{self.expected[name]}")
+        for name in self.expected:
+            if name not in found and not self.interrupted:
+                lines.append(f"  ✘ the checker does not report {name}, which this story breaks")
+        lines += [f"  ✘ checker: {v.invariant}: {v.message}" for v in self.violations
+                  if v.invariant not in self.expected]
+        if self.interrupted:
+            safe = "no invariant violation" if not self.violations else "see the checker above"
+            lines.append(f"  the trace so far ({len(self.trace)} events): {safe}")
+        elif failed and len(failed) > 1:
+            lines[0] = (f"FAIL {self.name}: {len(failed)} of {len(self.expectations)} "
+                        "expectations failed")
+        return "\n".join(lines)
 
 
 def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> ClusterConfig:
@@ -204,17 +247,24 @@ async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | N
 
 async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: int,
                 report: Report, seed: int) -> Outcome:
-    """Run the story on a started backend, stop it, check the trace, decide the verdict."""
+    """Run the story on a started backend, stop it, check the trace, decide the verdict.
+    A run the teacher stops (Ctrl-C, or q while stepping) still stops the cluster, checks the
+    trace so far and returns its outcome, marked interrupted."""
     cluster = Cluster(backend, setup, profile, printer=report.step, narrate=report.narrate,
-                      seed=seed)
-    failure = None
+                      seed=seed, pace=report.pace if report.pacer is not None else None)
+    failure, interrupted = None, False
+    if report.pacer is not None:
+        report.pacer.story = asyncio.current_task()
     report.attach(backend)
     try:
-        for index, body in setup.indices.items():
+        for index, body in setup.index_bodies().items():
             await backend.create_index(index, body)
         await module.run(cluster)
         await cluster.finish()
         await cluster.quiesce()
+    except (asyncio.CancelledError, Interrupted) as exc:
+        failure, interrupted = str(exc) or "interrupted (Ctrl-C)", True
+        await cluster.abandon()
     except Exception as exc:  # the story broke: report it as the verdict
         failure = f"{type(exc).__name__}: {exc}"
         report.line(traceback.format_exc())
@@ -222,17 +272,32 @@ async def drive(module: ModuleType, name: str, backend, setup: Setup, profile: i
         events = await backend.stop()
     report.events(events)
     violations = checker.check(events, profile=profile)
+    expected = dict(setup.expect_violations) if isinstance(setup.expect_violations, dict) else {
+        name: "broken on purpose" for name in setup.expect_violations}
     found = sorted({v.invariant for v in violations})
-    expected = sorted(set(setup.expect_violations))
-    if failure is None:
-        failure = cluster.first_failure
-    if failure is None and found != expected:
+    if failure is None and cluster.failures:
+        failure = "; ".join(cluster.failures)
+    if failure is None and found != sorted(expected):
         unexpected = [v for v in violations if v.invariant not in expected]
         if unexpected:
             failure = f"checker: {unexpected[0].invariant}: {unexpected[0].message}"
         else:
-            failure = f"checker: expected violations {expected}, found {found}"
+            failure = f"checker: expected violations {sorted(expected)}, found {found}"
     if violations:
-        report.line(checker.format_report(violations))
-    return Outcome(name, profile, failure is None, failure, events, violations)
+        _report_violations(report, violations, expected)
+    return Outcome(name, profile, failure is None, failure, events, violations,
+                   lesson=setup.lesson, expectations=cluster.expectations, expected=expected,
+                   interrupted=interrupted)
 
+
+def _report_violations(report: Report, violations: list, expected: dict[str, str]) -> None:
+    """The checker's report, the violations the story expects apart and named as such."""
+    unexpected = [v for v in violations if v.invariant not in expected]
+    if unexpected:
+        report.line(checker.format_report(unexpected))
+    for name, reason in expected.items():
+        mine = [v for v in violations if v.invariant == name]
+        if mine:
+            details = checker.format_report(mine).split("\n", 1)[1]
+            report.line(f"{len(mine)} report(s) of {name}, expected by this story: {reason}"
+                        f"{details}")

@@ -9,7 +9,8 @@ same scenario runs on real node processes and in the simulation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +24,14 @@ from node.node import shard_for
 class Setup:
     """What a scenario needs. Defaults: 3 nodes, every profile (first is the default), seed 0,
     no delay, no indices created up front, a 10 s replication timeout, no checker violation
-    expected."""
+    expected.
+
+    `lesson` is what the run proves, in one or two sentences: its verdict ends with it.
+    `indices` names the indices to create up front, each with `shards` primaries and
+    `replicas` replicas (a dict of index -> body gives other settings too; `shards` and
+    `replicas` fill in what a body leaves out). `expect_violations` maps each checker
+    invariant the story breaks on purpose to the reason it does.
+    """
 
     nodes: int = 3
     profiles: tuple[int, ...] = (5, 6, 7, 8, 9)
@@ -33,9 +41,22 @@ class Setup:
     reorder: float = 0.0
     loss: float = 0.0
     duplicate: float = 0.0
-    indices: dict[str, dict] = field(default_factory=dict)
+    indices: Mapping[str, dict] | tuple[str, ...] = ()
+    shards: int | None = None
+    replicas: int | None = None
     replication_timeout: float = 10.0  # seconds a primary waits for a replica's answer
-    expect_violations: tuple[str, ...] = ()  # checker invariants the story breaks on purpose
+    expect_violations: Mapping[str, str] = field(default_factory=dict)
+    lesson: str = ""
+
+    def index_bodies(self) -> dict[str, dict]:
+        """Each index to create, with its creation body."""
+        bodies = dict(self.indices) if isinstance(self.indices, Mapping) else {
+            name: {} for name in self.indices}
+        counts = {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
+        for name, body in bodies.items():
+            settings = {k: v for k, v in counts.items() if v is not None}
+            bodies[name] = {**body, "settings": {**settings, **body.get("settings", {})}}
+        return bodies
 
 
 class Backend(Protocol):
@@ -65,15 +86,18 @@ class Cluster:
                  printer: Printer | None = None,
                  narrate: Callable[[str], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None,
+                 pace: Callable[[str, bool], Awaitable[None]] | None = None) -> None:
         self.backend = backend
         self.setup = setup
         self.profile = profile
         self.seed = setup.seed if seed is None else seed  # the run's seed (`occsim run --seed`)
         self.expectations: list[Expectation] = []
+        self.random = random.Random(self.seed)  # the story's own randomness, seeded by the run
         self._printer = printer
         self._narrate = narrate or (lambda text: None)
         self._sleep = sleep
+        self._pace = pace
         self._tasks: list[asyncio.Task] = []
 
     # -- actors ----------------------------------------------------------------------------
@@ -85,7 +109,7 @@ class Cluster:
     def client(self, name: str, node: str | None = None, *, quiet: bool = False) -> Client:
         """A named actor talking to `node` (default: the first node)."""
         return Client(name, node or self.nodes[0], self.backend.sender, self._printer,
-                      quiet=quiet)
+                      quiet=quiet, pace=self._pace)
 
     def spawn(self, coro: Awaitable) -> asyncio.Task:
         """Run an actor's step in the background (for example a write that will block)."""
@@ -96,6 +120,19 @@ class Cluster:
     def say(self, text: str) -> None:
         """A line of narration between steps."""
         self._narrate(text)
+
+    def guard(self, seen: Reply) -> dict:
+        """The condition "unchanged since I read it" for a write, in this profile's words:
+        `version` in 5.x, `if_seq_no` and `if_primary_term` from 6.x (Elasticsearch 6.6 on;
+        6.7 deprecates internal versions for this, 7.0 refuses them)."""
+        if self.profile == 5:
+            return {"version": seen["_version"]}
+        return {"if_seq_no": seen["_seq_no"], "if_primary_term": seen["_primary_term"]}
+
+    async def counters(self) -> dict[str, int]:
+        """The trace's counters so far, as the view shows them: sent, delivered, out of order,
+        discarded, conflicts, dropped, duplicated, held."""
+        return trace.counters(await self.trace())
 
     @property
     def doc_type(self) -> str:
@@ -209,7 +246,7 @@ class Cluster:
 
     # -- the verdict -------------------------------------------------------------------------
     def expect(self, ok: bool, text: str) -> bool:
-        """Record an expectation; the first that fails becomes the verdict."""
+        """Record an expectation: the verdict lists them all, each with its figures."""
         self.expectations.append(Expectation(bool(ok), text))
         self._narrate(("✔ " if ok else "✘ ") + text)
         return bool(ok)
@@ -224,6 +261,12 @@ class Cluster:
         if self._tasks:
             await asyncio.gather(*self._tasks)
 
+    async def abandon(self) -> None:
+        """The run was stopped: end the actors the scenario spawned."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     @property
-    def first_failure(self) -> str | None:
-        return next((e.text for e in self.expectations if not e.ok), None)
+    def failures(self) -> list[str]:
+        return [e.text for e in self.expectations if not e.ok]

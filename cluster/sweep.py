@@ -32,9 +32,12 @@ def parse_seeds(text: str) -> range:
     """`1..1000` (inclusive) or a single seed `7`."""
     low, _, high = text.partition("..")
     try:
-        return range(int(low), int(high or low) + 1)
+        seeds = range(int(low), int(high or low) + 1)
     except ValueError:
         raise ValueError(f"seeds must look like 1..1000 or 7, not [{text}]") from None
+    if not seeds:
+        raise ValueError(f"seeds {text} is an empty range: write the lower seed first")
+    return seeds
 
 
 @dataclass

@@ -72,6 +72,9 @@ Kinds:
                      index, shard); writes with `refresh=true` refresh the copies they reach
     search           a shard copy ran a search (node, index, shard, hits, docs: [[id, version,
                      seq_no], ...] of the hits, as of the copy's last refresh)
+    tombstone_expired  a delete's tombstone outlived `index.gc_deletes` when the clock was
+                     advanced: the document no longer has a version to compare with (node,
+                     index, shard, doc, version, seq_no, gc_deletes)
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
     "node_up", "node_down", "fault", "promote", "state", "routing", "cluster", "bulk",
-    "update_retry", "refresh", "search",
+    "update_retry", "refresh", "search", "tombstone_expired",
 )
 
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")
@@ -129,13 +132,38 @@ _NAME_FIELDS = ("node", "msg", "src", "dst", "mkind", "index", "shard", "doc", "
 _NUMBER_FIELDS = ("t", "lc", "seq", "order")
 
 
+class Appender:
+    """A trace file that grows while the cluster runs (`occsim up --trace`): each batch of
+    events is appended as whole lines and flushed, so a reader sees them at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._out = open(path, "w", encoding="utf-8")
+
+    def append(self, events: Iterable[dict]) -> None:
+        self._out.write("".join(json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n"
+                                for e in events))
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
+
+
 def read(path: str | Path) -> list[dict]:
-    """Read a JSON-lines trace written by `write`; TraceError names the first bad line."""
+    """Read a JSON-lines trace written by `write` (or growing by `Appender`: a last line still
+    being written is left for the next read); TraceError names the first bad line."""
     events = []
     with open(path, encoding="utf-8") as src:
         for number, line in enumerate(src, 1):
+            if not line.endswith("\n"):
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    break  # half written
             if line.strip():
                 events.append(_event(line, f"{path}:{number}"))
+    if not events:
+        raise TraceError(f"{path} holds no trace events")
     return events
 
 
@@ -189,3 +217,19 @@ def out_of_order(events: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
 
 def _rank(event: dict) -> tuple[int, int]:
     return (event.get("seq_no", -1), event.get("version", -1))
+
+
+COUNTERS = (("send", "sent"), ("deliver", "delivered"), ("out of order", "out of order"),
+            ("discard", "discarded"), ("conflict", "conflicts"), ("drop", "dropped"),
+            ("duplicate", "duplicated"), ("hold", "held"))
+
+
+def counters(events: list[dict]) -> dict[str, int]:
+    """What a run's messages went through, by the names the view prints: sent, delivered, out
+    of order, discarded, conflicts, dropped, duplicated, held."""
+    kinds: dict[str, int] = {}
+    for event in events:
+        kinds[event["kind"]] = kinds.get(event["kind"], 0) + 1
+    kinds["out of order"] = sum(1 for _ in out_of_order(events))
+    return {name: kinds.get(kind, 0) for kind, name in COUNTERS}
+

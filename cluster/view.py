@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from cluster.trace import order_key, out_of_order
+from cluster.trace import order_key, out_of_order, profile_of
 
 # Colours by outcome.
 APPLIED = "green"
@@ -45,6 +46,7 @@ PROMOTE = "bold cyan"
 LANE = "dim"
 
 MIN_SPACING, MAX_SPACING = 4, 16  # columns between two lanes
+MIN_ROWS = 3                      # rows of diagram a view fitted to a height always keeps
 NOTES_MIN = 40                    # columns kept right of the diagram for the notes
 SIDE_BY_SIDE = 120                # from this width the copies table sits beside the diagram,
 SIDE_NOTES_MIN = 30               # ... if the notes keep this many columns with lanes at MIN_SPACING
@@ -71,21 +73,28 @@ class Row:
     also: tuple[int, ...] = ()
     note: Text = field(default_factory=Text)
     lost: bool = False             # the arrow stops halfway, in ✗
-    reordered: bool = False        # an out-of-order delivery: ⤫ on the receiver's lane
+    reordered: bool = False        # an out-of-order delivery: ↯ on the receiver's lane
     down: frozenset[int] = frozenset()  # lanes whose node is down
 
 
 class TraceView:
-    """Rich renderable: the diagram, the copies table, counters and legend of a trace."""
+    """Rich renderable: the diagram, the copies table, counters and legend of a trace.
+
+    `max_rows` keeps the newest rows of the diagram; `height` fits the whole view into that
+    many lines (a terminal's), keeping the copies, counters and legend and showing fewer rows
+    of diagram. `glyphs="ascii"` draws with ASCII only, for fonts without the symbols."""
 
     def __init__(self, events: Sequence[dict] = (), *, doc: str | None = None,
                  shard: int | None = None, max_rows: int | None = None,
-                 title: str | None = None) -> None:
+                 height: int | None = None, title: str | None = None,
+                 glyphs: str = "unicode") -> None:
         self.events: list[dict] = list(events)
         self.doc = None if doc is None else str(doc)
         self.shard = shard
         self.max_rows = max_rows
+        self.height = height
         self.title = title
+        self.glyphs = glyphs
 
     def extend(self, events: Iterable[dict]) -> None:
         """Add newly arrived events (live view)."""
@@ -95,27 +104,45 @@ class TraceView:
         return Measurement(40, options.max_width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        parts = self._parts(console, options)
+        if self.glyphs != "ascii":
+            yield from parts
+            return
+        for part in parts:
+            for segment in console.render(part, options):
+                yield Segment(segment.text.translate(ASCII), segment.style, segment.control)
+
+    def _parts(self, console: Console, options: ConsoleOptions) -> list:
         width = options.max_width
         layout = _Layout(self.events, self.doc, self.shard)
         heading = _heading(self.title, self.doc, self.shard)
-        if heading is not None:
-            yield heading
+        top = [] if heading is None else [heading]
+        legend = _flow(_legend(_symbols(layout.rows)), width, sep=" · ")
         table = _copies_table(layout.copies)
         side = _side_width(console, options, table, len(layout.lanes))
+        diagram_width = width - side - 2 if side else width
+        counters = _flow(_counters(layout), side or width)
+        header = len(_header(layout.lanes, layout.clients, *_geometry(layout.lanes, diagram_width))
+                     ) if layout.lanes else 0
+        rows = self.max_rows
+        if self.height is not None:
+            beside = len(top) + len(legend)
+            below = 0 if side else len(counters) + (1 if table is not None else 0)
+            room = self.height - beside - below - header - 2  # the first blank row, "… earlier"
+            if table is not None:  # the copies keep what the diagram's fewest rows leave
+                space = room - MIN_ROWS if not side else self.height - beside - len(counters)
+                table = _copies_table(layout.copies, limit=max(1, space - 3))
+                if not side:
+                    room -= len(console.render_lines(table, options, pad=False))
+            rows = max(MIN_ROWS, room) if rows is None else max(MIN_ROWS, min(rows, room))
         if side:
             grid = Table.grid(padding=(0, 1))
-            grid.add_column(width=width - side - 2, no_wrap=True)
+            grid.add_column(width=diagram_width, no_wrap=True)
             grid.add_column(width=side)
-            grid.add_row(Group(*_diagram(layout, width - side - 2, self.max_rows)),
-                         Group(table, *_flow(_counters(layout), side)))
-            yield grid
-        else:
-            yield from _diagram(layout, width, self.max_rows)
-            if table is not None:
-                yield Text()
-                yield table
-            yield from _flow(_counters(layout), width)
-        yield from _flow(_legend(), width, sep=" · ")
+            grid.add_row(Group(*_diagram(layout, diagram_width, rows)), Group(table, *counters))
+            return [*top, grid, *legend]
+        below_parts = [] if table is None else [Text(), table]
+        return [*top, *_diagram(layout, width, rows), *below_parts, *counters, *legend]
 
 
 def _side_width(console: Console, options: ConsoleOptions, table: Table | None, lanes: int) -> int:
@@ -215,7 +242,7 @@ class _Layout:
             note.append("duplicate → ", style=DUPLICATE)
         newer = self.late.get(id(e))
         if newer is not None:
-            note.append(f"⤫ {_late_phrase(e, newer)}", style=REORDERED)
+            note.append(f"↯ {_late_phrase(e, newer)}", style=REORDERED)
             if outcome is not None and outcome["kind"] == "apply":
                 style, words = CONFLICT, "applied: the copy went back!"
             elif outcome is not None and outcome["kind"] == "discard":
@@ -248,7 +275,7 @@ class _Layout:
             f"{e['node']} discards doc {e.get('doc')} {_ver(e)}, kept v{e.get('held_version')}", style=STALE))
 
     def _reject(self, i: int, e: dict) -> Row:
-        return Row(self._lane(e["node"]), style=LOST, glyph="✗", note=Text(
+        return Row(self._lane(e["node"]), style=LOST, glyph="⊘", note=Text(
             f"{e['node']} rejects doc {e.get('doc')} {_ver(e)}: {e.get('reason', '')}", style=LOST))
 
     def _drop(self, i: int, e: dict) -> Row:
@@ -263,7 +290,7 @@ class _Layout:
         return self._on_sender(e, "◆", DUPLICATE, "duplicated:")
 
     def _hold(self, i: int, e: dict) -> Row:
-        return self._on_sender(e, "⏸", HELD, "held:")
+        return self._on_sender(e, "‖", HELD, "held:")
 
     def _release(self, i: int, e: dict) -> Row:
         return self._on_sender(e, "▶", HELD, "released:")
@@ -273,17 +300,24 @@ class _Layout:
                    note=Text(e.get("outcome", ""), style=ACK))
 
     def _replica_failed(self, i: int, e: dict) -> Row:
-        return Row(self._lane(e.get("dst")), style=LOST, glyph="✗", note=Text(
+        return Row(self._lane(e.get("dst")), style=LOST, glyph="⊘", note=Text(
             f"{e['node']} fails the copy on {e.get('dst')}: {e.get('reason', '')}", style=LOST))
 
     def _node_down(self, i: int, e: dict) -> Row:
-        abrupt = " (abrupt)" if e.get("abrupt") else ""
-        return Row(self._lane(e["node"]), style=LOST, glyph="▼",
-                   note=Text(f"{e['node']} down{abrupt}", style=LOST))
+        why = " (abrupt)" if e.get("abrupt") else ""
+        what = f"{e['node']} down{why}"
+        if e.get("reason"):  # the master's verdict, not the process's end
+            what = f"{e['node']} out of the cluster ({e['reason']})"
+        return Row(self._lane(e["node"]), style=LOST, glyph="▼", note=Text(what, style=LOST))
 
     def _node_up(self, i: int, e: dict) -> Row:
+        what = f"{e['node']} back in the cluster" if e.get("reason") else f"{e['node']} up"
         return Row(self._lane(e["node"]), style=APPLIED, glyph="▲",
-                   note=Text(f"{e['node']} up", style=APPLIED))
+                   note=Text(what, style=APPLIED))
+
+    def _tombstone_expired(self, i: int, e: dict) -> Row:
+        return Row(self._lane(e["node"]), style=STALE, glyph="†", note=Text(
+            f"{e['node']}: the tombstone of doc {e.get('doc')} {_ver(e)} expired", style=STALE))
 
     def _promote(self, i: int, e: dict) -> Row:
         return Row(self._lane(e["node"]), style=PROMOTE, glyph="★", note=Text(
@@ -299,6 +333,14 @@ class _Layout:
             f"{e['node']} searches {_shard_name(e)}: {found}", style=REQUEST))
 
     def _fault(self, i: int, e: dict) -> Row:
+        if e.get("action") == "recovery":
+            return Row(self._lane(e.get("target")), style=PROMOTE, glyph="↻", note=Text(
+                f"{e['node']} recovers {e.get('target')}'s copy ({e.get('detail')})",
+                style=PROMOTE))
+        if e.get("action") == "fenced":
+            return Row(self._lane(e.get("target")), style=LOST, glyph="⊘", note=Text(
+                f"{e.get('target')} fenced: not confirmed as primary in term {e.get('term')}",
+                style=LOST))
         words = " ".join(str(e[k]) for k in ("action", "target") if e.get(k))
         words += f" ({e['detail']})" if e.get("detail") else ""
         named = re.findall(r"[\w-]+", f"{e.get('target', '')} {e.get('detail', '')}")
@@ -452,7 +494,8 @@ def _header(names: list[str], clients: int, xs: list[int], notes_x: int) -> list
     return [_join(cells) for cells in lines]
 
 
-def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
+def _draw_row(row: Row, xs: list[int], notes_x: int, width: int) -> list[Text]:
+    """The row's line, and more lines below it (lanes only) when its note needs them."""
     cells = [(" ", "")] * notes_x
 
     def put(x: int, ch: str, style: str) -> None:
@@ -471,9 +514,12 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
             put(x, "─", row.style)
         put(end, "✗" if row.lost else "▶" if step > 0 else "◀", row.style)
         if row.reordered:
-            put(b, "⤫", REORDERED)
-        lo, hi = (a + 2, end - 2) if step > 0 else (end + 2, a - 2)  # one dash on either side
-        drawn = next((label for label in row.labels if len(label) <= hi - lo + 1), "")
+            put(b, "↯", REORDERED)
+        for margin in (2, 1):  # one dash on either side; between close lanes, none
+            lo, hi = (a + margin, end - margin) if step > 0 else (end + margin, a - margin)
+            drawn = next((label for label in row.labels if len(label) <= hi - lo + 1), "")
+            if drawn:
+                break
         start = lo + (hi - lo + 1 - len(drawn)) // 2
         for k, ch in enumerate(drawn):
             put(start + k, ch, row.style)
@@ -486,11 +532,37 @@ def _draw_row(row: Row, xs: list[int], notes_x: int) -> Text:
     line.pad_right(notes_x - line.cell_len)
     full = row.labels[0] if row.labels else ""
     spilled = "" if drawn == full else row.topic if drawn else full if row.spill else ""
-    if spilled:
-        line.append(spilled + " ", style=row.style)
-    line.append_text(row.note)
-    line.rstrip()
-    return line
+    note = Text(spilled + " ", style=row.style) if spilled else Text()
+    note.append_text(row.note)
+    first, *rest = _wrap(note, width - notes_x)
+    lines = [line + first]
+    for part in rest:
+        lanes = [(" ", "")] * notes_x
+        for lane, x in enumerate(xs):
+            lanes[x] = ("┆" if lane in row.down else "│", LANE)
+        more = _join(lanes)
+        more.pad_right(notes_x + 2 - more.cell_len)
+        lines.append(more + part)
+    for text in lines:
+        text.rstrip()
+    return lines
+
+
+def _wrap(note: Text, room: int) -> list[Text]:
+    """A note on as many lines as it needs at `room` columns (the later ones indented by two),
+    broken between words; one line when there is little room anyway."""
+    if note.cell_len <= room or room < 24:
+        return [note]
+    plain, parts, start, width = note.plain, [], 0, room
+    while len(plain) - start > width:
+        # after a word, or before a query parameter; else wherever the line is full
+        cut = max(plain.rfind(ch, start, start + width + 1) for ch in " ?&")
+        cut = cut if cut > start + width // 2 else start + width
+        parts.append(note[start:cut])
+        start = cut + (plain[cut:cut + 1] == " ")
+        width = room - 2
+    parts.append(note[start:])
+    return parts
 
 
 def _join(cells: list[tuple[str, str]]) -> Text:
@@ -507,29 +579,43 @@ def _diagram(layout: _Layout, width: int, max_rows: int | None) -> list[Text]:
         return [Text("(no events yet)", style="dim")]
     xs, notes_x = _geometry(layout.lanes, width)
     lines = _header(layout.lanes, layout.clients, xs, notes_x)
-    rows = layout.rows
-    if max_rows is not None and len(rows) > max_rows:
-        hidden = len(rows) - max_rows
-        rows = rows[hidden:]
+    shown: list[list[Text]] = []  # the newest rows' lines that fit in max_rows lines
+    used = 0
+    for row in reversed(layout.rows):
+        drawn = _draw_row(row, xs, notes_x, width)
+        if max_rows is not None and shown and used + len(drawn) > max_rows:
+            break
+        shown.append(drawn)
+        used += len(drawn)
+    hidden = len(layout.rows) - len(shown)
+    if hidden:
         lines.append(Text(f"… {hidden} earlier events", style="dim", no_wrap=True, overflow="ellipsis"))
-    lines.append(_draw_row(Row(None, down=rows[0].down if rows else frozenset()), xs, notes_x))
-    lines.extend(_draw_row(row, xs, notes_x) for row in rows)
+    down = layout.rows[hidden].down if layout.rows else frozenset()
+    lines.extend(_draw_row(Row(None, down=down), xs, notes_x, width))
+    for drawn in reversed(shown):
+        lines.extend(drawn)
     return lines
 
 
-def _copies_table(copies: dict[tuple, dict]) -> Table | None:
+def _copies_table(copies: dict[tuple, dict], limit: int | None = None) -> Table | None:
     """One row per document of a shard, one column per node; * marks the primary's copy and a
-    copy whose version differs from the primary's is bold red."""
+    copy whose version differs from the primary's is bold red. At most `limit` rows: the last
+    says how many more there are."""
     nodes = sorted({node for shard in copies.values() for node in shard["docs"]}, key=_natural)
     if not nodes:
         return None
-    table = Table(title="shard copies (* primary)", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False, show_edge=False)
+    title = "shard copies (* primary)"
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, show_edge=False, min_width=len(title))
     table.add_column("shard", no_wrap=True)
     table.add_column("doc", no_wrap=True)
     for node in nodes:
         table.add_column(node, justify="center", no_wrap=True)
-    for (index, shard), held in sorted(copies.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+    lines = []
+    shards = sorted(copies.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+    if any(docs for _, held in shards for docs in held["docs"].values()):
+        shards = [(key, held) for key, held in shards if any(held["docs"].values())]
+    for (index, shard), held in shards:
         docs = sorted({d for node_docs in held["docs"].values() for d in node_docs}, key=_natural)
         primary = held["docs"].get(held["primary"]) if held["primary"] else None
         for n, doc in enumerate(docs or ["–"]):
@@ -544,7 +630,12 @@ def _copies_table(copies: dict[tuple, dict]) -> Table | None:
                 diverges = primary is not None and not is_primary and _version(d) != _version(primary.get(doc))
                 cells.append(Text(text + ("*" if is_primary else ""),
                                   style="bold red" if diverges else "dim" if d is None else ""))
-            table.add_row(Text(f"[{index}][{shard}]" if n == 0 else ""), Text(doc), *cells)
+            lines.append((Text(f"[{index}][{shard}]" if n == 0 else ""), Text(doc), *cells))
+    if limit is not None and len(lines) > limit:
+        more = len(lines) - limit + 1
+        lines[limit - 1:] = [(Text(f"… {more} more", style="dim"),)]
+    for line in lines:
+        table.add_row(*line)
     return table
 
 
@@ -567,11 +658,38 @@ def _counters(layout: _Layout) -> list[Text]:
     return items
 
 
-def _legend() -> list[Text]:
-    parts = [("applied", APPLIED), ("stale", STALE), ("409", CONFLICT),
-             ("✗ lost", LOST), ("◆ dup", DUPLICATE), ("⏸ held", HELD), ("▶ released", HELD),
-             ("⤫ out of order", REORDERED)]
-    return [Text(words, style=style) for words, style in parts]
+# Every symbol the diagram draws, what it means and its colour; the legend lists those drawn.
+LEGEND = (("●", "write, applied", APPLIED), ("○", "stale, discarded", STALE),
+          ("409", "conflict", CONFLICT), ("✗", "lost", LOST), ("⊘", "refused, failed", LOST),
+          ("◆", "duplicate", DUPLICATE), ("‖", "held", HELD), ("▶", "released", HELD),
+          ("↯", "out of order", REORDERED), ("✦", "fault injected", FAULT),
+          ("↻", "recovery", PROMOTE), ("★", "promoted", PROMOTE), ("▼", "down", LOST),
+          ("▲", "up", APPLIED), ("†", "tombstone expired", STALE),
+          ("┆", "lane of a node that is down", LANE))
+
+# The same drawing in ASCII, one character for one (`--glyphs ascii`).
+ASCII = str.maketrans("●○✗⊘◆‖▶◀↯✦↻★▼▲†┆│├┤─…→·–—✔✘", "*ox!+=><~F@PV^%:|++-.>/--vx")
+
+
+def _symbols(rows: list[Row]) -> set[str]:
+    """The legend's symbols that these rows draw."""
+    drawn: set[str] = set()
+    for row in rows:
+        drawn.add(row.glyph)
+        if row.lost:
+            drawn.add("✗")
+        if row.reordered:
+            drawn.add("↯")
+        if row.down:
+            drawn.add("┆")
+        if row.style == CONFLICT and any(label.startswith("409") for label in row.labels):
+            drawn.add("409")
+    return drawn
+
+
+def _legend(symbols: set[str]) -> list[Text]:
+    return [Text(f"{symbol} {words}", style=style) for symbol, words, style in LEGEND
+            if symbol in symbols]
 
 
 def _flow(items: list[Text], width: int, sep: str = "  ") -> list[Text]:
@@ -606,7 +724,20 @@ def _heading(title: str | None, doc: str | None, shard: int | None) -> Text | No
 def explain(event: dict, events_before: Sequence[dict]) -> str | None:
     """One sentence in OCC terms for a step-by-step replay, or None for uninteresting events."""
     history = _enrich([*events_before, event])
-    e, before = history[-1], history[:-1]
+    late = {id(d): newer for d, newer in out_of_order(history)}
+    return _sentence(history[-1], history[:-1], late)
+
+
+def explain_all(events: Sequence[dict]) -> list[str | None]:
+    """`explain` for every event of a trace, in one pass over it."""
+    history = _enrich(list(events))
+    late = {id(d): newer for d, newer in out_of_order(history)}
+    return [_sentence(e, history[:i], late) for i, e in enumerate(history)]
+
+
+def _sentence(e: dict, before: list[dict], late: dict[int, dict]) -> str | None:
+    """The sentence for `e` (enriched), after the enriched events `before` it; `late` maps an
+    out-of-order delivery's id to the newer delivery it came after."""
     kind, node, doc = e["kind"], e.get("node"), e.get("doc")
     op = f"doc {doc} {_ver_words(e)}"
     if kind == "primary_write":
@@ -615,11 +746,10 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
             f"{k} {e[k]}" for k in ("seq_no", "term") if e.get(k) is not None and e[k] >= 0]
         return f"{node}, primary of {_shard_name(e)}, assigns {what} {doc} " + ", ".join(numbers)
     if kind == "apply":
-        src = _carrier(e, before)
         held = next((b for b in reversed(before) if b["kind"] in ("apply", "primary_write")
                      and b.get("node") == node and b.get("index") == e.get("index") and b.get("doc") == doc), None)
-        why = f"newer than the v{held.get('version')} it held" if held else f"it held no copy of doc {doc} yet"
-        return f"{node} applies {op}{src}: {why}"
+        by_seq_no = profile_of(before, default=6) >= 6  # 5.x replicas compare versions
+        return f"{node} applies {op}{_carrier(e, before)}: {_newer_than(e, held, by_seq_no)}"
     if kind == "discard":
         held = (e.get("held_seq_no", -1), e.get("held_version", -1))
         late = "arrives late" if held > (e.get("seq_no", -1), e.get("version", -1)) else "is not newer"
@@ -643,7 +773,7 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
                 return None
             about = f" about doc {doc}" if doc is not None else ""
             return f"{e.get('dst')} receives a {e.get('mkind', 'message')} message from {e.get('src')}{about}"
-        newer = next((n for late, n in out_of_order(history) if late is e), None)
+        newer = late.get(id(e))
         if newer is not None:
             return (f"{e.get('dst')} receives {op} from {e.get('src')} after {_ver_words(newer)}: "
                     f"out of order")
@@ -655,22 +785,28 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
     if kind == "client_request":
         return f"{e.get('client', 'client')} sends {e.get('method')} {e.get('path')} to {node}"
     if kind == "response":
-        status = e.get("status")
-        ok = isinstance(status, int) and status < 300
-        result = f" {e['result']}" if ok and e.get("result") else " version conflict" if status == 409 else ""
-        done = f", doc {doc} is now at {_ver_words(e)}" if ok and e.get("version") is not None else ""
-        return f"{node} answers {e.get('client', 'client')}: {status}{result}{done}"
+        return _answer(e, before)
     if kind == "node_down":
-        return f"{node} goes down" + (" abruptly" if e.get("abrupt") else "")
+        if e.get("abrupt"):
+            return f"{node}'s process dies at once (SIGKILL): what it had not sent is lost"
+        if e.get("reason"):
+            return (f"the master no longer hears from {node} ({e['reason']}) and removes it from "
+                    f"the cluster; {node} itself may still be running")
+        return f"{node} goes down"
     if kind == "node_up":
+        if e.get("reason"):
+            return f"{node} answers the master's pings again: the master takes it back"
         return f"{node} comes up"
+    if kind == "tombstone_expired":
+        return (f"on {node}, the tombstone of doc {doc} (its v{e.get('version')} delete) is older "
+                f"than index.gc_deletes ({e.get('gc_deletes'):g}s) and no longer counts: doc {doc} "
+                "has no version left to compare a late write with")
     if kind == "promote":
         return f"{node} becomes primary of {_shard_name(e)} with term {e.get('term')}"
     if kind == "fault":
-        detail = f" ({e['detail']})" if e.get("detail") else ""
-        return f"fault injected: {e.get('action')} {e.get('target', '')}".rstrip() + detail
+        return _fault_sentence(e)
     if kind == "replica_failed":
-        return f"{node} counts its copy on {e.get('dst')} as failed: {e.get('reason', '')}"
+        return f"{node} counts the copy on {e.get('dst')} as failed: {e.get('reason', '')}"
     if kind == "refresh":
         return f"{node} refreshes its copy of {_shard_name(e)}: searches now see its latest writes"
     if kind == "search":
@@ -678,6 +814,82 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         return (f"{node} searches its copy of {_shard_name(e)} as of its last refresh and "
                 f"finds {found}")
     return None
+
+
+_INJECTED = {"kill": "is killed (SIGKILL)", "stop": "is stopped (SIGTERM)",
+             "restart": "is restarted", "pause": "is frozen (SIGSTOP)",
+             "resume": "is unfrozen (SIGCONT)"}
+
+
+def _fault_sentence(e: dict) -> str:
+    """A fault someone injected, or an action of the cluster itself (recovery, fencing) that
+    the trace records under the same kind."""
+    action, target, detail = e.get("action"), e.get("target", ""), str(e.get("detail") or "")
+    if action in _INJECTED:
+        return f"fault injected: {target} {_INJECTED[action]}"
+    if action == "partition":
+        one_way = " (one way)" if detail.startswith("→") else ""
+        return f"fault injected: the network cuts {target} off from {detail[1:]}{one_way}"
+    if action == "heal":
+        return "fault injected: the network heals; every partition is removed"
+    if action == "recovery":
+        how = ("sends it the whole shard again (reset)" if detail == "reset"
+               else "sends it the operations it missed (catch-up)")
+        return (f"{e.get('node')}, primary of {_shard_name(e)} in term {e.get('term')}, "
+                f"recovers the copy on {target}: it {how}")
+    if action == "fenced":
+        return (f"{target} is fenced: the master does not confirm it as primary of "
+                f"{_shard_name(e)} in term {e.get('term')}, so it cannot acknowledge the write "
+                f"to doc {e.get('doc')}")
+    return f"{action} {target}".rstrip() + (f" ({detail})" if detail else "")
+
+
+def _newer_than(e: dict, held: dict | None, by_seq_no: bool) -> str:
+    """Why a replica applies an operation: it is newer than what the copy held, compared by
+    seq_no from 6.x (where the operations have one), else by version."""
+    doc = e.get("doc")
+    if held is None:
+        return f"it held no copy of doc {doc} yet"
+    delete = " delete" if held.get("op") == "delete" else ""
+    seq_no, held_seq_no = e.get("seq_no"), held.get("seq_no")
+    if by_seq_no and None not in (seq_no, held_seq_no) and min(seq_no, held_seq_no) >= 0:
+        return (f"#{seq_no} is newer than the #{held_seq_no} (v{held.get('version')}{delete}) "
+                "it held")
+    if (e.get("version") or 0) > (held.get("version") or 0):
+        return f"v{e.get('version')} is newer than the v{held.get('version')}{delete} it held"
+    if delete:
+        return f"the tombstone of its v{held.get('version')} delete has expired"
+    return f"it held v{held.get('version')}"
+
+
+def _answer(e: dict, before: list[dict]) -> str:
+    """A node's answer to a client: the outcome, and for a write whether the document has
+    moved on since (a later write acknowledged first)."""
+    node, client, status, doc = e["node"], e.get("client", "client"), e.get("status"), e.get("doc")
+    if not (isinstance(status, int) and status < 300):
+        why = (e.get("reason") or e.get("result")
+               or {404: "not found", 409: "version conflict"}.get(status, ""))
+        return f"{node} answers {client}: {status}" + (f": {why}" if why else "")
+    if e.get("version") is None:
+        return f"{node} answers {client}: {status}" + (f" {e['result']}" if e.get("result") else "")
+    if not e.get("result"):
+        return f"{node} answers {client}: {status} with doc {doc} at {_ver_words(e)}"
+    what = "the delete of doc" if e["result"] == "deleted" else "doc"
+    said = (f"{node} answers {client}: {status} {e['result']}: {what} {doc} {_ver_words(e)} "
+            "is acknowledged")
+    latest = next((b for b in reversed(before) if b["kind"] == "primary_write"
+                   and b.get("index") == e.get("index") and b.get("doc") == doc), None)
+    if latest is not None and _later(latest, e):
+        said += f"; doc {doc} is already at {_ver_words(latest)}, written since"
+    return said
+
+
+def _later(write: dict, answer: dict) -> bool:
+    """Whether a primary's write came after the one an answer acknowledges: by primary term and
+    seq_no when the answer has them (6.x on), else by version."""
+    if answer.get("seq_no") is None or answer.get("term") is None:
+        return (write.get("version") or 0) > (answer.get("version") or 0)
+    return (write.get("term") or 0, write.get("seq_no", -1)) > (answer["term"], answer["seq_no"])
 
 
 def _ver_words(e: dict) -> str:
@@ -716,15 +928,15 @@ def _plain(view: TraceView, width: int) -> str:
 
 
 def render_text(events: Iterable[dict], *, width: int = 100, doc: str | None = None,
-                shard: int | None = None) -> str:
+                shard: int | None = None, glyphs: str = "unicode") -> str:
     """The whole view as plain text at a fixed width (no colour)."""
-    return _plain(TraceView(list(events), doc=doc, shard=shard), width)
+    return _plain(TraceView(list(events), doc=doc, shard=shard, glyphs=glyphs), width)
 
 
 def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: str | None = None,
-         shard: int | None = None, title: str | None = None) -> None:
+         shard: int | None = None, title: str | None = None, glyphs: str = "unicode") -> None:
     """Save the view as "text", "svg" or "html"."""
-    view = TraceView(list(events), doc=doc, shard=shard, title=title)
+    view = TraceView(list(events), doc=doc, shard=shard, title=title, glyphs=glyphs)
     if fmt == "text":
         with open(path, "w", encoding="utf-8") as out:
             out.write(_plain(view, width))

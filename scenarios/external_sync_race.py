@@ -20,7 +20,12 @@ from cluster.scenario import Setup
 
 # both indices are declared up front (profile defaults) so the parallel first writes do not
 # race to auto-create them
-SETUP = Setup(nodes=3, profiles=(5, 6, 7, 8, 9), seed=3,
+SETUP = Setup(
+    lesson=(
+        "When several workers copy changes in any order, the version the source assigned "
+        "(version_type=external) lets Elasticsearch keep the newest change and refuse older "
+        "ones; plain PUTs let the last to arrive win, whatever its age."),
+    nodes=3, profiles=(5, 6, 7, 8, 9), seed=3,
               indices={"people": {}, "people_plain": {}})
 
 # the database: each row's history, oldest first; version n is history[n - 1]

@@ -26,8 +26,12 @@ WRITERS = 4
 WRITES = 10
 KILL_AFTER = 4  # writer 0's write number at which the primary is killed
 
-SETUP = Setup(nodes=3, profiles=(5, 6, 7, 8, 9), indices={INDEX: {"settings": {
-    "number_of_shards": 1, "number_of_replicas": 2}}})
+SETUP = Setup(
+    lesson=(
+        "When a primary dies, the master promotes an in-sync replica under a higher primary "
+        "term and the writes go on: every write that was acknowledged is on every surviving "
+        "copy."),
+    nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2)
 
 
 def routing(state):

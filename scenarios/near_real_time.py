@@ -16,8 +16,12 @@ copies end at version 2.
 
 from cluster.scenario import Setup
 
-SETUP = Setup(nodes=2, profiles=(7, 5, 6, 8, 9), indices={"catalog": {"settings": {
-    "number_of_shards": 1, "number_of_replicas": 1, "refresh_interval": "-1"}}})
+SETUP = Setup(
+    lesson=(
+        "A search sees a copy as of its last refresh while a GET is real-time, and a hit from a "
+        "lagging copy carries an old seq_no: a write conditioned on it gets the 409 OCC is for."),
+    nodes=2, profiles=(7, 5, 6, 8, 9), indices={"catalog": {"settings": {
+        "number_of_shards": 1, "number_of_replicas": 1, "refresh_interval": "-1"}}})
 
 INDEX = "catalog"
 SEARCH = {"query": {"ids": {"values": ["1"]}}, "version": True}

@@ -26,7 +26,12 @@ from cluster.scenario import Setup
 INDEX = "orders"
 DOC = "1"
 
-SETUP = Setup(nodes=3, profiles=(5, 6, 7, 8, 9), replication_timeout=1.0,
+SETUP = Setup(
+    lesson=(
+        "A primary cut off from the master cannot acknowledge a write it could not replicate: "
+        "its term is over, so the client gets a 503 and only the majority side's writes "
+        "count."),
+    nodes=3, profiles=(5, 6, 7, 8, 9), replication_timeout=1.0,
               indices={INDEX: {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}})
 
 

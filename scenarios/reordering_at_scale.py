@@ -19,7 +19,12 @@ import asyncio
 from cluster import trace
 from cluster.scenario import Setup
 
-SETUP = Setup(nodes=3, profiles=(5, 6, 7, 8, 9), seed=11, delay="1..10ms", reorder=0.3,
+SETUP = Setup(
+    lesson=(
+        "Replicas receive operations out of order all the time; by comparing each operation "
+        "with what the copy holds and discarding older ones, every copy converges to the "
+        "primary's."),
+    nodes=3, profiles=(5, 6, 7, 8, 9), seed=11, delay="1..10ms", reorder=0.3,
               indices={"hot": {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}})
 
 INDEX = "hot"

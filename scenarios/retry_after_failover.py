@@ -22,8 +22,11 @@ from cluster.scenario import Setup
 INDEX = "orders"
 DOC = "1"
 
-SETUP = Setup(nodes=3, indices={INDEX: {"settings": {
-    "number_of_shards": 1, "number_of_replicas": 2}}})
+SETUP = Setup(
+    lesson=(
+        "A 409 does not prove that a write was not applied: a write retried after its primary "
+        "failed can conflict with itself, so read the document before counting it lost."),
+    nodes=3, indices=(INDEX,), shards=1, replicas=2)
 
 
 async def run(cluster):

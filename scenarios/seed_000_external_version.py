@@ -10,7 +10,12 @@ version 2 from their database; the first wins, the second gets a 409 and retries
 
 from cluster.scenario import Setup
 
-SETUP = Setup(nodes=1, profiles=(5, 6, 7, 8, 9))
+SETUP = Setup(
+    lesson=(
+        "With version_type=external the client brings the version: a write whose version is "
+        "not higher than the stored one gets a 409, so the second client cannot overwrite the "
+        "first with the same version."),
+    nodes=1, profiles=(5, 6, 7, 8, 9))
 
 INDEX = "test_index"
 

@@ -13,7 +13,12 @@ when version 3 arrives late it keeps 4 and discards 3, so the newer write is nev
 
 from cluster.scenario import Setup
 
-SETUP = Setup(nodes=2, profiles=(5, 6, 7, 8, 9))
+SETUP = Setup(
+    lesson=(
+        "A replica keeps the newer version when an older one arrives late, and a write "
+        "guarded by what was read (version in 5.x, if_seq_no/if_primary_term from 7.x) gets a "
+        "409 once someone else wrote first."),
+    nodes=2, profiles=(5, 6, 7, 8, 9))
 
 INDEX = "website"
 POST = {"title": "My first blog entry", "text": "Just trying this out..."}

@@ -16,8 +16,12 @@ must keep deletes elsewhere (a "deleted" flag with a version, say) or set a long
 
 from cluster.scenario import Setup
 
-SETUP = Setup(nodes=2, profiles=(5, 6, 7, 8, 9), indices={"products": {"settings": {
-    "number_of_shards": 1, "number_of_replicas": 1, "gc_deletes": "60s"}}})
+SETUP = Setup(
+    lesson=(
+        "A delete's tombstone refuses older external versions only for index.gc_deletes; once "
+        "it expires, a late old write brings the deleted document back."),
+    nodes=2, profiles=(5, 6, 7, 8, 9), shards=1, replicas=1,
+    indices={"products": {"settings": {"gc_deletes": "60s"}}})
 
 INDEX = "products"
 

@@ -27,20 +27,18 @@ from cluster.scenario import Setup
 INDEX = "teams"
 DOC = "core"
 
-SETUP = Setup(nodes=3, profiles=(5, 6, 7, 8, 9), indices={INDEX: {"settings": {
-    "number_of_shards": 1, "number_of_replicas": 2}}},
-    expect_violations=("version_monotonic",))
+SETUP = Setup(
+    lesson=(
+        "After a failover a version number can name two different changes, so only the pair "
+        "(seq_no, primary term) identifies a change: a version guard can overwrite the wrong "
+        "change, an if_seq_no/if_primary_term guard cannot."),
+    nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2,
+    expect_violations={"version_monotonic": "the new primary gives version 2 to another "
+                                            "change than the one billing read"})
 
 
 def routing(state):
     return state["indices"][INDEX]["routing"][0]
-
-
-def guard(cluster, seen):
-    """The condition 'unchanged since I read it': the version in 5.x, seq_no and term after."""
-    if cluster.profile == 5:
-        return {"version": seen["_version"]}
-    return {"if_seq_no": seen["_seq_no"], "if_primary_term": seen["_primary_term"]}
 
 
 async def run(cluster):
@@ -95,7 +93,7 @@ async def run(cluster):
         cluster.say(f"… with _seq_no {saved['_seq_no']} and _primary_term "
                     f"{saved['_primary_term']}: the same seq_no, another term")
 
-    condition = guard(cluster, seen)
+    condition = cluster.guard(seen)
     cluster.say("billing writes back what it read, guarded by "
                 + "&".join(f"{k}={v}" for k, v in condition.items()))
     invoiced = {**seen["_source"], "invoiced": True}

@@ -30,11 +30,14 @@ Handler = Callable[[str, str, dict], dict | Awaitable[dict]]
 
 def _trace_fields(body: dict, into: dict | None = None) -> dict:
     """The operation fields a traced message carries (index, shard, doc, version, ...), added
-    to `into` when given."""
+    to `into` when given. Only names and numbers: a `get_ok`'s `doc` is a whole document, not
+    an id, and is left out."""
     fields = {} if into is None else into
     for name in TRACE_FIELDS:
         if name in body:
-            fields[name] = body[name]
+            value = body[name]
+            if value.__class__ is not dict:
+                fields[name] = value
     return fields
 
 

@@ -115,16 +115,38 @@ def test_query_strings_are_decoded():
 
 
 @pytest.mark.parametrize("text, line, words", [
-    ("PUT /i/t/1\n{\"a\": 1\n", 2, "invalid JSON"),
     ("Some prose here\nGET /\n", 1, "make prose a comment"),
     ("GET /\n\n{}\n\n{}\n", 5, "neither a body"),
-    ("PUT /i/t/1\n{\"a\": 1} trailing\n", 2, "unexpected text"),
-    ("PUT /i/t/1\nnot json\n", 2, "a body must be JSON"),
 ])
 def test_syntax_errors_name_the_line(text, line, words):
     with pytest.raises(ConsoleSyntaxError) as error:
         parse(text)
     assert str(error.value).startswith(f"line {line}:") and words in str(error.value)
+
+
+@pytest.mark.parametrize("body, line, words", [
+    ('{"a": 1', 4, "invalid JSON"),  # where the decoder gives up: a body may hold blank lines
+    ('{"a": 1} trailing', 2, "unexpected text"),
+    ("not json", 2, "a body must be JSON"),
+])
+def test_a_malformed_body_fails_its_request_only(body, line, words):
+    bad, good = parse(f"PUT /i/t/1\n{body}\n\n{{\"pasted\": 1}}\n\nGET /i/t/1\n")
+    assert bad.error.startswith(f"line {line}:") and words in bad.error
+    assert (good.method, good.path, good.error) == ("GET", "/i/t/1", None)
+
+
+async def test_the_runner_reports_a_malformed_request_as_one_failed_step_and_goes_on():
+    async def send(node, method, target, headers, body):
+        return Reply(200, {"found": True})
+
+    expectations, exchanges = [], []
+    replies = await run_console(Client("alice", "n1", send), 'PUT /i/t/1\n{"a": 1\n\nGET /i/t/1\n',
+                                expect=lambda ok, text: expectations.append((ok, text)),
+                                on_exchange=exchanges.append)
+    assert [r and r.status for r in replies] == [None, 200]
+    assert expectations == [(False, "PUT /i/t/1 (line 1) is not sent: line 4: invalid JSON: "
+                                    "Expecting ',' delimiter")]
+    assert format_exchange(exchanges[0]).splitlines()[-1].startswith("# not sent: line 4:")
 
 
 def test_the_seed_files_parse():
@@ -235,8 +257,7 @@ PUT /blog/_doc/1?if_seq_no=0&if_primary_term=1
 
 
 def _occsim() -> list[str]:
-    script = Path(sys.executable).parent / "occsim"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cluster.cli"]
+    return [sys.executable, "-m", "cluster.cli"]  # this checkout's code (cwd is ROOT)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -253,6 +274,7 @@ def test_occsim_console_seed_000_gives_the_documented_answers():
     assert '"shard": "1"' in out
     assert "# 409 Conflict · as expected" in out
     assert out.rstrip().endswith("# 6 requests, 6 with a pasted answer: all as expected")
+    assert "#     ├──PUT doc 8───▶│  PUT /test_index/test_type/8" in out  # the diagram
     # what it printed is a console file whose answers are the ones it got
     answers = [r.expected for r in parse(out)]
     assert answers[3]["error"]["shard"] == "1"

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
-from cluster import trace
-from cluster.view import explain
+from cluster import replay, trace
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -54,7 +56,7 @@ def test_run_shows_every_node_lane_and_the_late_discarded_write(tmp_path):
     finally:
         term.close()
     assert " n1 " in screen and " n2 " in screen
-    assert "⤫" in screen and "arrived after v4" in screen
+    assert "↯" in screen and "arrived after v4" in screen
     assert "discarded" in screen
 
 
@@ -63,17 +65,92 @@ def test_replay_steps_one_event_per_key_with_an_explanation(tmp_path):
     subprocess.run([sys.executable, "-m", "cluster.cli", "run", "seed-004", "--sim",
                     "--no-live", "--es-compat", "7", "--trace", str(trace_file)], check=True,
                    capture_output=True)
-    events = trace.read(trace_file)
-    explained = [i for i, e in enumerate(events) if explain(e, events[:i])]
-    target = next(i for i in explained if "discards it" in explain(events[i], events[:i]))
+    said = replay.steps(trace.read(trace_file))
+    target = next(n for n, (_, s) in enumerate(said, 1) if "discards it" in s)
     term = Tmux(f"{sys.executable} -m cluster.cli replay {trace_file} --step")
     try:
-        term.wait_for(f"[{explained[0] + 1}/{len(events)}]")
-        for i in explained[1:explained.index(target) + 1]:
+        term.wait_for(f"[1/{len(said)}]")
+        for n in range(2, target + 2):
             term.keys("n")
-            screen = term.wait_for(f"[{i + 1}/{len(events)}]", timeout=10)
+            term.wait_for(f"[{n}/{len(said)}]", timeout=10)
+        term.keys("b")  # back to the discard
+        screen = term.wait_for(f"[{target}/{len(said)}]", timeout=10)
         term.keys("q")
     finally:
         term.close()
     words = " ".join(screen.split())  # the sentence may wrap at the terminal's width
     assert "n2 holds doc 1 at v4; v3 from n1 arrives late; n2 keeps v4 and discards it" in words
+
+
+def test_run_step_holds_each_request_for_a_key_and_ctrl_c_stops_with_a_verdict():
+    term = Tmux(f"{sys.executable} -m cluster.cli run seed-004 --step", width=100, height=40)
+    try:
+        term.wait_for("[step 1] next: alice PUT /website/blog/1")
+        term.keys("n")
+        term.wait_for("[step 2] next: alice GET /website/blog/1")
+        assert "[step 3]" not in term.screen()
+        term.keys("C-c")
+        screen = term.wait_for("the trace so far")
+    finally:
+        term.close()
+    assert "STOPPED seed_004_internal_version: interrupted (Ctrl-C)" in screen
+    assert "Traceback" not in screen and "KeyboardInterrupt" not in screen
+
+
+def test_at_80x24_the_live_view_keeps_counters_and_legend_and_leaves_one_frame():
+    term = Tmux(f"{sys.executable} -m cluster.cli run reordering_at_scale", width=80, height=24)
+    try:
+        screen = term.wait_for("PASS reordering_at_scale", timeout=120)
+    finally:
+        term.close()
+    frame = screen[:screen.index("PASS reordering_at_scale")].splitlines()[-22:]
+    assert any(line.startswith("sent ") for line in frame)
+    assert any("↯ out of order" in line for line in frame)
+    assert not any(line.rstrip().endswith("...") for line in frame)
+    assert screen.count("earlier events") == 1  # the final frame only: none left half drawn
+
+
+def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
+    import urllib.request
+
+    from cluster.runner import free_port_block
+
+    port, trace_file = free_port_block(2), tmp_path / "up.jsonl"
+    term = Tmux(f"cd {tmp_path} && PYTHONPATH={ROOT} {sys.executable} -m cluster.cli up --live "
+                f"--nodes 2 --port {port} --trace {trace_file}", width=120, height=40)
+    try:
+        term.wait_for("ready in")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/test_index/test_type/8", method="PUT",
+            data=b'{"a": 1}', headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=30).status == 201
+        term.wait_for("PUT doc 8", timeout=10)
+        deadline = time.monotonic() + 10
+        while "primary_write" not in trace_file.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, "the write never reached the trace file"
+            time.sleep(0.05)
+        check = subprocess.run([sys.executable, "-m", "cluster.cli", "check", str(trace_file)],
+                               capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "no final copies yet" in check.stdout
+        term.keys("C-c")
+        term.wait_for("events written to")
+    finally:
+        term.close()
+    final = subprocess.run([sys.executable, "-m", "cluster.cli", "check", str(trace_file)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert (final.returncode, final.stdout) == (0, "No invariant violations.\n")
+
+
+def test_p_pauses_a_live_run_before_its_next_request_and_c_runs_on():
+    term = Tmux(f"{sys.executable} -m cluster.cli run reordering_at_scale", width=120, height=40)
+    try:
+        term.wait_for("│", timeout=60)  # the live view is drawing
+        term.keys("p")
+        term.wait_for("paused: the run stops before its next request")
+        screen = term.wait_for("(any key: go · c: run on · q: stop)")
+        assert "PASS reordering_at_scale" not in screen
+        term.keys("c")
+        term.wait_for("PASS reordering_at_scale", timeout=120)
+    finally:
+        term.close()

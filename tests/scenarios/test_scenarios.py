@@ -60,7 +60,9 @@ def test_run_seed_000_from_the_command_line() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("[test_type][8]: version conflict, current version [2] is higher or equal to the "
             "one provided [2]") in done.stdout
-    assert done.stdout.strip().splitlines()[-1] == "PASS seed_000_external_version"
+    verdict = done.stdout[done.stdout.index("\nPASS seed_000_external_version\n"):]
+    assert "  lesson: With version_type=external the client brings the version" in verdict
+    assert verdict.strip().splitlines()[-1] == "  ✔ the retry: (200, 3)"
 
 
 def test_run_with_an_unsupported_profile_is_refused(tmp_path: Path) -> None:

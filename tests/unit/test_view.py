@@ -213,10 +213,10 @@ def test_every_lane_named_and_no_line_too_long(trace, width: int) -> None:
 def test_out_of_order_delivery_is_marked_and_coloured() -> None:
     text = render_text(out_of_order_trace(), width=80)
     (row,) = [line for line in text.splitlines() if "arrived after" in line]
-    assert "⤫ v2 arrived after v3 → discarded" in row
-    assert row.index("├") < row.index("▶") < row.index("⤫")  # from n1, ending on n2's lane
+    assert "↯ v2 arrived after v3 → discarded" in row
+    assert row.index("├") < row.index("▶") < row.index("↯")  # from n1, ending on n2's lane
     segments = _styled_segments(TraceView(out_of_order_trace()), 80)
-    assert any("⤫" in text and style.color.name == "yellow" and style.bold for text, style in segments)
+    assert any("↯" in text and style.color.name == "yellow" and style.bold for text, style in segments)
 
 
 def test_diverging_copy_is_bold_red() -> None:
@@ -292,7 +292,73 @@ def test_a_bulk_replica_answer_is_drawn_once_as_its_ack() -> None:
     assert "replicate_bulk_ok" not in text
     assert [line for line in text.splitlines() if "replicate_bulk" in line]
     assert len([line for line in text.splitlines() if "applies doc" in line]) == 2
-    assert len([line for line in text.splitlines() if line.rstrip().endswith("applied")]) == 1
+    diagram = text.split("shard copies")[0].splitlines()
+    assert len([line for line in diagram if line.rstrip().endswith("applied")]) == 1
+
+
+def _legend_of(text: str) -> str:
+    """The lines after the counters."""
+    lines = text.splitlines()
+    return "\n".join(lines[max(i for i, line in enumerate(lines) if "delivered" in line) + 1:])
+
+
+def test_the_legend_names_every_symbol_drawn() -> None:
+    text = render_text(faults_trace(), width=80)
+    legend = _legend_of(text)
+    for symbol in ("●", "◆", "✦", "▼", "┆", "★", "▲"):
+        assert symbol in text.split("shard copies")[0] and symbol in legend, symbol
+    assert "⊘ refused, failed" in _legend_of(render_text(drop_trace(), width=80))
+    assert "✗ lost" in _legend_of(render_text(drop_trace(), width=80))
+
+
+def test_a_view_fitted_to_80x24_keeps_counters_and_legend() -> None:
+    events = out_of_order_trace() * 1  # 15 rows of diagram: more than 24 lines in all
+    events = [*events, *[{**e, "t": e["t"] + 1, "seq": e["seq"] + 100} for e in events]]
+    console = Console(record=True, width=80, height=24, color_system=None, file=io.StringIO())
+    console.print(TraceView(events, height=24))
+    lines = console.export_text().splitlines()
+    assert len(lines) <= 24
+    assert "earlier events" in lines[2] or "earlier events" in lines[1]
+    assert any(line.startswith("sent ") for line in lines)
+    assert "↯ out of order" in lines[-1]
+    assert not any(line.endswith("...") for line in lines)
+
+
+def test_ascii_glyphs_draw_the_same_view_in_ascii() -> None:
+    for trace in (out_of_order_trace(), faults_trace(), drop_trace()):
+        unicode = render_text(trace, width=80).splitlines()
+        ascii_ = render_text(trace, width=80, glyphs="ascii").splitlines()
+        assert all(line.isascii() for line in ascii_)
+        assert [len(line) for line in ascii_] == [len(line) for line in unicode]
+    assert "~ v2 arrived after v3" in render_text(out_of_order_trace(), width=80, glyphs="ascii")
+
+
+# Characters of the view beyond ASCII, each checked present in DejaVu Sans Mono (Debian's stock
+# monospace font: `fc-list ":charset=XXXX" family`); ⏸ (U+23F8) and ⤫ (U+292B) are not.
+FONT_SAFE = set("●○✗⊘◆‖▶◀↯✦↻★▼▲†┆│├┤─…→·–—\xa0")  # \xa0: rich's SVG spaces
+
+
+def test_the_svg_uses_only_glyphs_a_stock_monospace_font_has(tmp_path: Path) -> None:
+    for name, trace in (("a", out_of_order_trace()), ("b", faults_trace()), ("c", drop_trace())):
+        save(trace, str(tmp_path / f"{name}.svg"), "svg")
+        text = "".join(ET.parse(tmp_path / f"{name}.svg").getroot().itertext())
+        assert {ch for ch in text if not ch.isascii()} <= FONT_SAFE
+
+
+def test_a_long_note_goes_on_below_its_row_instead_of_being_cut() -> None:
+    text = render_text(conflict_trace(), width=80)
+    assert "…" not in text
+    notes = " ".join(line[38:].strip() for line in text.splitlines())
+    assert ("[doc][8]: version conflict, current version [2] is higher or equal to the one "
+            "provided [1]") in notes
+
+
+def test_an_arrow_between_close_lanes_keeps_a_short_label() -> None:
+    from cluster.view import Row, _draw_row
+
+    (line,) = _draw_row(Row(0, 1, labels=("doc 1 v3 #2", "v3 #2", "v3"), topic="doc 1"),
+                        [2, 6], 9, 60)
+    assert line.plain == "  ├v3▶│  doc 1"
 
 
 def _explained(trace: list[dict]) -> list[str | None]:
@@ -308,8 +374,8 @@ def test_explain_out_of_order() -> None:
     assert sentences["hold@3"] == "the network holds n1's replicate of doc 8 v2 (#1) to n2; later writes can overtake it"
     assert sentences["apply@6"] == "n3 applies doc 8 v2 (#1) from n1: it held no copy of doc 8 yet"
     assert sentences["ack@7"] == "n3 tells n1 it applied doc 8 v2 (#1)"
-    assert sentences["apply@15"] == "n3 applies doc 8 v3 (#2) from n1: newer than the v2 it held"
-    assert sentences["response@16"] == "n1 answers bob: 200 updated, doc 8 is now at v3 (#2)"
+    assert sentences["apply@15"] == "n3 applies doc 8 v3 (#2) from n1: #2 is newer than the #1 (v2) it held"
+    assert sentences["response@16"] == "n1 answers bob: 200 updated: doc 8 v3 (#2) is acknowledged"
     assert sentences["release@17"] == "the network releases n1's replicate of doc 8 v2 (#1) to n2"
     assert sentences["deliver@18"] == "n2 receives doc 8 v2 (#1) from n1 after v3 (#2): out of order"
     assert sentences["discard@19"] == "n2 holds doc 8 at v3; v2 from n1 arrives late; n2 keeps v3 and discards it"
@@ -322,13 +388,14 @@ def test_explain_conflict_drop_duplicate_faults() -> None:
     assert said[8] == ("n1 refuses the write to doc 8 with 409: [doc][8]: version conflict, "
                        "current version [2] is higher or equal to the one provided [1]")
     assert said[9] is None  # forward_ok: the response says it
-    assert said[10] == "n2 answers bob: 409 version conflict"
+    assert said[10] == "n2 answers bob: 409: version conflict"
     assert _explained(drop_trace())[3] == "the network loses n1's replicate of doc 1 v1 (#0) to n2"
     faults = faults_trace()
     said = _explained(faults)
     assert said[2] == "the network delivers n1's replicate of doc 1 v1 (#0) to n2 a second time"
     assert said[6] == "n2 holds doc 1 at v1; v1 from n1 is not newer; n2 keeps v1 and discards it"
-    assert said[7:] == ["fault injected: kill n1 (SIGKILL)", "n1 goes down abruptly",
+    assert said[7:] == ["fault injected: n1 is killed (SIGKILL)",
+                        "n1's process dies at once (SIGKILL): what it had not sent is lost",
                         "n3 becomes primary of [test][0] with term 2", "n1 comes up"]
     assert explain(divergent_state_trace()[1], []) is None  # state
 
@@ -360,13 +427,17 @@ GOLDEN = {
     'conflict_80': """\
  alice       bob         n1         n2
    │          │          │          │
-   ├─────PUT doc 8──────▶│          │  PUT /test/doc/8?version=2&version_type=e…
+   ├─────PUT doc 8──────▶│          │  PUT /test/doc/8?version=2
+   │          │          │          │    &version_type=external
    │          │          ●          │  n1 writes doc 8 → v2
    │          │          ├───v2────▶│  doc 8 applied
    │◀───201 created v2───┤          │
-   │          ├─────PUT doc 8──────▶│  PUT /test/doc/8?version=1&version_type=e…
+   │          ├─────PUT doc 8──────▶│  PUT /test/doc/8?version=1
+   │          │          │          │    &version_type=external
    │          │          │◀─forward─┤  doc 8
-   │          │         409         │  [doc][8]: version conflict, current vers…
+   │          │         409         │  [doc][8]: version conflict, current
+   │          │          │          │    version [2] is higher or equal to the
+   │          │          │          │    one provided [1]
    │          │          ├─────────▶│  forward_ok doc 8
    │          │◀────────409─────────┤
 
@@ -376,7 +447,7 @@ shard       doc   n1    n2
 [test][0]   8     v2*   v2
 sent 1  delivered 3  out of order 0  discarded 0  conflicts 1  dropped 0
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · 409 conflict
 """,
     'divergence_80': """\
   n1              n2              n3
@@ -390,7 +461,7 @@ shard       doc     n1      n2      n3
             9     v1 #3*     –     v1 #3
 sent 0  delivered 0  out of order 0  discarded 0  conflicts 0  dropped 0
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied
 """,
     'doc_filter_80': """\
 trace — only doc 9
@@ -408,7 +479,7 @@ shard       doc     n2      n3
 [test][1]   9     v1 #0*   v1 #0
 sent 1  delivered 1  out of order 0  discarded 0  conflicts 0  dropped 0
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ✦ fault injected
 """,
     'drop_80': """\
  carol        n1         n2         n3
@@ -417,7 +488,7 @@ applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · �
    │          ●          │          │  n1 writes doc 1 → v1 #0
    │          ├──v1──✗   │          │  doc 1 lost on the way to n2
    │          ├────doc 1 v1 #0─────▶│  applied
-   │          │          ✗          │  n1 fails the copy on n2: no answer in 1s
+   │          │          ⊘          │  n1 fails the copy on n2: no answer in 1s
    │◀─201 v1──┤          │          │  created v1
 
 shard copies (* primary)
@@ -426,7 +497,7 @@ shard       doc     n1     n2    n3
 [test][0]   1     v1 #0*   –    v1 #0
 sent 2  delivered 1  out of order 0  discarded 0  conflicts 0  dropped 1
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ✗ lost · ⊘ refused, failed
 """,
     'duplicate_faults_80': """\
   n1              n2              n3
@@ -446,42 +517,45 @@ shard       doc    n1      n2     n3
 [test][0]   1     v1 #0   v1 #0   –*
 sent 1  delivered 2  out of order 0  discarded 1  conflicts 0  dropped 0
 duplicated 1  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ◆ duplicate · ✦ fault injected · ★ promoted · ▼ down · ▲ up
+┆ lane of a node that is down
 """,
     'out_of_order_120': """\
  alice    bob      n1      n2      n3                                          shard copies (* primary)
    │       │       │       │       │                                           shard       doc     n1      n2      n3
    ├──PUT doc 8───▶│       │       │  PUT /test/_doc/8                         ────────────────────────────────────────
    │       │       ●       │       │  n1 writes doc 8 → v2 #1                  [test][0]   8     v3 #2*   v3 #2   v3 #2
-   │       │       ⏸       │       │  held: doc 8 v2 #1 → n2                   sent 4  delivered 4  out of order 1
+   │       │       ‖       │       │  held: doc 8 v2 #1 → n2                   sent 4  delivered 4  out of order 1
    │       │       ├─doc 8 v2 #1──▶│  applied                                  discarded 1  conflicts 0  dropped 0
    │       │       │◀─────ack──────┤  applied                                  duplicated 0  held 1
-   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1&if_primary…
+   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1
+   │       │       │       │       │    &if_primary_term=1
    │       │       ●       │       │  n1 writes doc 8 → v3 #2
    │       │       ├──v3──▶│       │  doc 8 applied
    │       │       ├─doc 8 v3 #2──▶│  applied
    │       │◀─200──┤       │       │  updated v3
    │       │       ▶       │       │  released: doc 8 v2 #1 → n2
-   │       │       ├──v2──▶⤫       │  doc 8 ⤫ v2 arrived after v3 → discarded
+   │       │       ├──v2──▶↯       │  doc 8 ↯ v2 arrived after v3 → discarded
    │       │       │◀─ack──┤       │  discarded
    │◀────200 v2────┤       │       │  updated v2
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ‖ held · ▶ released · ↯ out of order
 """,
     'out_of_order_80': """\
  alice    bob      n1      n2      n3
    │       │       │       │       │
    ├──PUT doc 8───▶│       │       │  PUT /test/_doc/8
    │       │       ●       │       │  n1 writes doc 8 → v2 #1
-   │       │       ⏸       │       │  held: doc 8 v2 #1 → n2
+   │       │       ‖       │       │  held: doc 8 v2 #1 → n2
    │       │       ├─doc 8 v2 #1──▶│  applied
    │       │       │◀─────ack──────┤  applied
-   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1&if_primary_t…
+   │       ├─PUT──▶│       │       │  PUT /test/_doc/8?if_seq_no=1
+   │       │       │       │       │    &if_primary_term=1
    │       │       ●       │       │  n1 writes doc 8 → v3 #2
    │       │       ├──v3──▶│       │  doc 8 applied
    │       │       ├─doc 8 v3 #2──▶│  applied
    │       │◀─200──┤       │       │  updated v3
    │       │       ▶       │       │  released: doc 8 v2 #1 → n2
-   │       │       ├──v2──▶⤫       │  doc 8 ⤫ v2 arrived after v3 → discarded
+   │       │       ├──v2──▶↯       │  doc 8 ↯ v2 arrived after v3 → discarded
    │       │       │◀─ack──┤       │  discarded
    │◀────200 v2────┤       │       │  updated v2
 
@@ -491,7 +565,7 @@ shard       doc     n1      n2      n3
 [test][0]   8     v3 #2*   v3 #2   v3 #2
 sent 4  delivered 4  out of order 1  discarded 1  conflicts 0  dropped 0
 duplicated 0  held 1
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ‖ held · ▶ released · ↯ out of order
 """,
     'scrolled_80': """\
  alice    bob      n1      n2      n3
@@ -499,7 +573,7 @@ applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · �
    │       │       │       │       │
    │       │◀─200──┤       │       │  updated v3
    │       │       ▶       │       │  released: doc 8 v2 #1 → n2
-   │       │       ├──v2──▶⤫       │  doc 8 ⤫ v2 arrived after v3 → discarded
+   │       │       ├──v2──▶↯       │  doc 8 ↯ v2 arrived after v3 → discarded
    │       │       │◀─ack──┤       │  discarded
    │◀────200 v2────┤       │       │  updated v2
 
@@ -509,7 +583,7 @@ shard       doc     n1      n2      n3
 [test][0]   8     v3 #2*   v3 #2   v3 #2
 sent 4  delivered 4  out of order 1  discarded 1  conflicts 0  dropped 0
 duplicated 0  held 1
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ‖ held · ▶ released · ↯ out of order
 """,
     'shard_filter_80': """\
 trace — only shard 0
@@ -527,7 +601,7 @@ shard       doc     n1      n2
 [test][0]   8     v1 #0*   v1 #0
 sent 1  delivered 1  out of order 0  discarded 0  conflicts 0  dropped 0
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ✦ fault injected
 """,
     'ten_nodes_80': """\
  alice     n1      n3      n5      n7      n9
@@ -557,7 +631,7 @@ shard       doc    n2      n7      n10
 [logs][3]   x     v1 #0   v1 #0   v1 #0*
 sent 2  delivered 3  out of order 0  discarded 0  conflicts 0  dropped 0
 duplicated 0  held 0
-applied · stale · 409 · ✗ lost · ◆ dup · ⏸ held · ▶ released · ⤫ out of order
+● write, applied · ▲ up
 """,
 }
 # --- end of golden ---
