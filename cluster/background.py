@@ -68,15 +68,16 @@ class BackgroundCluster:
             self.loop.close()
 
     def _call(self, coro, timeout: float = WAIT):
-        """Run `coro` on the cluster's loop and wait for it; after `timeout` seconds cancel it
-        (a wait that never ends must not go on polling behind the test's back)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Run `coro` on the cluster's loop and wait for it; after `timeout` seconds it is
+        cancelled, and has ended when this raises (a wait that never ends must not go on
+        polling behind the test's back)."""
+        name = coro.__qualname__
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout), self.loop)
         try:
-            return future.result(timeout)
+            return future.result(timeout + WAIT)
         except TimeoutError:
             future.cancel()
-            raise TimeoutError(f"occsim: {coro.__qualname__} did not finish within "
-                               f"{timeout:g}s") from None
+            raise TimeoutError(f"occsim: {name} did not finish within {timeout:g}s") from None
 
     # -- where it is ---------------------------------------------------------------------------
     @property
