@@ -23,10 +23,11 @@ import random
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cluster import simloop
 from cluster.runner import Outcome, Report, find, load, run_scenario
-from cluster.schedule import Choice, OrderedScheduler, Redundant
+from cluster.schedule import Choice, OrderedScheduler, Redundant, Schedule
 
 STRATEGIES = ("dfs", "random", "pct")
 
@@ -56,6 +57,7 @@ class Exploration:
     orders: int = 0  # distinct orders run to the end
     cut: int = 0  # runs stopped at a state already explored
     complete: bool = False  # every distinct order was explored
+    pending: int = 0  # when stopped: choices still to try, each leading somewhere new
     seconds: float = 0.0
 
     @property
@@ -98,6 +100,9 @@ class _Depth:
                 self.stack.append(([c.label for c in options], keys, i))
                 return i
         raise Redundant
+
+    def pending(self) -> int:
+        return sum(key not in self.explored for _, keys, _ in self.stack for key in keys)
 
     def next_prefix(self) -> list[str] | None:
         """The next run's prefix: the deepest choice with an alternative leading somewhere
@@ -177,6 +182,56 @@ def _explore(name: str, es_compat: int | None, replica_rule: str, links: str, st
                 classes[key].count += 1
         prefix = depth.next_prefix() if depth is not None else []
     result.complete = depth is not None and prefix is None
+    result.pending = depth.pending() if depth is not None else 0
     result.classes = sorted(classes.values(), key=lambda c: -c.count)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _copies_line(copies: dict) -> list[str]:
+    lines = []
+    for (index, doc), held in sorted(copies.items()):
+        each = ", ".join(f"{node} v{v} seq {s} " + ("deleted" if d == "deleted" else f"#{d[:8]}")
+                         for node, (v, s, d) in sorted(held.items()))
+        state = "diverged" if len(set(held.values())) > 1 else "converged"
+        lines.append(f"    {index}/{doc} {state}: {each}")
+    return lines
+
+
+def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int | None,
+           replica_rule: str, links: str, timers: bool) -> str:
+    """What `occsim explore` prints; writes each class's representative schedule to
+    `save_dir` (named after the scenario and the class number)."""
+    rate = (result.orders + result.cut) / result.seconds if result.seconds else 0.0
+    rules = f"replica rule {replica_rule}, links {links}" + (", timers" if timers else "")
+    if result.complete:
+        head = f"all {result.orders:,} distinct orders explored"
+    elif result.strategy == "dfs":
+        head = (f"stopped after {result.orders:,} of at least {result.orders + 1:,} distinct "
+                f"orders ({result.pending:,} choices left to try)")
+    else:
+        head = f"{result.orders:,} distinct orders sampled ({result.strategy})"
+    diverged = sum(c.count for c in result.classes if c.diverged)
+    lines = [f"{Path(scenario).stem} ({rules}): {head}; {len(result.classes)} outcome "
+             f"class{'es' if len(result.classes) != 1 else ''}, {diverged:,} orders with "
+             f"diverged copies; {result.cut:,} runs stopped at a state already explored; "
+             f"{result.seconds:.1f}s, {rate:,.0f} schedules/s"]
+    flags = (f" --es-compat {es_compat}" if es_compat else "") + \
+        (f" --replica-rule {replica_rule}" if replica_rule != "es" else "") + \
+        (f" --links {links}" if links != "any" else "")
+    stem = Path(scenario).stem
+    for number, cls in enumerate(result.classes, 1):
+        path = Path(save_dir) / f"{stem}-{number}.json"
+        Schedule(stem, "ordered", 0, es_compat, replica_rule, links, timers,
+                 cls.choices).save(str(path))
+        state = "diverged" if cls.diverged else "converged"
+        lines.append(f"class {number}: {cls.count:,} order{'s' * (cls.count != 1)}, {state}, "
+                     f"{cls.verdict}"
+                     + (f" (breaks {', '.join(cls.unexpected)})" if cls.unexpected else ""))
+        lines += _copies_line(cls.copies)
+        for client, answers in sorted(cls.answers.items()):
+            told = ", ".join(f"{status} {result_ or ''}".strip() + (f" v{v}" if v else "")
+                             for status, result_, v in answers)
+            lines.append(f"    {client} was told: {told}")
+        lines.append(f"  replay: occsim run {stem} --sim --schedule {path}{flags}")
+    return "\n".join(lines)
