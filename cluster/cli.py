@@ -232,10 +232,19 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     except (ValueError, OSError, runner.ScenarioError) as exc:
         print(f"occsim explore: {exc}", file=sys.stderr)
         return 2
-    result = explore.explore(str(path), es_compat=args.es_compat,
-                             replica_rule=args.replica_rule, links=args.links,
-                             strategy=args.strategy, max_schedules=args.max_schedules,
-                             timers=args.timers, seed=args.seed, jobs=args.jobs)
+    if args.dask and args.strategy == "dfs":
+        print("occsim explore: --dask works with --strategy random or pct (depth-first search "
+              "is one process)", file=sys.stderr)
+        return 2
+    try:
+        result = explore.explore(str(path), es_compat=args.es_compat,
+                                 replica_rule=args.replica_rule, links=args.links,
+                                 strategy=args.strategy, max_schedules=args.max_schedules,
+                                 timers=args.timers, seed=args.seed, jobs=args.jobs,
+                                 dask=args.dask)
+    except ValueError as exc:
+        print(f"occsim explore: {exc}", file=sys.stderr)
+        return 2
     print(explore.report(result, args.scenario, save_dir=args.save_dir,
                          es_compat=args.es_compat, replica_rule=args.replica_rule,
                          links=args.links, timers=args.timers))
@@ -287,8 +296,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     compat += "".join(f" --{flag} {value}" for flag, value, default in (
         ("replica-rule", args.replica_rule, "es"), ("links", args.links, "any"))
         if value != default)
-    result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs,
-                         replica_rule=args.replica_rule, links=args.links)
+    try:
+        result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs,
+                             replica_rule=args.replica_rule, links=args.links, dask=args.dask)
+    except ValueError as exc:
+        print(f"occsim sweep: {exc}", file=sys.stderr)
+        return 2
     for seed, failure in result.failures:
         print(f"FAIL seed {seed}: {failure}\n  reproduce: occsim run {args.scenario} --sim "
               f"--seed {seed}{compat}")
@@ -454,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                      help="processes to spread the seeds over (default: one per core)")
     _add_rule_options(swp)
+    swp.add_argument("--dask", metavar="tcp://HOST:PORT",
+                     help="run on an existing Dask cluster (pip install 'occsim[dask]')")
     exp = sub.add_parser("explore", help="run a story in every delivery order (in the "
                          "simulation) and group the runs by outcome")
     exp.add_argument("scenario")
@@ -467,7 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="let time pass (timers fire) as a choice, not only deliveries")
     exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
     exp.add_argument("--jobs", type=int, default=1,
-                     help="processes for --strategy random or pct (depth-first is one)")
+                     help="processes (or Dask tasks) for --strategy random or pct "
+                     "(depth-first is one)")
+    exp.add_argument("--dask", metavar="tcp://HOST:PORT",
+                     help="with --strategy random or pct: sample on an existing Dask cluster")
     exp.add_argument("--save-dir", default="occsim-explore",
                      help="where each class's schedule is written (default: %(default)s)")
     exp.set_defaults(run=_cmd_explore)

@@ -31,6 +31,7 @@ from pathlib import Path
 from cluster import simloop
 from cluster.runner import Outcome, Report, find, load, run_scenario
 from cluster.schedule import Choice, OrderedScheduler, Redundant, Schedule
+from cluster.sweep import on_dask
 
 STRATEGIES = ("dfs", "random", "pct")
 
@@ -143,7 +144,8 @@ class _Sample:
 
 def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es",
             links: str = "any", strategy: str = "dfs", max_schedules: int = 10_000,
-            timers: bool = False, seed: int = 0, jobs: int = 1) -> Exploration:
+            timers: bool = False, seed: int = 0, jobs: int = 1,
+            dask: str | None = None) -> Exploration:
     """Run `name` in one order after another; group the runs into outcome classes. The
     sampling strategies spread their runs over `jobs` processes (forked; an order two of them
     sample counts once); depth-first search is one process, since what it skips depends on
@@ -154,7 +156,11 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
                timers=timers)
     with warnings.catch_warnings():  # a run stopped midway leaves coroutines never started
         warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
-        if jobs <= 1 or strategy == "dfs":
+        if dask is not None and strategy != "dfs":
+            parts, _ = on_dask(dask, _search, [run] * jobs, [strategy] * jobs,
+                               [max(1, max_schedules // jobs)] * jobs,
+                               list(range(seed, seed + jobs)), [[]] * jobs)
+        elif jobs <= 1 or strategy == "dfs":
             parts = [_search(run, strategy, max_schedules, seed, [])]
         else:
             budget = max(1, max_schedules // jobs)

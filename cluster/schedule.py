@@ -29,6 +29,7 @@ file form (seed, profile, rules, choices) that `occsim run --save-schedule`/`--s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -208,6 +209,13 @@ class SeededScheduler:
 
 # -- the ordered scheduler ------------------------------------------------------------------
 
+def _mix(history: int, item: object) -> int:
+    """A party's history with one more input, as 64 bits that are the same in every process
+    (Python's own `hash` of a string is not), so states found on two machines compare."""
+    data = f"{history}|{item!r}".encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
 @dataclass(frozen=True)
 class Choice:
     """One thing that can happen next: deliver, drop or duplicate a message, or let time pass."""
@@ -256,7 +264,7 @@ class OrderedScheduler:
 
     def observe(self, actor: str, item: object) -> None:
         """An actor got an input (a delivered message, a client request, a reply)."""
-        self.history[actor] = hash((self.history.get(actor, 0), item))
+        self.history[actor] = _mix(self.history.get(actor, 0), item)
 
     def note(self, actor: str, item: object) -> None:
         if item == "request":
@@ -286,15 +294,15 @@ class OrderedScheduler:
         """The state `choice` leads to, as every actor's input history."""
         history = dict(self.history)
         if choice.action == "wait":
-            history = {actor: hash((h, "time", self.waits_left)) for actor, h in history.items()}
-            history["*"] = hash((history.get("*", 0), self.waits_left))
+            history = {actor: _mix(h, ("time", self.waits_left)) for actor, h in history.items()}
+            history["*"] = _mix(history.get("*", 0), self.waits_left)
         else:
             env = choice.env
             h = history.get(env.dst, 0)
             if choice.action != "deliver":
-                h = hash((h, (choice.action, env.id)))
+                h = _mix(h, (choice.action, env.id))
             if choice.action != "drop":
-                h = hash((h, env.id))
+                h = _mix(h, env.id)
             history[env.dst] = h
         return frozenset(history.items())
 
