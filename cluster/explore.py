@@ -237,6 +237,12 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -
     return part
 
 
+def _n(count: int, noun: str) -> str:
+    """`1 order`, `2 orders`, `3 outcome classes`."""
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{count:,} {noun if count == 1 else plural}"
+
+
 def _copies_line(copies: dict) -> list[str]:
     lines = []
     for (index, doc), held in sorted(copies.items()):
@@ -254,17 +260,16 @@ def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int 
     rate = (result.orders + result.cut) / result.seconds if result.seconds else 0.0
     rules = f"replica rule {replica_rule}, links {links}" + (", timers" if timers else "")
     if result.complete:
-        head = f"all {result.orders:,} distinct orders explored"
+        head = f"all {_n(result.orders, 'distinct order')} explored"
     elif result.strategy == "dfs":
         head = (f"stopped after {result.orders:,} of at least {result.orders + 1:,} distinct "
                 f"orders ({result.pending:,} choices left to try)")
     else:
         head = f"{result.orders:,} distinct orders sampled ({result.strategy})"
     diverged = sum(c.count for c in result.classes if c.diverged)
-    lines = [f"{Path(scenario).stem} ({rules}): {head}; {len(result.classes)} outcome "
-             f"class{'es' if len(result.classes) != 1 else ''}, {diverged:,} orders with "
-             f"diverged copies; {result.cut:,} runs stopped at a state already explored; "
-             f"{result.seconds:.1f}s, {rate:,.0f} schedules/s"]
+    lines = [f"{Path(scenario).stem} ({rules}): {head}; {_n(len(result.classes), 'outcome class')}"
+             f", {_n(diverged, 'order')} with diverged copies; {_n(result.cut, 'run')} stopped at "
+             f"a state already explored; {result.seconds:.1f}s, {rate:,.0f} schedules/s"]
     flags = (f" --es-compat {es_compat}" if es_compat else "") + \
         (f" --replica-rule {replica_rule}" if replica_rule != "es" else "") + \
         (f" --links {links}" if links != "any" else "")
@@ -274,7 +279,7 @@ def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int 
         Schedule(stem, "ordered", 0, es_compat, replica_rule, links, timers,
                  cls.choices).save(str(path))
         state = "diverged" if cls.diverged else "converged"
-        lines.append(f"class {number}: {cls.count:,} order{'s' * (cls.count != 1)}, {state}, "
+        lines.append(f"class {number}: {_n(cls.count, 'order')}, {state}, "
                      f"{cls.verdict}"
                      + (f" (breaks {', '.join(cls.unexpected)})" if cls.unexpected else ""))
         lines += _copies_line(cls.copies)
