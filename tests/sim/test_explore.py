@@ -165,3 +165,14 @@ def test_the_twin_shows_the_replica_left_at_version_3():
     row = next(line for line in text.splitlines() if line.startswith("website/1 on n2"))
     assert "v4 seq 3" in row and row.split("v4 seq 3", 1)[1].count("v3 seq 2") == 1
     assert "the traces part at event" in text and '"kind": "discard"' in text
+
+
+def test_with_timers_time_passing_is_a_choice_that_replays():
+    scheds = [OrderedScheduler(["time passes", "time passes"], timers=True) for _ in range(2)]
+    runs = [_run("two_writers", sched) for sched in scheds]
+    assert scheds[0].taken[:2] == ["time passes", "time passes"]
+    assert scheds[0].taken == scheds[1].taken and runs[0].trace == runs[1].trace
+    waited = next(e for e in runs[0].trace if e["kind"] == "deliver" and e["mkind"] == "forward")
+    assert waited["t"] > 0  # the forward waited while time passed
+    result = explore.explore("two_writers", timers=True, max_schedules=40)
+    assert result.orders > 0 and not result.complete
