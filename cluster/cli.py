@@ -241,13 +241,14 @@ def _cmd_explore(args: argparse.Namespace) -> int:
                                  replica_rule=args.replica_rule, links=args.links,
                                  strategy=args.strategy, max_schedules=args.max_schedules,
                                  timers=args.timers, seed=args.seed, jobs=args.jobs,
-                                 dask=args.dask)
+                                 dask=args.dask, independent_docs=args.independent_docs)
     except ValueError as exc:
         print(f"occsim explore: {exc}", file=sys.stderr)
         return 2
     print(explore.report(result, args.scenario, save_dir=args.save_dir,
                          es_compat=args.es_compat, replica_rule=args.replica_rule,
-                         links=args.links, timers=args.timers))
+                         links=args.links, timers=args.timers,
+                         independent_docs=args.independent_docs))
     return 1 if result.broken else 0
 
 
@@ -480,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after this many runs (default: %(default)s)")
     exp.add_argument("--timers", action="store_true",
                      help="let time pass (timers fire) as a choice, not only deliveries")
+    exp.add_argument("--independent-docs", action="store_true",
+                     help="also take deliveries about different documents to one node as "
+                     "independent (fewer orders; not sound in general, and reported so)")
     exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
     exp.add_argument("--jobs", type=int, default=1,
                      help="processes (or Dask tasks) for --strategy random or pct "

@@ -8,7 +8,8 @@ node's messages and client requests, the manager's, the clients' replies): two o
 differ only in deliveries to different nodes reach the same state, which is explored once
 (deliveries to different nodes commute; this is sound because each party acts only on its
 inputs). So "distinct orders" are orders up to that reordering, and a run that reaches a state
-already explored stops there. `random` and `pct` (random priorities that change at a few
+already explored stops there. `independent_docs` also takes a node's inputs about different
+documents as independent: fewer orders, but not sound in general, and the report says so. `random` and `pct` (random priorities that change at a few
 points) sample orders instead, for spaces too large to finish.
 
 An outcome class is the final copies of each document on each node, what each client was told,
@@ -145,7 +146,7 @@ class _Sample:
 def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es",
             links: str = "any", strategy: str = "dfs", max_schedules: int = 10_000,
             timers: bool = False, seed: int = 0, jobs: int = 1,
-            dask: str | None = None) -> Exploration:
+            dask: str | None = None, independent_docs: bool = False) -> Exploration:
     """Run `name` in one order after another; group the runs into outcome classes. The
     sampling strategies spread their runs over `jobs` processes (forked; an order two of them
     sample counts once); depth-first search is one process, since what it skips depends on
@@ -153,7 +154,7 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
     other's states and took longer than one)."""
     started = time.perf_counter()
     run = dict(name=name, es_compat=es_compat, replica_rule=replica_rule, links=links,
-               timers=timers)
+               timers=timers, split_docs=independent_docs)
     with warnings.catch_warnings():  # a run stopped midway leaves coroutines never started
         warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
         if dask is not None and strategy != "dfs":
@@ -216,7 +217,8 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -
     while prefix is not None and runs < budget:
         runs += 1
         chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
-        sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"])
+        sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"],
+                                 split_docs=run["split_docs"])
         try:
             outcome = _once(run, sched)
         except Redundant:
@@ -254,7 +256,7 @@ def _copies_line(copies: dict) -> list[str]:
 
 
 def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int | None,
-           replica_rule: str, links: str, timers: bool) -> str:
+           replica_rule: str, links: str, timers: bool, independent_docs: bool = False) -> str:
     """What `occsim explore` prints; writes each class's representative schedule to
     `save_dir` (named after the scenario and the class number)."""
     rate = (result.orders + result.cut) / result.seconds if result.seconds else 0.0
@@ -288,4 +290,9 @@ def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int 
                              for status, result_, v in answers)
             lines.append(f"    {client} was told: {told}")
         lines.append(f"  replay: occsim run {stem} --sim --schedule {path}{flags}")
+    if independent_docs:
+        lines.append("reduction: deliveries about different documents to one node were taken as "
+                     "independent (--independent-docs); this is not sound in general (a shard's "
+                     "copies number every document's operations in one sequence), so an order "
+                     "it skipped may end otherwise")
     return "\n".join(lines)

@@ -34,7 +34,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transport.endpoint import MANAGER
 from transport.message import Envelope
 from transport.network import Decision
 
@@ -149,7 +148,7 @@ class SeededScheduler:
 
     mode = "seeded"
     pool = None  # messages go their own way, on timers
-    observe = None
+    delivered = None
 
     def __init__(self, choices: list[str] | None = None, *, fifo: bool = False) -> None:
         self.replay = list(choices) if choices is not None else None
@@ -237,11 +236,15 @@ class OrderedScheduler:
     def __init__(self, prefix: list[str] | None = None, *,
                  chooser: Callable[[OrderedScheduler, list[Choice]], int] = oldest_first,
                  fifo: bool = False, loss: bool = False, duplicate: bool = False,
-                 timers: bool = False, max_waits: int = 3) -> None:
+                 timers: bool = False, max_waits: int = 3, split_docs: bool = False) -> None:
         self.prefix = list(prefix or [])
         self.chooser = chooser
         self.fifo, self.loss, self.duplicate = fifo, loss, duplicate
         self.timers, self.waits_left = timers, max_waits
+        # not sound in general: a node's inputs about different documents taken as independent
+        # (they share its shard's sequence numbers and checkpoint)
+        self.split_docs = split_docs
+        self._doc_of: dict[str, str] = {}  # request id -> its document (for its reply)
         self.taken: list[str] = []
         self.mismatch: str | None = None
         self.stopped = False
@@ -261,6 +264,19 @@ class OrderedScheduler:
     def pool(self, env: Envelope) -> None:
         """A message between nodes is in flight: it waits here to be chosen."""
         self._pool.append((env, describe(env, self._asked)))
+        body = env.body if isinstance(env.body, dict) else {}
+        doc = body.get("doc", body.get("doc_id"))
+        if self.split_docs and doc is not None:
+            self._doc_of[env.id] = str(doc)
+
+    def _actor(self, env: Envelope) -> str:
+        """Whose input an envelope is: its node's, or with `split_docs` its node's for the
+        document it is about."""
+        doc = self._doc_of.get(env.id if env.reply_to is None else env.reply_to)
+        return env.dst if doc is None else f"{env.dst}/{doc}"
+
+    def delivered(self, env: Envelope) -> None:
+        self.observe(self._actor(env), env.id)
 
     def observe(self, actor: str, item: object) -> None:
         """An actor got an input (a delivered message, a client request, a reply)."""
@@ -298,12 +314,13 @@ class OrderedScheduler:
             history["*"] = _mix(history.get("*", 0), self.waits_left)
         else:
             env = choice.env
-            h = history.get(env.dst, 0)
+            actor = self._actor(env)
+            h = history.get(actor, 0)
             if choice.action != "deliver":
                 h = _mix(h, (choice.action, env.id))
             if choice.action != "drop":
                 h = _mix(h, env.id)
-            history[env.dst] = h
+            history[actor] = h
         return frozenset(history.items())
 
     def step(self) -> bool:
@@ -321,10 +338,10 @@ class OrderedScheduler:
             return False
         self._pool.pop(next(i for i, (env, _) in enumerate(self._pool) if env is choice.env))
         if choice.action == "drop":
-            self.observe(choice.env.dst, ("drop", choice.env.id))
+            self.observe(self._actor(choice.env), ("drop", choice.env.id))
             return self.step()
         if choice.action == "duplicate":
-            self.observe(choice.env.dst, ("duplicate", choice.env.id))
+            self.observe(self._actor(choice.env), ("duplicate", choice.env.id))
             self._pool.append((choice.env, self._label_of(choice)))
         self.loop.call_soon(self.network.deliver, choice.env)
         return True

@@ -56,7 +56,7 @@ class MemoryNetwork:
         self.paused: dict[str, list[Envelope]] = {}  # node -> envelopes waiting for it to resume
         self.messages = 0
         self.pool = scheduler.pool  # None, or where messages between nodes wait to be chosen
-        self.observe = scheduler.observe  # None, or told every input each party gets
+        self.delivered = scheduler.delivered  # None, or told every envelope delivered
 
     def attach(self, endpoint: Endpoint) -> None:
         self.endpoints[endpoint.name] = endpoint
@@ -77,8 +77,8 @@ class MemoryNetwork:
             self.endpoints[env.src].undeliverable(env, f"[{env.dst}] is not reachable")
             return
         self.messages += 1
-        if self.observe is not None:
-            self.observe(env.dst, env.id)
+        if self.delivered is not None:
+            self.delivered(env)
         target.receive(env)
 
     def pause(self, name: str) -> None:

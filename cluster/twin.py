@@ -6,14 +6,14 @@ where the two traces differ.
 
 from __future__ import annotations
 
+import io
+import json
+
 from cluster import simloop
 from cluster.explore import classify
 from cluster.runner import Outcome, Report, run_scenario
 from cluster.schedule import LINK_RULES, REPLICA_RULES
 from cluster.sweep import first_difference
-
-import io
-import json
 
 
 def parse(text: str) -> tuple[str, str]:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from cluster.schedule import Schedule, ScheduleError, _parse, _render, _same, describe
+from cluster.schedule import (
+    OrderedScheduler, Schedule, ScheduleError, _parse, _render, _same, describe)
 from transport.message import Envelope
 from transport.network import Decision
 
@@ -61,3 +62,20 @@ def test_a_bad_schedule_file_is_refused_with_one_clear_reason(tmp_path, text, er
     with pytest.raises(ScheduleError, match=None) as err:
         Schedule.load(str(path))
     assert error in str(err.value)
+
+
+@pytest.mark.parametrize("split_docs", [False, True])
+def test_two_deliveries_to_one_node_commute_only_when_documents_are_taken_as_independent(
+        split_docs):
+    a = Envelope("n1:7", "n1", "n2", "replicate", {"doc": "a", "version": 1})
+    b = Envelope("n1:8", "n1", "n2", "replicate", {"doc": "b", "version": 1})
+    c = Envelope("n3:2", "n3", "n1", "replicate", {"doc": "a", "version": 1})
+    states = []
+    for order in ([a, b, c], [c, b, a]):
+        sched = OrderedScheduler(split_docs=split_docs)
+        for env in order:
+            sched.pool(env)
+        for env in order:
+            sched.delivered(env)
+        states.append(frozenset(sched.history.items()))
+    assert (states[0] == states[1]) is split_docs
