@@ -276,6 +276,7 @@ class OrderedScheduler:
         return env.dst if doc is None else f"{env.dst}/{doc}"
 
     def delivered(self, env: Envelope) -> None:
+        """The wire handed `env` to its receiver."""
         self.observe(self._actor(env), env.id)
 
     def observe(self, actor: str, item: object) -> None:
@@ -283,6 +284,8 @@ class OrderedScheduler:
         self.history[actor] = _mix(self.history.get(actor, 0), item)
 
     def note(self, actor: str, item: object) -> None:
+        """A client's request reached `actor` ("request": numbered in the order the story
+        sent them), or a reply reached the clients."""
         if item == "request":
             self._requests += 1
             item = ("request", self._requests)

@@ -176,3 +176,11 @@ def test_with_timers_time_passing_is_a_choice_that_replays():
     assert waited["t"] > 0  # the forward waited while time passed
     result = explore.explore("two_writers", timers=True, max_schedules=40)
     assert result.orders > 0 and not result.complete
+
+
+def test_a_sweep_under_apply_all_names_the_rule_in_each_reproduce_command():
+    code, out = _cli("sweep", "seed-004", "--seeds", "1..2", "--jobs", "1",
+                     "--replica-rule", "apply-all")
+    assert code == 1
+    assert "reproduce: occsim run seed-004 --sim --seed 1 --replica-rule apply-all" in out
+    assert "FAIL seed 1: the copy on n2: expected (4, 'version 4'), got (3, 'version 3')" in out
