@@ -184,3 +184,13 @@ def test_a_sweep_under_apply_all_names_the_rule_in_each_reproduce_command():
     assert code == 1
     assert "reproduce: occsim run seed-004 --sim --seed 1 --replica-rule apply-all" in out
     assert "FAIL seed 1: the copy on n2: expected (4, 'version 4'), got (3, 'version 3')" in out
+
+
+def test_the_twins_html_page_holds_both_diagrams(tmp_path):
+    page = tmp_path / "twin.html"
+    code, out = _cli("run", "seed-004", "--sim", "--twin", "replica-rule=apply-all",
+                     "--save-html", str(page))
+    assert code == 0 and f"both diagrams written to {page}" in out
+    html = page.read_text()
+    assert "PASS seed_004_internal_version" in html
+    assert "FAIL seed_004_internal_version [replica-rule apply-all]" in html
