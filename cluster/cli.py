@@ -162,9 +162,49 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
                    help="write the trace as JSON lines (`up`: as it grows)")
 
 
+def _scheduler_for(args: argparse.Namespace):
+    """The scheduler `occsim run` uses, the seed and profile, from `--schedule` or the flags;
+    ValueError (or ScheduleError) for flags that cannot go together."""
+    from cluster import runner
+    from cluster.schedule import OrderedScheduler, Schedule, SeededScheduler
+
+    if args.save_schedule and not args.sim:
+        raise ValueError("--save-schedule writes a simulated run's schedule: add --sim")
+    if args.schedule is None:
+        return SeededScheduler(fifo=args.links == "fifo"), args.seed, args.es_compat
+    if not args.sim:
+        raise ValueError("--schedule replays a simulated run: add --sim")
+    schedule = Schedule.load(args.schedule)
+    if runner.find(schedule.scenario).resolve() != runner.find(args.scenario).resolve():
+        raise ValueError(f"{args.schedule} is a schedule of [{schedule.scenario}], "
+                         f"not of [{args.scenario}]")
+    if args.seed is not None:
+        raise ValueError("--schedule carries its own seed: leave out --seed")
+    for flag, given, saved in (("--es-compat", args.es_compat, schedule.es_compat),
+                               ("--replica-rule", args.replica_rule, schedule.replica_rule),
+                               ("--links", args.links, schedule.links)):
+        if given is not None and saved is not None and given != saved:
+            raise ValueError(f"{args.schedule} ran with {flag} {saved}, not {given}")
+    args.replica_rule, args.links = schedule.replica_rule, schedule.links
+    if schedule.mode == "seeded":
+        scheduler = SeededScheduler(schedule.choices)
+    else:
+        scheduler = OrderedScheduler(schedule.choices, timers=schedule.timers)
+    return scheduler, schedule.seed, schedule.es_compat or args.es_compat
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from cluster import pace, runner, view
+    from cluster.schedule import Schedule, ScheduleError
 
+    try:
+        scheduler, seed, es_compat = _scheduler_for(args)
+        if args.twin:
+            return _run_twin(args)
+    except (ValueError, ScheduleError, runner.ScenarioError) as exc:
+        print(f"occsim run: {exc}", file=sys.stderr)
+        return 2
+    replica_rule, links = args.replica_rule or "es", args.links or "any"
     live = not args.no_live and sys.stdout.isatty()
     if live:
         from cluster.live import LiveReport
@@ -174,8 +214,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report = runner.Report()
     if args.step or live:
         report.pacer = pace.Pacer(step=args.step, announce=report.narrate, blocking=args.sim)
-    story = runner.run_scenario(args.scenario, seed=args.seed, es_compat=args.es_compat,
-                                report=report, sim=args.sim)
+    story = runner.run_scenario(args.scenario, seed=seed, es_compat=es_compat, report=report,
+                                sim=args.sim, replica_rule=replica_rule, links=links,
+                                scheduler=scheduler if args.sim else None)
     try:
         with pace.keyboard() if report.pacer is not None else contextlib.nullcontext():
             if args.sim:
@@ -183,7 +224,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 outcome = simloop.run(story)
             else:
                 outcome = asyncio.run(story)
-    except runner.ScenarioError as exc:
+    except (runner.ScenarioError, ScheduleError) as exc:
         print(f"occsim run: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C, while the cluster was stopping
@@ -198,7 +239,67 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(view.render_text(outcome.trace, width=args.width, doc=args.doc,
                                shard=args.shard, glyphs=args.glyphs))
     print(outcome.verdict)
+    if args.save_schedule:
+        if seed is None:
+            seed = runner.load(runner.find(args.scenario)).SETUP.seed
+        Schedule(outcome.name, scheduler.mode, seed, outcome.profile, replica_rule, links,
+                 getattr(scheduler, "timers", False), scheduler.taken).save(args.save_schedule)
+        print(f"schedule: {len(scheduler.taken)} choices written to {args.save_schedule}")
+    if scheduler.mismatch:
+        print(f"occsim run: the run parted from its schedule at {scheduler.mismatch}",
+              file=sys.stderr)
+        return 1
     return 130 if outcome.interrupted else 0 if outcome.passed else 1
+
+
+def _run_twin(args: argparse.Namespace) -> int:
+    from cluster import twin, view
+
+    if not args.sim or args.schedule:
+        raise ValueError("--twin runs a seeded simulation twice: use it with --sim and "
+                         "without --schedule")
+    rule = twin.parse(args.twin)
+    first, second = twin.run_pair(args.scenario, seed=args.seed, es_compat=args.es_compat,
+                                  replica_rule=args.replica_rule or "es",
+                                  links=args.links or "any", twin=rule)
+    print(twin.side_by_side(first, second))
+    if args.save_html:
+        view.save_html_pages([(first.verdict, first.trace), (second.verdict, second.trace)],
+                             args.save_html, doc=args.doc, shard=args.shard)
+        print(f"both diagrams written to {args.save_html}")
+    return 0 if first.passed else 1
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from cluster import explore, runner
+
+    try:
+        path = runner.find(args.scenario)
+        runner.choose_profile(runner.load(path), args.es_compat)
+        if args.max_schedules < 1 or args.jobs < 1:
+            raise ValueError("--max-schedules and --jobs must be at least 1")
+        os.makedirs(args.save_dir, exist_ok=True)
+    except (ValueError, OSError, runner.ScenarioError) as exc:
+        print(f"occsim explore: {exc}", file=sys.stderr)
+        return 2
+    if args.dask and args.strategy == "dfs":
+        print("occsim explore: --dask works with --strategy random or pct (depth-first search "
+              "is one process)", file=sys.stderr)
+        return 2
+    try:
+        result = explore.explore(str(path), es_compat=args.es_compat,
+                                 replica_rule=args.replica_rule, links=args.links,
+                                 strategy=args.strategy, max_schedules=args.max_schedules,
+                                 timers=args.timers, seed=args.seed, jobs=args.jobs,
+                                 dask=args.dask, independent_docs=args.independent_docs)
+    except ValueError as exc:
+        print(f"occsim explore: {exc}", file=sys.stderr)
+        return 2
+    print(explore.report(result, args.scenario, save_dir=args.save_dir,
+                         es_compat=args.es_compat, replica_rule=args.replica_rule,
+                         links=args.links, timers=args.timers,
+                         independent_docs=args.independent_docs))
+    return 1 if result.broken else 0
 
 
 def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
@@ -245,7 +346,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"occsim sweep: {exc}", file=sys.stderr)
         return 2
     compat = f" --es-compat {args.es_compat}" if args.es_compat else ""
-    result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs)
+    compat += "".join(f" --{flag} {value}" for flag, value, default in (
+        ("replica-rule", args.replica_rule, "es"), ("links", args.links, "any"))
+        if value != default)
+    try:
+        result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs,
+                             replica_rule=args.replica_rule, links=args.links, dask=args.dask)
+    except ValueError as exc:
+        print(f"occsim sweep: {exc}", file=sys.stderr)
+        return 2
     for seed, failure in result.failures:
         print(f"FAIL seed {seed}: {failure}\n  reproduce: occsim run {args.scenario} --sim "
               f"--seed {seed}{compat}")
@@ -365,6 +474,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def _add_rule_options(p: argparse.ArgumentParser, default: str | None = "") -> None:
+    """The counterfactual rules (simulation only)."""
+    p.add_argument("--replica-rule", choices=("es", "apply-all"),
+                   default="es" if default == "" else default,
+                   help="es: replicas ignore an older operation; apply-all: they apply all")
+    p.add_argument("--links", choices=("any", "fifo"), default="any" if default == "" else default,
+                   help="any: messages may overtake each other; fifo: in order on each link")
+
+
 def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--doc", help="show only this document id")
     p.add_argument("--shard", type=int, help="show only this shard number")
@@ -402,6 +520,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--step", action="store_true",
                      help="hold each shown request until a key is pressed (c: run on, "
                      "q: stop); without --step, p pauses a live run")
+    _add_rule_options(run, default=None)
+    run.add_argument("--save-schedule", metavar="FILE",
+                     help="write the run's schedule (seed, profile, rules, every choice)")
+    run.add_argument("--schedule", metavar="FILE",
+                     help="replay a saved or hand-written schedule (with --sim)")
+    run.add_argument("--twin", metavar="RULE=VALUE",
+                     help="run again with one rule changed (replica-rule=apply-all or "
+                     "links=fifo) and show both outcomes side by side")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
     swp = sub.add_parser("sweep", help="run a scenario in the simulation across many seeds")
@@ -410,6 +536,32 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     swp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                      help="processes to spread the seeds over (default: one per core)")
+    _add_rule_options(swp)
+    swp.add_argument("--dask", metavar="tcp://HOST:PORT",
+                     help="run on an existing Dask cluster (pip install 'occsim[dask]')")
+    exp = sub.add_parser("explore", help="run a story in every delivery order (in the "
+                         "simulation) and group the runs by outcome")
+    exp.add_argument("scenario")
+    exp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    _add_rule_options(exp)
+    exp.add_argument("--strategy", choices=("dfs", "random", "pct"), default="dfs",
+                     help="depth-first over every order (default), or sample orders")
+    exp.add_argument("--max-schedules", type=int, default=10_000,
+                     help="stop after this many runs (default: %(default)s)")
+    exp.add_argument("--timers", action="store_true",
+                     help="let time pass (timers fire) as a choice, not only deliveries")
+    exp.add_argument("--independent-docs", action="store_true",
+                     help="also take deliveries about different documents to one node as "
+                     "independent (fewer orders; not sound in general, and reported so)")
+    exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
+    exp.add_argument("--jobs", type=int, default=1,
+                     help="processes (or Dask tasks) for --strategy random or pct "
+                     "(depth-first is one)")
+    exp.add_argument("--dask", metavar="tcp://HOST:PORT",
+                     help="with --strategy random or pct: sample on an existing Dask cluster")
+    exp.add_argument("--save-dir", default="occsim-explore",
+                     help="where each class's schedule is written (default: %(default)s)")
+    exp.set_defaults(run=_cmd_explore)
     swp.set_defaults(run=_cmd_sweep)
     det = sub.add_parser("determinism",
                          help="run a scenario twice with one seed and compare the traces")

@@ -14,7 +14,7 @@ import random
 import socket
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +22,7 @@ from cluster import checker
 from cluster.client import Reply
 from cluster.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Expectation, Setup
+from cluster.schedule import SeededScheduler
 from cluster.sim import SimLauncher
 from transport.network import LinkConfig
 
@@ -167,14 +168,16 @@ class Outcome:
     expectations: list[Expectation] = field(default_factory=list)
     expected: dict[str, str] = field(default_factory=dict)  # invariant -> why it is broken
     interrupted: bool = False
+    rules: str = ""  # the counterfactual rules it ran under, e.g. " [replica-rule apply-all]"
 
     @property
     def verdict(self) -> str:
         """The last lines of a run: PASS, FAIL or STOPPED, the lesson, every expectation with
         its figures, and what the checker found (expected reports named with their reason)."""
         failed = [e for e in self.expectations if not e.ok]
-        head = (f"STOPPED {self.name}: {self.failure}" if self.interrupted
-                else f"PASS {self.name}" if self.passed else f"FAIL {self.name}: {self.failure}")
+        title = self.name + self.rules
+        head = (f"STOPPED {title}: {self.failure}" if self.interrupted
+                else f"PASS {title}" if self.passed else f"FAIL {title}: {self.failure}")
         lines = [head]
         if self.lesson:
             lines.append(f"  lesson: {self.lesson}")
@@ -195,7 +198,7 @@ class Outcome:
             safe = "no invariant violation" if not self.violations else "see the checker above"
             lines.append(f"  the trace so far ({len(self.trace)} events): {safe}")
         elif failed and len(failed) > 1:
-            lines[0] = (f"FAIL {self.name}: {len(failed)} of {len(self.expectations)} "
+            lines[0] = (f"FAIL {title}: {len(failed)} of {len(self.expectations)} "
                         "expectations failed")
         return "\n".join(lines)
 
@@ -207,6 +210,13 @@ def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> Cl
     return ClusterConfig(nodes=setup.nodes, port=port, seed=setup.seed if seed is None else seed,
                          link=link, es_compat=profile, trace=True,
                          replication_timeout=setup.replication_timeout)
+
+
+def rules_text(replica_rule: str, links: str) -> str:
+    """The counterfactual rules as a verdict names them ("" for Elasticsearch's own)."""
+    rules = [f"replica-rule {replica_rule}"] * (replica_rule != "es") + \
+        [f"links {links}"] * (links != "any")
+    return f" [{', '.join(rules)}]" if rules else ""
 
 
 def choose_profile(module: ModuleType, es_compat: int | None) -> int:
@@ -221,18 +231,31 @@ def choose_profile(module: ModuleType, es_compat: int | None) -> int:
 
 async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | None = None,
                        report: Report | None = None, port: int | None = None,
-                       sim: bool = False) -> Outcome:
+                       sim: bool = False, replica_rule: str = "es", links: str = "any",
+                       scheduler=None) -> Outcome:
     """Run one scenario and return its outcome (never raises for a failing story; raises
     ScenarioError for one that cannot start). On real node processes, or with `sim` in this
-    process on virtual time (the caller runs it on a `simloop.VirtualTimeLoop`)."""
+    process on virtual time (the caller runs it on a `simloop.VirtualTimeLoop`), where the
+    counterfactual rules apply and `scheduler` (`cluster.schedule`) makes every choice."""
     path = find(name)
     module = load(path)
     profile = choose_profile(module, es_compat)
     report = report or Report()
     setup: Setup = module.SETUP
-    launcher = SimLauncher() if sim else None
-    if launcher is not None:
+    if not sim and (replica_rule, links) != ("es", "any"):
+        raise ScenarioError("--replica-rule and --links change how the simulation behaves; "
+                            "real node processes always follow Elasticsearch (add --sim)")
+    launcher = None
+    if sim:
+        if scheduler is None:
+            scheduler = SeededScheduler(fifo=links == "fifo")
+        launcher = SimLauncher(scheduler)
         config = config_for(setup, seed=seed, profile=profile, port=9200)
+        config = replace(config, replica_rule=replica_rule, links=links, scheduler=scheduler.mode)
+        if scheduler.mode == "ordered":  # the scheduler decides what the link's config allows
+            scheduler.fifo = scheduler.fifo or links == "fifo"
+            scheduler.loss, scheduler.duplicate = config.link.loss > 0, config.link.duplicate > 0
+            config = replace(config, link=LinkConfig())
         manager = Manager(config, launcher=launcher, clock=asyncio.get_running_loop().time)
     else:
         config = config_for(setup, seed=seed, profile=profile,
@@ -242,6 +265,7 @@ async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | N
     outcome = await drive(module, path.stem, manager, setup, profile, report, config.seed)
     if launcher is not None:
         outcome.messages = launcher.messages
+        outcome.rules = rules_text(replica_rule, links)
     return outcome
 
 

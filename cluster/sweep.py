@@ -4,7 +4,9 @@ that runs one seed twice and names the first event where the two traces differ.
 Every run happens in one process on virtual time (`cluster.sim`), so a thousand seeds take
 seconds, and a failing seed is reproduced exactly by `occsim run SCENARIO --sim --seed N`. A
 sweep may spread its seeds over several processes (forked, one per core by default): each run
-is its own world, so the verdicts do not depend on how many there are.
+is its own world, so the verdicts do not depend on how many there are. With `dask` (an address
+`tcp://HOST:PORT`, the optional extra `occsim[dask]`) the runs go to an existing Dask cluster's
+workers instead, which must see the same scenario files.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from cluster import simloop
 from cluster.runner import Outcome, Report, run_scenario
 
 
-def simulate(name: str, seed: int, es_compat: int | None = None) -> Outcome:
+def simulate(name: str, seed: int, es_compat: int | None = None, *,
+             replica_rule: str = "es", links: str = "any") -> Outcome:
     """One silent simulated run of a scenario."""
     report = Report(io.StringIO())
     return simloop.run(run_scenario(name, seed=seed, es_compat=es_compat, report=report,
-                                    sim=True))
+                                    sim=True, replica_rule=replica_rule, links=links))
 
 
 def parse_seeds(text: str) -> range:
@@ -53,25 +56,48 @@ class SweepResult:
         return not self.failures
 
 
-def _verdict(name: str, seed: int, es_compat: int | None) -> tuple[int, str | None, int]:
+def _verdict(name: str, seed: int, es_compat: int | None, replica_rule: str = "es",
+             links: str = "any") -> tuple[int, str | None, int]:
     """One run, reduced to what a sweep keeps: seed, failure (None if it passed), messages."""
-    outcome = simulate(name, seed, es_compat)
+    outcome = simulate(name, seed, es_compat, replica_rule=replica_rule, links=links)
     return seed, None if outcome.passed else outcome.failure or "failed", outcome.messages or 0
 
 
+def on_dask(address: str, fn, *iterables) -> tuple[list, int]:
+    """`map(fn, *iterables)` on the workers of the Dask cluster at `address`, and how many
+    workers it has; ValueError when Dask is not installed or the cluster cannot be reached."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--dask needs Dask: pip install 'occsim[dask]'") from None
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot reach the Dask cluster at {address}: {exc}") from None
+    with client:
+        workers = len(client.scheduler_info()["workers"])
+        return client.gather(client.map(fn, *iterables, pure=False)), workers
+
+
 def sweep(name: str, seeds: range, es_compat: int | None = None, *,
-          jobs: int = 1) -> SweepResult:
+          jobs: int = 1, replica_rule: str = "es", links: str = "any",
+          dask: str | None = None) -> SweepResult:
     """Run `name` once per seed, on `jobs` processes (each seed is its own deterministic
     world, so they split across cores freely); collect the failing seeds with their verdicts."""
     started = time.perf_counter()
-    if jobs > 1 and len(seeds) > 1:
+    if dask is not None:
+        n = len(seeds)
+        verdicts, jobs = on_dask(dask, _verdict, [name] * n, list(seeds), [es_compat] * n,
+                                 [replica_rule] * n, [links] * n)
+    elif jobs > 1 and len(seeds) > 1:
         chunk = max(1, min(16, len(seeds) // (4 * jobs)))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             verdicts = list(pool.map(_verdict, itertools.repeat(name), seeds,
-                                     itertools.repeat(es_compat), chunksize=chunk))
+                                     itertools.repeat(es_compat), itertools.repeat(replica_rule),
+                                     itertools.repeat(links), chunksize=chunk))
     else:
         jobs = 1
-        verdicts = [_verdict(name, seed, es_compat) for seed in seeds]
+        verdicts = [_verdict(name, seed, es_compat, replica_rule, links) for seed in seeds]
     failures = [(seed, failure) for seed, failure, _ in verdicts if failure is not None]
     messages = sum(count for _, _, count in verdicts)
     return SweepResult(len(seeds), failures, messages, time.perf_counter() - started, jobs)
