@@ -61,6 +61,19 @@ class ClusterConfig:
     fd_timeout: float = 0.5
     fd_retries: int = 3
     max_content_length: int = 100 * 1024 * 1024  # http.max_content_length, bytes
+    # counterfactual rules (simulation only, see cluster/schedule.py): "es" | "apply-all";
+    # links "any" (they reorder) | "fifo"; and who orders deliveries: "seeded" | "ordered"
+    replica_rule: str = "es"
+    links: str = "any"
+    scheduler: str = "seeded"
+
+    @property
+    def rules(self) -> dict:
+        """What a run's trace header says beyond profile, nodes and seed: the rules and the
+        scheduler, each only when it is not the default (so older traces stay as they were)."""
+        rules = {"replica_rule": self.replica_rule, "links": self.links,
+                 "scheduler": self.scheduler}
+        return {k: v for k, v in rules.items() if v != ClusterConfig.__dataclass_fields__[k].default}
 
     @property
     def names(self) -> list[str]:
@@ -126,7 +139,8 @@ class Manager:
             await self.stop()
             raise ClusterError("a node did not start (is a port in use?); see its error above")
         self.recorder.record("cluster", es_compat=self.config.es_compat,
-                             nodes=self.config.nodes, seed=self.config.seed)
+                             nodes=self.config.nodes, seed=self.config.seed,
+                             **self.config.rules)
         await self.publish()
         self._background(self._detect_failures())
         if self.config.trace:

@@ -76,7 +76,8 @@ class Member:
     def __init__(self, name: str, profile: Profile, *, base_clock: Callable[[], float],
                  seed: int, link: LinkConfig, trace: bool,
                  replication_timeout: float = REPLICATION_TIMEOUT,
-                 sequencer: Iterator[int] | None = None, incarnation: int = 1) -> None:
+                 sequencer: Iterator[int] | None = None, incarnation: int = 1,
+                 apply_all: bool = False) -> None:
         self.name = name
         self.clock = Clock(base_clock)
         self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer)
@@ -87,7 +88,7 @@ class Member:
         self.node = Node(name, profile, clock=self.clock, recorder=self.recorder,
                          master=RemoteMaster(self.endpoint), transport=self.endpoint,
                          replication_timeout=replication_timeout,
-                         rng=random.Random(f"{seed}:{name}:ids{life}"))
+                         rng=random.Random(f"{seed}:{name}:ids{life}"), apply_all=apply_all)
 
     async def join(self, info: dict) -> None:
         """Tell the manager this node is up; adopt the cluster state it answers with."""

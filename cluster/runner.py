@@ -14,7 +14,7 @@ import random
 import socket
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +22,7 @@ from cluster import checker
 from cluster.client import Reply
 from cluster.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Setup
+from cluster.schedule import SeededScheduler
 from cluster.sim import SimLauncher
 from transport.network import LinkConfig
 
@@ -178,18 +179,31 @@ def choose_profile(module: ModuleType, es_compat: int | None) -> int:
 
 async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | None = None,
                        report: Report | None = None, port: int | None = None,
-                       sim: bool = False) -> Outcome:
+                       sim: bool = False, replica_rule: str = "es", links: str = "any",
+                       scheduler=None) -> Outcome:
     """Run one scenario and return its outcome (never raises for a failing story; raises
     ScenarioError for one that cannot start). On real node processes, or with `sim` in this
-    process on virtual time (the caller runs it on a `simloop.VirtualTimeLoop`)."""
+    process on virtual time (the caller runs it on a `simloop.VirtualTimeLoop`), where the
+    counterfactual rules apply and `scheduler` (`cluster.schedule`) makes every choice."""
     path = find(name)
     module = load(path)
     profile = choose_profile(module, es_compat)
     report = report or Report()
     setup: Setup = module.SETUP
-    launcher = SimLauncher() if sim else None
-    if launcher is not None:
+    if not sim and (replica_rule, links) != ("es", "any"):
+        raise ScenarioError("--replica-rule and --links change how the simulation behaves; "
+                            "real node processes always follow Elasticsearch (add --sim)")
+    launcher = None
+    if sim:
+        if scheduler is None:
+            scheduler = SeededScheduler(fifo=links == "fifo")
+        launcher = SimLauncher(scheduler)
         config = config_for(setup, seed=seed, profile=profile, port=9200)
+        config = replace(config, replica_rule=replica_rule, links=links, scheduler=scheduler.mode)
+        if scheduler.mode == "ordered":  # the scheduler decides what the link's config allows
+            scheduler.fifo = scheduler.fifo or links == "fifo"
+            scheduler.loss, scheduler.duplicate = config.link.loss > 0, config.link.duplicate > 0
+            config = replace(config, link=LinkConfig())
         manager = Manager(config, launcher=launcher, clock=asyncio.get_running_loop().time)
     else:
         config = config_for(setup, seed=seed, profile=profile,

@@ -6,6 +6,10 @@ same signals a real process does), a `MemoryNetwork` instead of websockets, and 
 hands client requests straight to a node's REST dispatcher. Everything else — the engine, the
 node's write path, the network model, the master's decisions, the scenario code — is the code the
 real processes run. With the same seed, the same story gives a byte-identical trace.
+
+Every choice of what happens next goes through the launcher's scheduler (`cluster.schedule`):
+the seeded one by default, or one that pools the messages between nodes and delivers them in
+the order it is told.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from cluster.client import Reply
 from cluster.member import Member
+from cluster.schedule import SeededScheduler
 from node.api import dispatch
 from node.profiles import profile
 from node.rest import Request, render
@@ -46,10 +51,12 @@ class MemoryNetwork:
     """Carries envelopes between the endpoints of one process: on the loop's next turn, or at
     once for an envelope that already waited out its delay on a timer."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self.paused: dict[str, list[Envelope]] = {}  # node -> envelopes waiting for it to resume
         self.messages = 0
+        self.pool = scheduler.pool  # None, or where messages between nodes wait to be chosen
+        self.observe = scheduler.observe  # None, or told every input each party gets
 
     def attach(self, endpoint: Endpoint) -> None:
         self.endpoints[endpoint.name] = endpoint
@@ -70,6 +77,8 @@ class MemoryNetwork:
             self.endpoints[env.src].undeliverable(env, f"[{env.dst}] is not reachable")
             return
         self.messages += 1
+        if self.observe is not None:
+            self.observe(env.dst, env.id)
         target.receive(env)
 
     def pause(self, name: str) -> None:
@@ -96,6 +105,8 @@ class _MemoryWire:
             copy = _through_the_wire(error_reply(env, str(exc)))
         if self.endpoint.name in self.network.paused:
             self.network.paused[self.endpoint.name].append(copy)
+        elif self.network.pool is not None and MANAGER not in (copy.src, copy.dst):
+            self.network.pool(copy)
         elif waited:  # it already took a turn of the loop to get here
             self.network.deliver(copy)
         else:
@@ -154,6 +165,8 @@ class SimSender:
                           dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
                           {k.lower(): v for k, v in headers.items()}, body)
         self.launcher.client_messages += 1
+        note = self.launcher.scheduler.note
+        note(node, "request")
         caller = asyncio.current_task()
         proc.callers.add(caller)
         try:
@@ -166,6 +179,7 @@ class SimSender:
             if proc.returncode is not None:
                 raise ConnectionResetError(f"[{node}] died before it answered")
         self.launcher.client_messages += 1
+        note("clients", ("reply", node, response.status))
         if isinstance(response.body, (dict, list)):
             return Reply(response.status, json.loads(render(response.body, pretty=False)))
         return Reply(response.status, response.body)
@@ -177,8 +191,10 @@ class SimSender:
 class SimLauncher:
     """Starts the manager's nodes as in-process members on a `MemoryNetwork`."""
 
-    def __init__(self) -> None:
-        self.network = MemoryNetwork()
+    def __init__(self, scheduler=None) -> None:
+        self.scheduler = scheduler if scheduler is not None else SeededScheduler()
+        self.network = MemoryNetwork(self.scheduler)
+        self.scheduler.network = self.network
         self.processes: dict[str, SimProcess] = {}
         self.sequencer = itertools.count()  # one execution order for every recorder
         self.client_messages = 0  # client requests and responses, as HTTP carries them
@@ -195,13 +211,16 @@ class SimLauncher:
                                                "pid": 0}
         manager.wire = manager.endpoint.wire
         manager.sender = SimSender(self)
+        self.scheduler.start(asyncio.get_running_loop())
 
     async def spawn(self, manager: Manager, name: str) -> SimProcess:
         c = manager.config
         loop = asyncio.get_running_loop()
         member = Member(name, profile(c.es_compat), base_clock=loop.time, seed=c.seed,
                         link=c.link, trace=c.trace, replication_timeout=c.replication_timeout,
-                        sequencer=self.sequencer, incarnation=manager.incarnations[name])
+                        sequencer=self.sequencer, incarnation=manager.incarnations[name],
+                        apply_all=c.replica_rule == "apply-all")
+        self.scheduler.attach(member)
         self.network.attach(member.endpoint)
         proc = SimProcess(member, self.network)
         self.processes[name] = proc

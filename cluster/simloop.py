@@ -18,6 +18,7 @@ import heapq
 import itertools
 import selectors
 from asyncio import events
+from collections.abc import Callable
 
 _PURGE_AT = 100  # cancelled timers kept in the heap before they are swept out (at half of it)
 
@@ -94,6 +95,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._timers: list[tuple[float, int, _Timer]] = []
         self._timer_order = itertools.count()
         self._cancelled_timers = 0
+        # called when nothing is ready and no timer is due at this instant; True when it made
+        # something ready (a scheduler delivering one message), False to let time move on
+        self.idle: Callable[[], bool] | None = None
+
+    def has_timers(self) -> bool:
+        """Whether any timer is still to fire."""
+        return any(not entry[2]._cancelled for entry in self._timers)
 
     def time(self) -> float:
         return self._now
@@ -120,7 +128,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._cancelled_timers += 1
 
     def _run_once(self) -> None:
-        """Run what is ready; when nothing is, first jump to the next live timer."""
+        """Run what is ready; when nothing is, let `idle` make one delivery ready, or else
+        jump to the next live timer."""
         ready, timers = self._ready, self._timers
         if self._cancelled_timers > _PURGE_AT and 2 * self._cancelled_timers > len(timers):
             self._purge()
@@ -128,10 +137,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             while timers and timers[0][2]._cancelled:
                 heapq.heappop(timers)[2]._scheduled = False
                 self._cancelled_timers -= 1
-            if not timers:
+            idle = self.idle
+            if idle is not None and (not timers or timers[0][0] >= self._now +
+                                     self._clock_resolution) and idle():
+                pass  # the scheduler made one delivery ready at this instant
+            elif not timers:
                 raise SimulationStalled("the simulation is stuck: nothing is scheduled")
-            when = timers[0][0]
-            if when > self._now:
+            elif timers[0][0] > self._now:
+                when = timers[0][0]
                 if when > self._limit:
                     raise SimulationStalled(f"virtual time passed {self._limit:g}s")
                 self._now = when

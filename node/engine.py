@@ -8,6 +8,9 @@ operation only if it is newer than what the copy holds and otherwise reports a d
 * profile 5 compares versions with the operation's replication version type (reference §5.3);
 * profiles 6+ compare seq_no and remember which seq_nos were processed (reference §5.4).
 
+A copy made with `apply_all` is the counterfactual Elasticsearch must not be: its replica path
+applies every operation as it arrives, with no comparison at all (for teaching, `--replica-rule`).
+
 Deletes leave tombstones that count for `gc_deletes` seconds (reference §4).
 """
 
@@ -124,8 +127,9 @@ class ShardCopy:
 
     def __init__(
         self, *, term: int = 1, gc_deletes: float = 60.0, order_by_seq_no: bool = True,
-        allocation_id: str | None = None,
+        allocation_id: str | None = None, apply_all: bool = False,
     ) -> None:
+        self.apply_all = apply_all  # the counterfactual rule: a replica applies every operation
         self.allocation_id = allocation_id  # which copy this is, as the master allocated it
         self.term = term
         self.gc_deletes = gc_deletes
@@ -225,7 +229,7 @@ class ShardCopy:
             current = held.version if held else NOT_FOUND
             deleted = held is None or held.deleted
             stale = conflicts_for_writes(op.version_type, current, op.version, deleted)
-        if stale:
+        if stale and not self.apply_all:
             return ReplicaResult(
                 False,
                 held_version=held.version if held else None,

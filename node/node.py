@@ -230,8 +230,10 @@ class Node:
         transport: Transport | None = None,
         replication_timeout: float = 30.0,
         rng: random.Random | None = None,
+        apply_all: bool = False,
     ) -> None:
         self.name = name
+        self.apply_all = apply_all  # counterfactual: replicas compare nothing (`ShardCopy`)
         self.profile = profile
         self.clock = clock
         self.recorder = recorder
@@ -274,7 +276,7 @@ class Node:
                     copy = self.copies[key] = ShardCopy(
                         term=routing["term"], gc_deletes=meta["gc_deletes"],
                         order_by_seq_no=self.profile.replicas_order_by_seq_no,
-                        allocation_id=allocation_id,
+                        allocation_id=allocation_id, apply_all=self.apply_all,
                     )
                     self._schedule_refresh(copy, meta)
                 elif routing["primary"] == self.name and copy.term < routing["term"]:
