@@ -1,0 +1,139 @@
+"""A simulated story driven one choice at a time, for `occsim play` and `occsim lesson`.
+
+`Session` keeps the scenario, its rules and the choices made so far (a schedule prefix).
+`Session.snapshot()` re-runs the story on virtual time with that prefix (a run takes
+milliseconds and is deterministic, so stepping back is replaying a shorter prefix) and returns
+what the student sees at that point: the trace so far, and the list of what can happen next.
+The choices go through `cluster.schedule.OrderedScheduler`; `PlayScheduler` adds two things a
+student needs there: every message may be dropped or duplicated, and a message a story holds
+back ("held by the story") may be delivered early.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from cluster import checker, simloop
+from cluster.runner import Outcome, Report, run_scenario
+from cluster.schedule import Choice, OrderedScheduler, Schedule, describe
+
+HELD = "held by the story: "
+
+
+class PlayScheduler(OrderedScheduler):
+    """An ordered scheduler where the student may also drop, duplicate, or deliver a held
+    message early. Past its prefix, it notes what could happen next and then lets the oldest
+    message go first, so the run always finishes."""
+
+    # the student may drop or duplicate any message, whatever the link's config says
+    loss = property(lambda self: True, lambda self, value: None)
+    duplicate = property(lambda self: True, lambda self, value: None)
+
+    def __init__(self, prefix: list[str]) -> None:
+        super().__init__(prefix, chooser=self._note)
+        self.members: list = []
+        self.next: list[Choice] | None = None  # what could happen after the prefix
+        self.boundary: int | None = None       # the first trace `order` after the prefix
+
+    def attach(self, member) -> None:
+        self.members.append(member)
+
+    def options(self) -> list[Choice]:
+        out = super().options()
+        for member in self.members:
+            for _, env in member.network._held:
+                out.append(Choice(HELD + describe(env, self._asked), "release", env))
+        return out
+
+    def _pick(self, options: list[Choice]) -> int:
+        step = len(self.taken)
+        if step < len(self.prefix):
+            wanted = self.prefix[step].removeprefix(HELD)
+            held = next((c for c in options if c.action == "release"
+                         and c.label.removeprefix(HELD).rsplit(" #", 1)[0]
+                         == wanted.rsplit(" #", 1)[0]), None)
+            if held is not None:
+                return self._let_go(held, options)
+            return super()._pick(options)
+        index = super()._pick(options)
+        choice = options[index]
+        return self._let_go(choice, options) if choice.action == "release" else index
+
+    def _let_go(self, held: Choice, options: list[Choice]) -> int:
+        """Take a held message out of its hold and deliver it now: `options` is rebuilt in
+        place and the index of its delivery returned."""
+        member = next(m for m in self.members if any(env is held.env for _, env in m.network._held))
+        member.network._held = [(r, env) for r, env in member.network._held if env is not held.env]
+        member.endpoint.release_one(held.env)
+        options[:] = self.options()
+        return next(i for i, c in enumerate(options)
+                    if c.action == "deliver" and c.env.id == held.env.id)
+
+    def _note(self, _: OrderedScheduler, options: list[Choice]) -> int:
+        if self.next is None:
+            self.next = list(options)
+            self.boundary = _peek(self.members[0].recorder.sequencer)
+        return 0
+
+
+def _peek(counter) -> int:
+    """The next number an `itertools.count` gives, without taking it (its repr is `count(N)`)."""
+    return int(repr(counter)[len("count("):-1])
+
+
+@dataclass
+class Snapshot:
+    """The story at one point: what happened so far, and what can happen next (empty when the
+    story has ended)."""
+
+    trace: list[dict]         # the events so far (the whole run's when it ended)
+    options: list[Choice]
+    outcome: Outcome          # the run continued oldest-first to its end
+    choices: list[str]        # the prefix that leads here
+
+    @property
+    def ended(self) -> bool:
+        return not self.options
+
+    def verdict(self) -> str:
+        """The checker's and the story's verdict in plain words."""
+        o = self.outcome
+        if o.passed:
+            return (f"PASS {o.name}: every copy converged, nothing acknowledged was lost and "
+                    "every answer was the expected one")
+        lines = [f"FAIL {o.name}: {o.failure}"]
+        if o.violations:
+            lines.append(checker.format_report(o.violations))
+        return "\n".join(lines)
+
+
+@dataclass
+class Session:
+    """A scenario under some rules, and the choices the student made."""
+
+    scenario: str
+    es_compat: int | None = None
+    replica_rule: str = "es"
+    links: str = "any"
+    choices: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_schedule(cls, schedule: Schedule) -> Session:
+        return cls(schedule.scenario, schedule.es_compat, schedule.replica_rule,
+                   schedule.links, list(schedule.choices))
+
+    def snapshot(self) -> Snapshot:
+        sched = PlayScheduler(self.choices)
+        outcome = simloop.run(run_scenario(
+            self.scenario, es_compat=self.es_compat, report=Report(io.StringIO()), sim=True,
+            replica_rule=self.replica_rule, links=self.links, scheduler=sched))
+        if sched.next is None:
+            return Snapshot(outcome.trace, [], outcome, list(sched.taken))
+        trace = [e for e in outcome.trace if e.get("order", 0) < sched.boundary]
+        return Snapshot(trace, sched.next, outcome, list(self.choices))
+
+    def schedule(self) -> Schedule:
+        """The file form (`Schedule.save`) of the choices made."""
+        return Schedule(self.scenario, es_compat=self.es_compat, replica_rule=self.replica_rule,
+                        links=self.links, choices=list(self.choices))
