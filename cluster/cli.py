@@ -376,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("trace")
     check.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     check.set_defaults(run=_cmd_check)
+    from cluster import lesson
+    les = sub.add_parser("lesson", help="predict, then reveal: a story's decisive moments as "
+                         "questions, scored (or a worksheet)")
+    lesson.add_arguments(les)
+    les.set_defaults(run=lesson.command)
     from cluster.bench import add_arguments as _add_bench_arguments
     bench = sub.add_parser("bench", help="measure writes/s, latency, memory and the "
                            "simulation's speed (or --soak SECONDS)")

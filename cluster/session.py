@@ -137,3 +137,12 @@ class Session:
         """The file form (`Schedule.save`) of the choices made."""
         return Schedule(self.scenario, es_compat=self.es_compat, replica_rule=self.replica_rule,
                         links=self.links, choices=list(self.choices))
+
+
+def open_session(scenario: str, *, es_compat: int | None = None, replica_rule: str = "es",
+                 links: str = "any") -> Session:
+    """A session of a scenario name, or of a schedule file saved by `occsim play` (its own
+    scenario, profile and rules then apply). Raises ScheduleError for a bad file."""
+    if scenario.endswith(".json"):
+        return Session.from_schedule(Schedule.load(scenario))
+    return Session(scenario, es_compat, replica_rule, links)

@@ -9,8 +9,8 @@ It is a pure function of the events: no I/O, no clocks. It works in two steps:
 - drawing (`_geometry`, `_header`, `_draw_row`, `_copies_table`, ...): rows -> one `Text` line
   each, at the width rich gives; the copies table beside the diagram from 120 columns, else below.
 
-`explain` turns one event into an OCC sentence for step-by-step replay; `render_text` and `save`
-print a view to plain text, SVG or HTML.
+`explain` turns one event into an OCC sentence for step-by-step replay; `render_text`, `export`
+and `save` print a view to plain text, SVG or HTML.
 """
 
 from __future__ import annotations
@@ -618,7 +618,11 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         src = _carrier(e, before)
         held = next((b for b in reversed(before) if b["kind"] in ("apply", "primary_write")
                      and b.get("node") == node and b.get("index") == e.get("index") and b.get("doc") == doc), None)
-        why = f"newer than the v{held.get('version')} it held" if held else f"it held no copy of doc {doc} yet"
+        older = held is not None and (held.get("seq_no", -1), held.get("version", -1)) > (
+            e.get("seq_no", -1), e.get("version", -1))  # only under the replica rule apply-all
+        why = (f"it held no copy of doc {doc} yet" if held is None else
+               f"older than the v{held.get('version')} it held, which it overwrites" if older else
+               f"newer than the v{held.get('version')} it held")
         return f"{node} applies {op}{src}: {why}"
     if kind == "discard":
         held = (e.get("held_seq_no", -1), e.get("held_version", -1))
@@ -721,21 +725,26 @@ def render_text(events: Iterable[dict], *, width: int = 100, doc: str | None = N
     return _plain(TraceView(list(events), doc=doc, shard=shard), width)
 
 
+def export(events: Iterable[dict], fmt: str, *, width: int = 120, doc: str | None = None,
+           shard: int | None = None, title: str | None = None) -> str:
+    """The view as "text", "svg" or "html", in a string."""
+    view = TraceView(list(events), doc=doc, shard=shard, title=title)
+    if fmt == "text":
+        return _plain(view, width)
+    console = _recorded(view, width, "truecolor")
+    if fmt == "svg":
+        return console.export_svg(title=title or "occsim trace")
+    if fmt == "html":
+        return console.export_html()
+    raise ValueError(f"unknown format {fmt!r}: expected text, svg or html")
+
+
 def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: str | None = None,
          shard: int | None = None, title: str | None = None) -> None:
     """Save the view as "text", "svg" or "html"."""
-    view = TraceView(list(events), doc=doc, shard=shard, title=title)
-    if fmt == "text":
-        with open(path, "w", encoding="utf-8") as out:
-            out.write(_plain(view, width))
-        return
-    console = _recorded(view, width, "truecolor")
-    if fmt == "svg":
-        console.save_svg(path, title=title or "occsim trace")
-    elif fmt == "html":
-        console.save_html(path)
-    else:
-        raise ValueError(f"unknown format {fmt!r}: expected text, svg or html")
+    text = export(events, fmt, width=width, doc=doc, shard=shard, title=title)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 if __name__ == "__main__":
