@@ -381,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "questions, scored (or a worksheet)")
     lesson.add_arguments(les)
     les.set_defaults(run=lesson.command)
+    ply = sub.add_parser("play", help="choose what the network does next, in the terminal")
+    from cluster import play
+    play.add_arguments(ply)
+    ply.set_defaults(run=play.command)
     from cluster.bench import add_arguments as _add_bench_arguments
     bench = sub.add_parser("bench", help="measure writes/s, latency, memory and the "
                            "simulation's speed (or --soak SECONDS)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-from cluster import checker, simloop
+from cluster import simloop
 from cluster.runner import Outcome, Report, run_scenario
 from cluster.schedule import Choice, OrderedScheduler, Schedule, describe
 
@@ -97,15 +97,29 @@ class Snapshot:
         return not self.options
 
     def verdict(self) -> str:
-        """The checker's and the story's verdict in plain words."""
+        """The story's and the checker's verdict in plain words, and any copies that differ."""
         o = self.outcome
-        if o.passed:
-            return (f"PASS {o.name}: every copy converged, nothing acknowledged was lost and "
-                    "every answer was the expected one")
-        lines = [f"FAIL {o.name}: {o.failure}"]
-        if o.violations:
-            lines.append(checker.format_report(o.violations))
+        lines = [f"PASS {o.name}: every answer was the expected one and the checker found "
+                 "nothing wrong" if o.passed else f"FAIL {o.name}: {o.failure}"]
+        lines += [f"checker: {v.message}" for v in o.violations]
+        lines += [f"copies differ: {d}" for d in divergence(o.trace)]
         return "\n".join(lines)
+
+
+def divergence(trace: list[dict]) -> list[str]:
+    """ "doc 1 of [website][3] is v4 on n1 (primary), v3 on n2" for every document whose
+    copies ended at different versions (from the run's final `state` events)."""
+    held: dict[tuple, dict[str, str]] = {}
+    for e in trace:
+        if e["kind"] == "state" and e.get("active", True):
+            for d in e.get("docs", ()):
+                where = e["node"] + (" (primary)" if e.get("primary") else "")
+                held.setdefault((e["index"], e["shard"], str(d["id"])), {})[where] = (
+                    "deleted" if d.get("deleted") else f"v{d['version']}")
+    return [f"doc {doc} of [{index}][{shard}] is "
+            + ", ".join(f"{v} on {node}" for node, v in sorted(copies.items()))
+            for (index, shard, doc), copies in sorted(held.items())
+            if len(set(copies.values())) > 1]
 
 
 @dataclass

@@ -80,8 +80,9 @@ class TraceView:
 
     def __init__(self, events: Sequence[dict] = (), *, doc: str | None = None,
                  shard: int | None = None, max_rows: int | None = None,
-                 title: str | None = None) -> None:
+                 title: str | None = None, copies: bool = True) -> None:
         self.events: list[dict] = list(events)
+        self.copies = copies  # False: the copies table is drawn elsewhere (`copies_table`)
         self.doc = None if doc is None else str(doc)
         self.shard = shard
         self.max_rows = max_rows
@@ -100,7 +101,7 @@ class TraceView:
         heading = _heading(self.title, self.doc, self.shard)
         if heading is not None:
             yield heading
-        table = _copies_table(layout.copies)
+        table = _copies_table(layout.copies) if self.copies else None
         side = _side_width(console, options, table, len(layout.lanes))
         if side:
             grid = Table.grid(padding=(0, 1))
@@ -515,6 +516,14 @@ def _diagram(layout: _Layout, width: int, max_rows: int | None) -> list[Text]:
     lines.append(_draw_row(Row(None, down=rows[0].down if rows else frozenset()), xs, notes_x))
     lines.extend(_draw_row(row, xs, notes_x) for row in rows)
     return lines
+
+
+def copies_table(events: Iterable[dict], *, doc: str | None = None,
+                 shard: int | None = None) -> Table | None:
+    """The copies table alone, of the shards that hold documents (None when none does)."""
+    copies = _Layout(events, doc, shard).copies
+    return _copies_table({key: held for key, held in copies.items()
+                          if any(held["docs"].values())})
 
 
 def _copies_table(copies: dict[tuple, dict]) -> Table | None:
