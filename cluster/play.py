@@ -98,7 +98,8 @@ class PlayApp(App):
         choice = next((c for c in row if c.action == action
                        or (action == "deliver" and c.action == "release")), None)
         if choice is None:
-            self._say(f"a message held by the story can only be delivered early, not {action}ed")
+            done = {"drop": "dropped", "duplicate": "duplicated"}[action]
+            self._say(f"a message held by the story can only be delivered early, not {done}")
             return
         await self._choose(choice.label)
 

@@ -142,6 +142,7 @@ class Session:
         outcome = simloop.run(run_scenario(
             self.scenario, es_compat=self.es_compat, report=Report(io.StringIO()), sim=True,
             replica_rule=self.replica_rule, links=self.links, scheduler=sched))
+        self.choices[:] = sched.taken[:len(self.choices)]  # as the schedule records them
         if sched.next is None:
             return Snapshot(outcome.trace, [], outcome, list(sched.taken))
         trace = [e for e in outcome.trace if e.get("order", 0) < sched.boundary]
