@@ -27,7 +27,7 @@ from textual.widgets.option_list import Option
 from cluster.runner import ScenarioError
 from cluster.schedule import Choice, ScheduleError
 from cluster.session import HELD, Session, Snapshot
-from cluster.view import TraceView, copies_table, explain
+from cluster.view import TraceView, copies_table, explain, legend
 
 KEYS = ("Enter deliver · d drop · u duplicate · n simulation picks · b back · s save schedule · "
         "? keys · q quit · ↑↓ choose")
@@ -40,8 +40,8 @@ class Diagram(Static):
     events: list[dict] = []
 
     def render(self) -> TraceView:
-        rows = max(3, self.size.height - 8)  # lane names, counters and legend take the rest
-        return TraceView(self.events, max_rows=rows, copies=False)
+        rows = max(3, self.size.height - 4)  # lane names and "… N earlier events" take the rest
+        return TraceView(self.events, max_rows=rows, copies=False, footer=False)
 
 
 class PlayApp(App):
@@ -54,7 +54,8 @@ class PlayApp(App):
     #diagram { height: 1fr; min-height: 6; }
     #copies { height: auto; max-height: 6; }
     #next { height: auto; max-height: 7; border: none; padding: 0; }
-    #status { height: auto; max-height: 6; background: $boost; }
+    #status { height: auto; max-height: 3; background: $boost; }
+    #status.verdict { max-height: 10; }
     """
     BINDINGS = [
         Binding("enter", "act('deliver')", "deliver"),
@@ -124,7 +125,7 @@ class PlayApp(App):
                   f"occsim run --sim --schedule {self.save_to}, or occsim lesson {self.save_to}")
 
     def action_keys(self) -> None:
-        self._say(KEYS)
+        self._say(f"{KEYS}\n{legend()}")
 
     # -- drawing -------------------------------------------------------------------------
     async def _choose(self, label: str) -> None:
@@ -139,7 +140,7 @@ class PlayApp(App):
         events = snapshot.trace
         said = [s for i in range(before, len(events)) if events[i]["kind"] in _TOLD
                 for s in [explain(events[i], events[:i])] if s]
-        self._show(snapshot, "\n".join(said[-3:]) or label.removeprefix(HELD))
+        self._show(snapshot, "\n".join(said[-2:]) or label.removeprefix(HELD))
 
     def _show(self, snapshot: Snapshot, status: str) -> None:
         self.snapshot = snapshot
@@ -164,6 +165,7 @@ class PlayApp(App):
             listing.add_options(Option(Text(w, style="dim"), disabled=True)
                                 for w in _waiting(snapshot.trace))
             listing.highlighted = 0
+        self.query_one("#status").set_class(snapshot.ended, "verdict")
         self._say(status)
 
     def _row(self) -> list[Choice] | None:

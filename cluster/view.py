@@ -80,9 +80,10 @@ class TraceView:
 
     def __init__(self, events: Sequence[dict] = (), *, doc: str | None = None,
                  shard: int | None = None, max_rows: int | None = None,
-                 title: str | None = None, copies: bool = True) -> None:
+                 title: str | None = None, copies: bool = True, footer: bool = True) -> None:
         self.events: list[dict] = list(events)
         self.copies = copies  # False: the copies table is drawn elsewhere (`copies_table`)
+        self.footer = footer  # False: no counters and legend below the diagram
         self.doc = None if doc is None else str(doc)
         self.shard = shard
         self.max_rows = max_rows
@@ -115,8 +116,10 @@ class TraceView:
             if table is not None:
                 yield Text()
                 yield table
-            yield from _flow(_counters(layout), width)
-        yield from _flow(_legend(), width, sep=" · ")
+            if self.footer:
+                yield from _flow(_counters(layout), width)
+        if self.footer:
+            yield from _flow(_legend(), width, sep=" · ")
 
 
 def _side_width(console: Console, options: ConsoleOptions, table: Table | None, lanes: int) -> int:
@@ -516,6 +519,11 @@ def _diagram(layout: _Layout, width: int, max_rows: int | None) -> list[Text]:
     lines.append(_draw_row(Row(None, down=rows[0].down if rows else frozenset()), xs, notes_x))
     lines.extend(_draw_row(row, xs, notes_x) for row in rows)
     return lines
+
+
+def legend() -> str:
+    """The glyphs' meanings, on one line."""
+    return " · ".join(t.plain for t in _legend())
 
 
 def copies_table(events: Iterable[dict], *, doc: str | None = None,
