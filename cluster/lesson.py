@@ -3,9 +3,10 @@ multiple-choice questions, scored, and printed as a worksheet.
 
 Questions come from the trace alone, so every scenario (and every schedule saved by `occsim
 play`) is a lesson. A moment is decisive when
-  - a replication message is about to reach a copy that already holds the document
-    ("n2 holds doc 1 at v4. v3 arrives from n1. What does n2 do?"),
-  - a conditional write (`version=`, `if_seq_no=`) is about to be answered, or
+  - a replication message is about to reach a copy that holds the document at another version
+    than the one just before it ("n2 holds doc 1 at v4. v3 arrives from n1. What does n2
+    do?"; v2 arriving at a copy of v1 is no question),
+  - a conditional write (`version=`, `if_seq_no=`, a create) is about to be decided, or
   - a document is read after something surprising happened to it (an operation reached a copy
     out of order, a copy discarded or rejected one, a node went down, a primary was promoted):
     which version comes back?
@@ -52,8 +53,8 @@ def questions(trace: list[dict]) -> tuple[list[dict], list[Question]]:
     `MAX_QUESTIONS`, the surprising ones first when there are more)."""
     events = sorted((e for e in trace if e["kind"] not in ("state", "routing")), key=order_key)
     found: list[Question] = []
-    held: dict[tuple, int] = {}      # (node, index, doc) -> version of the copy
-    written: dict[tuple, list] = {}  # (index, doc) -> versions the primaries wrote
+    held: dict[tuple, dict] = {}     # (node, index, doc) -> the write that made the copy
+    written: dict[tuple, list] = {}  # (index, doc) -> versions written to any copy
     surprised: set[tuple] = set()    # (index, doc) something surprising happened to
     late = {id(e) for e, _ in out_of_order(events)}
     for i, e in enumerate(events):
@@ -62,13 +63,13 @@ def questions(trace: list[dict]) -> tuple[list[dict], list[Question]]:
             q = _replica(events, i, held.get((e["dst"], *key)))
             found += [q] if q else []
         elif kind == "client_request" and e.get("doc") is not None:
-            q = (_write(events, i, held) if e.get("method") in ("PUT", "POST")
+            q = (_write(events, i) if e.get("method") in ("PUT", "POST")
                  else _read(events, i, written.get(key, [])) if e.get("method") == "GET"
                  and key in surprised else None)
             found += [q] if q else []
         if kind in ("apply", "primary_write") and e.get("version") is not None:
-            held[(e["node"], *key)] = e["version"]
-        if kind == "primary_write":
+            held[(e["node"], *key)] = e
+        if kind in ("primary_write", "apply"):  # a killed primary's own record may be lost
             written.setdefault(key, []).append(e["version"])
         if kind in _SURPRISES or id(e) in late:
             surprised |= {k for k in written if e.get("doc") in (None, k[1])}
@@ -87,54 +88,77 @@ def _outcome(events: list[dict], i: int, kinds: tuple[str, ...], **match) -> int
     return None
 
 
-def _replica(events: list[dict], i: int, version: int | None) -> Question | None:
+def _replica(events: list[dict], i: int, copy: dict | None) -> Question | None:
     e = events[i]
-    if version is None:
-        return None  # the copy holds nothing yet: nothing to decide
+    if copy is None or e.get("version") == copy.get("version", 0) + 1:
+        return None  # nothing held yet, or the very next version: nothing to decide
     j = _outcome(events, i, ("apply", "discard"), node=e["dst"], index=e.get("index"),
                  doc=e.get("doc"), version=e.get("version"), seq_no=e.get("seq_no"))
     if j is None:
         return None
     node, doc = e["dst"], e["doc"]
-    prompt = (f"{node} holds doc {doc} at v{version}. v{e['version']} arrives from {e['src']}. "
+    prompt = (f"{node} holds {_copy_words(copy)}. v{e['version']} arrives from {e['src']}. "
               f"What does {node} do?")
     answer = 0 if events[j]["kind"] == "apply" else 1
     return Question(i, prompt, VERBS, answer, explain(events[j], events[:j]), doc, answer == 1)
 
 
-def _write(events: list[dict], i: int, held: dict[tuple, int]) -> Question | None:
+def _write(events: list[dict], i: int) -> Question | None:
+    """A conditional write (`version=`, `if_seq_no=`, `op_type=create`), asked when its primary
+    is about to decide, with what that primary holds then."""
     e = events[i]
     path = e.get("path", "")
-    if not any(f"{p}=" in path for p in ("version", "if_seq_no")):
+    if not any(p in path for p in ("version=", "if_seq_no=", "op_type=create", "/_create")):
         return None
-    j = _outcome(events, i, ("primary_write", "conflict"), index=e.get("index"),
-                 doc=e.get("doc"))
     r = _outcome(events, i, ("response",), client=e.get("client"), node=e["node"],
                  path=path)
-    if j is None or r is None or not (events[r]["status"] < 300 or events[r]["status"] == 409):
+    if r is None or not (events[r]["status"] < 300 or events[r]["status"] == 409):
+        return None
+    reply = events[r]
+    decided = (dict(kinds=("conflict",), reason=reply.get("reason")) if reply["status"] == 409
+               else dict(kinds=("primary_write",), version=reply.get("version")))
+    kinds = decided.pop("kinds")
+    j = next((k for k in range(r - 1, i, -1) if events[k]["kind"] in kinds
+              and events[k].get("doc") == e.get("doc")
+              and all(events[k].get(f) == v for f, v in decided.items())), None)
+    if j is None:
         return None
     primary, doc = events[j]["node"], e["doc"]
-    version = held.get((primary, e.get("index"), doc))
-    state = f"doc {doc} at v{version}" if version is not None else f"no doc {doc}"
+    state = _held_before(events, j, primary, e.get("index"), doc) or f"no doc {doc}"
     prompt = (f"{e.get('client', 'a client')} sends {e['method']} {path} to {e['node']}. "
               f"The primary {primary} holds {state}. What does {primary} do?")
-    answer = 2 if events[r]["status"] == 409 else 0
-    return Question(i, prompt, VERBS, answer, explain(events[j], events[:j]), doc, answer == 2)
+    answer = 2 if reply["status"] == 409 else 0
+    return Question(j, prompt, VERBS, answer, explain(events[j], events[:j]), doc, answer == 2)
+
+
+def _held_before(events: list[dict], j: int, node: str, index: str, doc: str) -> str | None:
+    """`node`'s copy of `doc` just before event `j`, in words (None: no copy)."""
+    return next((_copy_words(e) for e in reversed(events[:j])
+                 if e["kind"] in ("apply", "primary_write") and e["node"] == node
+                 and e.get("index") == index and e.get("doc") == doc), None)
+
+
+def _copy_words(e: dict) -> str:
+    """ "doc 1 at v4", or "doc 1 deleted at v11" for a tombstone."""
+    deleted = " deleted" if e.get("op") == "delete" else ""
+    return f"doc {e.get('doc')}{deleted} at v{e.get('version')}"
 
 
 def _read(events: list[dict], i: int, written: list[int]) -> Question | None:
+    """Which version a GET returns (or 404), among the last versions written."""
     e = events[i]
     r = _outcome(events, i, ("response",), client=e.get("client"), node=e["node"],
                  path=e.get("path"))
-    if r is None or events[r].get("status") != 200 or events[r].get("version") is None:
+    if r is None or events[r].get("status") not in (200, 404):
         return None
     versions = sorted(set(written))[-3:]
-    if events[r]["version"] not in versions or len(versions) < 2:
+    choices = tuple(f"v{v}" for v in versions) + ("404 not found",)
+    got = "404 not found" if events[r]["status"] == 404 else f"v{events[r].get('version')}"
+    if got not in choices or len(choices) < 2:
         return None
     prompt = (f"{e.get('client', 'a client')} reads doc {e['doc']} from {e['node']} "
               f"(GET {e['path']}). Which version comes back?")
-    return Question(i, prompt, tuple(f"v{v}" for v in versions),
-                    versions.index(events[r]["version"]), explain(events[r], events[:r]),
+    return Question(i, prompt, choices, choices.index(got), explain(events[r], events[:r]),
                     e["doc"], True)
 
 

@@ -9,7 +9,7 @@ from cluster import lesson, simloop
 from cluster.cli import main
 from cluster.runner import Report, run_scenario
 
-SEED_004 = ["a", "a", "c", "a", "b", "c", "c"]  # the key of seed-004's lesson
+SEED_004 = ["a", "c", "a", "b", "c", "c"]  # the key of seed-004's lesson
 
 
 def _questions(name: str, **rules) -> list[lesson.Question]:
@@ -43,37 +43,37 @@ def test_under_apply_all_the_late_version_is_applied():
 def test_answers_are_scored(capsys):
     assert main(["lesson", "seed-004", "--answers", ",".join(SEED_004)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[-1] == "score 7/7"
+    assert out.splitlines()[-1] == "score 6/6"
     assert "right. n2 holds doc 1 at v4; v3 from n1 arrives late" in out
 
 
 def test_missing_answers_are_wrong_and_extra_ones_ignored(capsys):
     main(["lesson", "seed-004", "--answers", "a, A,x"])
     out = capsys.readouterr().out
-    assert "score 2/7" in out
+    assert "score 1/6" in out
     assert "wrong, the answer is (c) answers 409" in out
-    assert "  5. n2 holds doc 1 at v4. v3 arrives from n1. What does n2 do?  answer (b) " \
+    assert "  4. n2 holds doc 1 at v4. v3 arrives from n1. What does n2 do?  answer (b) " \
            "discards it" in out
     assert "replay: occsim run seed-004 --sim --trace lesson.jsonl && occsim replay " \
            "lesson.jsonl --step --doc 1" in out
     main(["lesson", "seed-004", "--answers", ",".join(SEED_004 + ["a", "b"])])
-    assert "score 7/7" in capsys.readouterr().out
+    assert "score 6/6" in capsys.readouterr().out
 
 
 def test_worksheets(tmp_path, capsys):
     page, text = tmp_path / "seed.html", tmp_path / "seed.md"
     assert main(["lesson", "seed-004", "--worksheet", str(page)]) == 0
     assert main(["lesson", "seed-004", "--worksheet", str(text)]) == 0
-    assert capsys.readouterr().out.count("7 questions and their key written") == 2
+    assert capsys.readouterr().out.count("6 questions and their key written") == 2
     html = page.read_text()
-    assert html.count("<svg") == 7 and html.count("<h2>Question") == 7
+    assert html.count("<svg") == 6 and html.count("<h2>Question") == 6
     assert html.index("n2 holds doc 1 at v4. v3 arrives from n1.") < html.index("Answer key")
     assert "<li>(b) discards it: n2 holds doc 1 at v4; v3 from n1 arrives late" in html
     md = text.read_text()
-    assert md.count("```text") == 7
-    question = md.split("## Question 5")[1].split("## Question 6")[0]
+    assert md.count("```text") == 6
+    question = md.split("## Question 4")[1].split("## Question 5")[0]
     assert "held: doc 1 v3" in question and "arrived after v4" not in question  # up to then
-    assert "5. (b) discards it: n2 holds doc 1 at v4" in md.split("## Answer key")[1]
+    assert "4. (b) discards it: n2 holds doc 1 at v4" in md.split("## Answer key")[1]
 
 
 def test_mistakes_are_one_line(capsys, tmp_path):
