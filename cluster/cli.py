@@ -121,24 +121,65 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
     p.add_argument("--trace", metavar="FILE", help="write the merged trace as JSON lines")
 
 
+def _scheduler_for(args: argparse.Namespace):
+    """The scheduler `occsim run` uses, the seed and profile, from `--schedule` or the flags;
+    ValueError (or ScheduleError) for flags that cannot go together."""
+    from cluster import runner
+    from cluster.schedule import OrderedScheduler, Schedule, SeededScheduler
+
+    if args.save_schedule and not args.sim:
+        raise ValueError("--save-schedule writes a simulated run's schedule: add --sim")
+    if args.schedule is None:
+        return SeededScheduler(fifo=args.links == "fifo"), args.seed, args.es_compat
+    if not args.sim:
+        raise ValueError("--schedule replays a simulated run: add --sim")
+    schedule = Schedule.load(args.schedule)
+    if runner.find(schedule.scenario).resolve() != runner.find(args.scenario).resolve():
+        raise ValueError(f"{args.schedule} is a schedule of [{schedule.scenario}], "
+                         f"not of [{args.scenario}]")
+    if args.seed is not None:
+        raise ValueError("--schedule carries its own seed: leave out --seed")
+    for flag, given, saved in (("--es-compat", args.es_compat, schedule.es_compat),
+                               ("--replica-rule", args.replica_rule, schedule.replica_rule),
+                               ("--links", args.links, schedule.links)):
+        if given is not None and saved is not None and given != saved:
+            raise ValueError(f"{args.schedule} ran with {flag} {saved}, not {given}")
+    args.replica_rule, args.links = schedule.replica_rule, schedule.links
+    if schedule.mode == "seeded":
+        scheduler = SeededScheduler(schedule.choices)
+    else:
+        scheduler = OrderedScheduler(schedule.choices, timers=schedule.timers)
+    return scheduler, schedule.seed, schedule.es_compat or args.es_compat
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from cluster import runner, view
+    from cluster.schedule import Schedule, ScheduleError
 
+    try:
+        scheduler, seed, es_compat = _scheduler_for(args)
+        if args.twin:
+            return _run_twin(args)
+    except (ValueError, ScheduleError, runner.ScenarioError) as exc:
+        print(f"occsim run: {exc}", file=sys.stderr)
+        return 2
+    replica_rule, links = args.replica_rule or "es", args.links or "any"
     live = not args.no_live and sys.stdout.isatty()
     if live:
         from cluster.live import LiveReport
         report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario)
     else:
         report = runner.Report()
-    story = runner.run_scenario(args.scenario, seed=args.seed, es_compat=args.es_compat,
-                                report=report, sim=args.sim)
+    story = runner.run_scenario(args.scenario, seed=seed, es_compat=es_compat, report=report,
+                                sim=args.sim, replica_rule=replica_rule, links=links,
+                                scheduler=scheduler if args.sim else None)
     try:
         if args.sim:
             from cluster import simloop
             outcome = simloop.run(story)
         else:
             outcome = asyncio.run(story)
-    except runner.ScenarioError as exc:
+    except (runner.ScenarioError, ScheduleError) as exc:
         print(f"occsim run: {exc}", file=sys.stderr)
         return 2
     if args.trace:
@@ -148,7 +189,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(view.render_text(outcome.trace, width=args.width, doc=args.doc,
                                shard=args.shard))
     print(outcome.verdict)
+    if args.save_schedule:
+        if seed is None:
+            seed = runner.load(runner.find(args.scenario)).SETUP.seed
+        Schedule(outcome.name, scheduler.mode, seed, outcome.profile, replica_rule, links,
+                 getattr(scheduler, "timers", False), scheduler.taken).save(args.save_schedule)
+        print(f"schedule: {len(scheduler.taken)} choices written to {args.save_schedule}")
+    if scheduler.mismatch:
+        print(f"occsim run: the run parted from its schedule at {scheduler.mismatch}",
+              file=sys.stderr)
+        return 1
     return 0 if outcome.passed else 1
+
+
+def _run_twin(args: argparse.Namespace) -> int:
+    from cluster import twin, view
+
+    if not args.sim or args.schedule:
+        raise ValueError("--twin runs a seeded simulation twice: use it with --sim and "
+                         "without --schedule")
+    rule = twin.parse(args.twin)
+    first, second = twin.run_pair(args.scenario, seed=args.seed, es_compat=args.es_compat,
+                                  replica_rule=args.replica_rule or "es",
+                                  links=args.links or "any", twin=rule)
+    print(twin.side_by_side(first, second))
+    if args.save_html:
+        view.save_html_pages([(first.verdict, first.trace), (second.verdict, second.trace)],
+                             args.save_html, doc=args.doc, shard=args.shard)
+        print(f"both diagrams written to {args.save_html}")
+    return 0 if first.passed else 1
+
+
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from cluster import explore, runner
+
+    try:
+        path = runner.find(args.scenario)
+        runner.choose_profile(runner.load(path), args.es_compat)
+        if args.max_schedules < 1:
+            raise ValueError(f"--max-schedules must be at least 1, not {args.max_schedules}")
+        os.makedirs(args.save_dir, exist_ok=True)
+    except (ValueError, OSError, runner.ScenarioError) as exc:
+        print(f"occsim explore: {exc}", file=sys.stderr)
+        return 2
+    result = explore.explore(str(path), es_compat=args.es_compat,
+                             replica_rule=args.replica_rule, links=args.links,
+                             strategy=args.strategy, max_schedules=args.max_schedules,
+                             timers=args.timers, seed=args.seed)
+    print(explore.report(result, args.scenario, save_dir=args.save_dir,
+                         es_compat=args.es_compat, replica_rule=args.replica_rule,
+                         links=args.links, timers=args.timers))
+    return 1 if result.broken else 0
 
 
 def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
@@ -193,7 +284,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"occsim sweep: {exc}", file=sys.stderr)
         return 2
     compat = f" --es-compat {args.es_compat}" if args.es_compat else ""
-    result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs)
+    compat += "".join(f" --{flag} {value}" for flag, value, default in (
+        ("replica-rule", args.replica_rule, "es"), ("links", args.links, "any"))
+        if value != default)
+    result = sweep.sweep(str(path), seeds, args.es_compat, jobs=args.jobs,
+                         replica_rule=args.replica_rule, links=args.links)
     for seed, failure in result.failures:
         print(f"FAIL seed {seed}: {failure}\n  reproduce: occsim run {args.scenario} --sim "
               f"--seed {seed}{compat}")
@@ -304,6 +399,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def _add_rule_options(p: argparse.ArgumentParser, default: str | None = "") -> None:
+    """The counterfactual rules (simulation only)."""
+    p.add_argument("--replica-rule", choices=("es", "apply-all"),
+                   default="es" if default == "" else default,
+                   help="es: replicas ignore an older operation; apply-all: they apply all")
+    p.add_argument("--links", choices=("any", "fifo"), default="any" if default == "" else default,
+                   help="any: messages may overtake each other; fifo: in order on each link")
+
+
 def _add_view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--doc", help="show only this document id")
     p.add_argument("--shard", type=int, help="show only this shard number")
@@ -333,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-live", action="store_true", help="plain text, no live view")
     run.add_argument("--sim", action="store_true",
                      help="one process on virtual time: same seed, same trace")
+    _add_rule_options(run, default=None)
+    run.add_argument("--save-schedule", metavar="FILE",
+                     help="write the run's schedule (seed, profile, rules, every choice)")
+    run.add_argument("--schedule", metavar="FILE",
+                     help="replay a saved or hand-written schedule (with --sim)")
+    run.add_argument("--twin", metavar="RULE=VALUE",
+                     help="run again with one rule changed (replica-rule=apply-all or "
+                     "links=fifo) and show both outcomes side by side")
     _add_view_options(run)
     run.set_defaults(run=_cmd_run)
     swp = sub.add_parser("sweep", help="run a scenario in the simulation across many seeds")
@@ -341,6 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     swp.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                      help="processes to spread the seeds over (default: one per core)")
+    _add_rule_options(swp)
+    exp = sub.add_parser("explore", help="run a story in every delivery order (in the "
+                         "simulation) and group the runs by outcome")
+    exp.add_argument("scenario")
+    exp.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
+    _add_rule_options(exp)
+    exp.add_argument("--strategy", choices=("dfs", "random", "pct"), default="dfs",
+                     help="depth-first over every order (default), or sample orders")
+    exp.add_argument("--max-schedules", type=int, default=10_000,
+                     help="stop after this many runs (default: %(default)s)")
+    exp.add_argument("--timers", action="store_true",
+                     help="let time pass (timers fire) as a choice, not only deliveries")
+    exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
+    exp.add_argument("--save-dir", default="occsim-explore",
+                     help="where each class's schedule is written (default: %(default)s)")
+    exp.set_defaults(run=_cmd_explore)
     swp.set_defaults(run=_cmd_sweep)
     det = sub.add_parser("determinism",
                          help="run a scenario twice with one seed and compare the traces")

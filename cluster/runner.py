@@ -152,10 +152,12 @@ class Outcome:
     trace: list[dict] = field(default_factory=list)
     violations: list = field(default_factory=list)
     messages: int | None = None  # in the simulation: messages its network carried
+    rules: str = ""  # the counterfactual rules it ran under, e.g. " [replica-rule apply-all]"
 
     @property
     def verdict(self) -> str:
-        return f"PASS {self.name}" if self.passed else f"FAIL {self.name}: {self.failure}"
+        name = self.name + self.rules
+        return f"PASS {name}" if self.passed else f"FAIL {name}: {self.failure}"
 
 
 def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> ClusterConfig:
@@ -165,6 +167,13 @@ def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> Cl
     return ClusterConfig(nodes=setup.nodes, port=port, seed=setup.seed if seed is None else seed,
                          link=link, es_compat=profile, trace=True,
                          replication_timeout=setup.replication_timeout)
+
+
+def rules_text(replica_rule: str, links: str) -> str:
+    """The counterfactual rules as a verdict names them ("" for Elasticsearch's own)."""
+    rules = [f"replica-rule {replica_rule}"] * (replica_rule != "es") + \
+        [f"links {links}"] * (links != "any")
+    return f" [{', '.join(rules)}]" if rules else ""
 
 
 def choose_profile(module: ModuleType, es_compat: int | None) -> int:
@@ -213,6 +222,7 @@ async def run_scenario(name: str, *, seed: int | None = None, es_compat: int | N
     outcome = await drive(module, path.stem, manager, setup, profile, report, config.seed)
     if launcher is not None:
         outcome.messages = launcher.messages
+        outcome.rules = rules_text(replica_rule, links)
     return outcome
 
 

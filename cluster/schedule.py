@@ -101,11 +101,12 @@ def describe(env: Envelope, asked: dict[str, str]) -> str:
     else:
         body = env.body if isinstance(env.body, dict) else {}
         parts = [] if env.kind == "replicate" else [env.kind]
-        if "doc" in body:
-            parts.append(f"doc {body['doc']}")
+        doc = body.get("doc", body.get("doc_id"))
+        if doc is not None:
+            parts.append(f"doc {doc}")
         elif "shard" in body:
             parts.append(f"shard {body['shard']}")
-        if "version" in body:
+        if isinstance(body.get("version"), int) and body["version"] >= 0:
             parts.append(f"v{body['version']}")
         what = " ".join(parts)
         asked[env.id] = what

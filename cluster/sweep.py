@@ -21,11 +21,12 @@ from cluster import simloop
 from cluster.runner import Outcome, Report, run_scenario
 
 
-def simulate(name: str, seed: int, es_compat: int | None = None) -> Outcome:
+def simulate(name: str, seed: int, es_compat: int | None = None, *,
+             replica_rule: str = "es", links: str = "any") -> Outcome:
     """One silent simulated run of a scenario."""
     report = Report(io.StringIO())
     return simloop.run(run_scenario(name, seed=seed, es_compat=es_compat, report=report,
-                                    sim=True))
+                                    sim=True, replica_rule=replica_rule, links=links))
 
 
 def parse_seeds(text: str) -> range:
@@ -50,14 +51,15 @@ class SweepResult:
         return not self.failures
 
 
-def _verdict(name: str, seed: int, es_compat: int | None) -> tuple[int, str | None, int]:
+def _verdict(name: str, seed: int, es_compat: int | None, replica_rule: str = "es",
+             links: str = "any") -> tuple[int, str | None, int]:
     """One run, reduced to what a sweep keeps: seed, failure (None if it passed), messages."""
-    outcome = simulate(name, seed, es_compat)
+    outcome = simulate(name, seed, es_compat, replica_rule=replica_rule, links=links)
     return seed, None if outcome.passed else outcome.failure or "failed", outcome.messages or 0
 
 
 def sweep(name: str, seeds: range, es_compat: int | None = None, *,
-          jobs: int = 1) -> SweepResult:
+          jobs: int = 1, replica_rule: str = "es", links: str = "any") -> SweepResult:
     """Run `name` once per seed, on `jobs` processes (each seed is its own deterministic
     world, so they split across cores freely); collect the failing seeds with their verdicts."""
     started = time.perf_counter()
@@ -65,10 +67,11 @@ def sweep(name: str, seeds: range, es_compat: int | None = None, *,
         chunk = max(1, min(16, len(seeds) // (4 * jobs)))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             verdicts = list(pool.map(_verdict, itertools.repeat(name), seeds,
-                                     itertools.repeat(es_compat), chunksize=chunk))
+                                     itertools.repeat(es_compat), itertools.repeat(replica_rule),
+                                     itertools.repeat(links), chunksize=chunk))
     else:
         jobs = 1
-        verdicts = [_verdict(name, seed, es_compat) for seed in seeds]
+        verdicts = [_verdict(name, seed, es_compat, replica_rule, links) for seed in seeds]
     failures = [(seed, failure) for seed, failure, _ in verdicts if failure is not None]
     messages = sum(count for _, _, count in verdicts)
     return SweepResult(len(seeds), failures, messages, time.perf_counter() - started, jobs)

@@ -764,6 +764,15 @@ def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: 
         out.write(text)
 
 
+def save_html_pages(runs: list[tuple[str, list[dict]]], path: str, *, width: int = 120,
+                    doc: str | None = None, shard: int | None = None) -> None:
+    """Several runs' diagrams on one HTML page, each under its title (`--twin`)."""
+    console = Console(record=True, width=width, color_system="truecolor", file=io.StringIO())
+    for title, events in runs:
+        console.print(TraceView(list(events), doc=doc, shard=shard, title=title))
+    console.save_html(path)
+
+
 if __name__ == "__main__":
     def _demo() -> list[dict]:
         """Profile 6, [test][0] on n1 (primary), n2, n3: alice's v2 to n2 is held, bob's v3

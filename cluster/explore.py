@@ -1,0 +1,237 @@
+"""Every delivery order of a story (`occsim explore`): re-run it in the simulation with one
+schedule prefix after another, and group the runs by what they end in.
+
+Depth-first by default: each run follows a prefix of choices and then takes, at every point,
+the first message whose delivery leads to a state not seen yet; the next prefix changes the
+deepest choice that still has one. A state is every party's inputs so far, in order (each
+node's messages and client requests, the manager's, the clients' replies): two orders that
+differ only in deliveries to different nodes reach the same state, which is explored once
+(deliveries to different nodes commute; this is sound because each party acts only on its
+inputs). So "distinct orders" are orders up to that reordering, and a run that reaches a state
+already explored stops there. `random` and `pct` (random priorities that change at a few
+points) sample orders instead, for spaces too large to finish.
+
+An outcome class is the final copies of each document on each node, what each client was told,
+and the verdict. Its representative's schedule is saved, so `occsim run --schedule` replays it.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cluster import simloop
+from cluster.runner import Outcome, Report, find, load, run_scenario
+from cluster.schedule import Choice, OrderedScheduler, Redundant, Schedule
+
+STRATEGIES = ("dfs", "random", "pct")
+
+
+@dataclass
+class OutcomeClass:
+    """Runs that ended the same way."""
+
+    copies: dict  # (index, doc) -> {node: (version, seq_no, digest or "deleted")}
+    answers: dict  # client -> [(status, result, version), ...]
+    verdict: str
+    unexpected: list[str]  # checker invariants broken that the story does not declare
+    choices: list[str]  # the representative run's schedule
+    count: int = 0
+
+    @property
+    def diverged(self) -> list[tuple[str, str]]:
+        """The documents whose copies differ between nodes."""
+        return [key for key, copies in self.copies.items() if len(set(copies.values())) > 1]
+
+
+@dataclass
+class Exploration:
+    scenario: str
+    strategy: str
+    classes: list[OutcomeClass] = field(default_factory=list)
+    orders: int = 0  # distinct orders run to the end
+    cut: int = 0  # runs stopped at a state already explored
+    complete: bool = False  # every distinct order was explored
+    pending: int = 0  # when stopped: choices still to try, each leading somewhere new
+    seconds: float = 0.0
+
+    @property
+    def broken(self) -> list[OutcomeClass]:
+        return [c for c in self.classes if c.unexpected]
+
+
+def classify(outcome: Outcome, expected: tuple[str, ...]) -> tuple:
+    """What a run ended in: the copies, the answers, the verdict (hashable, with its parts)."""
+    copies: dict = {}
+    answers: dict = {}
+    for e in outcome.trace:
+        if e["kind"] == "state" and e.get("active", True):
+            for d in e["docs"]:
+                what = "deleted" if d.get("deleted") else d.get("digest", "")
+                copies.setdefault((e["index"], d["id"]), {})[e["node"]] = (
+                    d["version"], d["seq_no"], what)
+        elif e["kind"] == "response" and e["node"] != "manager":
+            answers.setdefault(e.get("client", "client"), []).append(
+                (e.get("status"), e.get("result"), e.get("version")))
+    verdict = "PASS" if outcome.passed else f"FAIL: {outcome.failure}"
+    unexpected = sorted({v.invariant for v in outcome.violations} - set(expected))
+    key = (tuple(sorted((k, tuple(sorted(v.items()))) for k, v in copies.items())),
+           tuple(sorted((k, tuple(v)) for k, v in answers.items())), verdict)
+    return key, copies, answers, verdict, unexpected
+
+
+class _Depth:
+    """The depth-first chooser: the stack of choice points and the states explored."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[list[str], list, int]] = []  # labels, keys, index taken
+        self.explored: set = set()
+
+    def __call__(self, sched: OrderedScheduler, options: list[Choice]) -> int:
+        keys = [sched.key_after(c) for c in options]
+        for i, key in enumerate(keys):
+            if key not in self.explored:
+                self.explored.add(key)
+                self.stack.append(([c.label for c in options], keys, i))
+                return i
+        raise Redundant
+
+    def pending(self) -> int:
+        return sum(key not in self.explored for _, keys, _ in self.stack for key in keys)
+
+    def next_prefix(self) -> list[str] | None:
+        """The next run's prefix: the deepest choice with an alternative leading somewhere
+        new; None when there is none (every distinct order was run)."""
+        while self.stack:
+            labels, keys, _ = self.stack[-1]
+            for j, key in enumerate(keys):
+                if key not in self.explored:
+                    self.explored.add(key)
+                    self.stack[-1] = (labels, keys, j)
+                    return [ls[i] for ls, _, i in self.stack]
+            self.stack.pop()
+        return None
+
+
+class _Sample:
+    """Random orders: uniform among what can happen next (`random`), or by priorities that
+    are random per message and demoted at a few random steps (`pct`)."""
+
+    def __init__(self, rng: random.Random, pct: bool, depth: int = 3, length: int = 60) -> None:
+        self.rng, self.pct = rng, pct
+        self.priority: dict[str, float] = {}
+        self.changes = set(rng.sample(range(length), depth - 1)) if pct else set()
+
+    def __call__(self, sched: OrderedScheduler, options: list[Choice]) -> int:
+        if not self.pct:
+            return self.rng.randrange(len(options))
+        weights = [self.priority.setdefault(c.label, self.rng.random()) for c in options]
+        best = max(range(len(options)), key=weights.__getitem__)
+        if len(sched.taken) in self.changes:
+            self.priority[options[best].label] = -self.rng.random()
+        return best
+
+
+def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es",
+            links: str = "any", strategy: str = "dfs", max_schedules: int = 10_000,
+            timers: bool = False, seed: int = 0) -> Exploration:
+    """Run `name` in one order after another; group the runs into outcome classes."""
+    with warnings.catch_warnings():  # a run stopped midway leaves coroutines never started
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        result = _explore(name, es_compat, replica_rule, links, strategy, max_schedules, timers,
+                          seed)
+        gc.collect()
+    return result
+
+
+def _explore(name: str, es_compat: int | None, replica_rule: str, links: str, strategy: str,
+             max_schedules: int, timers: bool, seed: int) -> Exploration:
+    expected = load(find(name)).SETUP.expect_violations
+    started = time.perf_counter()
+    result = Exploration(name, strategy)
+    classes: dict[tuple, OutcomeClass] = {}
+    depth = _Depth() if strategy == "dfs" else None
+    rng = random.Random(seed)
+    finals: set = set()
+    prefix: list[str] | None = []
+    while prefix is not None and result.orders + result.cut < max_schedules:
+        chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
+        sched = OrderedScheduler(prefix, chooser=chooser, timers=timers)
+        try:
+            outcome = simloop.run(run_scenario(
+                name, es_compat=es_compat, report=Report(io.StringIO()), sim=True,
+                replica_rule=replica_rule, links=links, scheduler=sched))
+        except Redundant:
+            result.cut += 1
+        else:
+            final = frozenset(sched.history.items())
+            if final in finals:  # a sampled order already seen
+                result.cut += 1
+            else:
+                finals.add(final)
+                result.orders += 1
+                key, copies, answers, verdict, unexpected = classify(outcome, expected)
+                if key not in classes:
+                    classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
+                                                list(sched.taken))
+                classes[key].count += 1
+        prefix = depth.next_prefix() if depth is not None else []
+    result.complete = depth is not None and prefix is None
+    result.pending = depth.pending() if depth is not None else 0
+    result.classes = sorted(classes.values(), key=lambda c: -c.count)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _copies_line(copies: dict) -> list[str]:
+    lines = []
+    for (index, doc), held in sorted(copies.items()):
+        each = ", ".join(f"{node} v{v} seq {s} " + ("deleted" if d == "deleted" else f"#{d[:8]}")
+                         for node, (v, s, d) in sorted(held.items()))
+        state = "diverged" if len(set(held.values())) > 1 else "converged"
+        lines.append(f"    {index}/{doc} {state}: {each}")
+    return lines
+
+
+def report(result: Exploration, scenario: str, *, save_dir: str, es_compat: int | None,
+           replica_rule: str, links: str, timers: bool) -> str:
+    """What `occsim explore` prints; writes each class's representative schedule to
+    `save_dir` (named after the scenario and the class number)."""
+    rate = (result.orders + result.cut) / result.seconds if result.seconds else 0.0
+    rules = f"replica rule {replica_rule}, links {links}" + (", timers" if timers else "")
+    if result.complete:
+        head = f"all {result.orders:,} distinct orders explored"
+    elif result.strategy == "dfs":
+        head = (f"stopped after {result.orders:,} of at least {result.orders + 1:,} distinct "
+                f"orders ({result.pending:,} choices left to try)")
+    else:
+        head = f"{result.orders:,} distinct orders sampled ({result.strategy})"
+    diverged = sum(c.count for c in result.classes if c.diverged)
+    lines = [f"{Path(scenario).stem} ({rules}): {head}; {len(result.classes)} outcome "
+             f"class{'es' if len(result.classes) != 1 else ''}, {diverged:,} orders with "
+             f"diverged copies; {result.cut:,} runs stopped at a state already explored; "
+             f"{result.seconds:.1f}s, {rate:,.0f} schedules/s"]
+    flags = (f" --es-compat {es_compat}" if es_compat else "") + \
+        (f" --replica-rule {replica_rule}" if replica_rule != "es" else "") + \
+        (f" --links {links}" if links != "any" else "")
+    stem = Path(scenario).stem
+    for number, cls in enumerate(result.classes, 1):
+        path = Path(save_dir) / f"{stem}-{number}.json"
+        Schedule(stem, "ordered", 0, es_compat, replica_rule, links, timers,
+                 cls.choices).save(str(path))
+        state = "diverged" if cls.diverged else "converged"
+        lines.append(f"class {number}: {cls.count:,} order{'s' * (cls.count != 1)}, {state}, "
+                     f"{cls.verdict}"
+                     + (f" (breaks {', '.join(cls.unexpected)})" if cls.unexpected else ""))
+        lines += _copies_line(cls.copies)
+        for client, answers in sorted(cls.answers.items()):
+            told = ", ".join(f"{status} {result_ or ''}".strip() + (f" v{v}" if v else "")
+                             for status, result_, v in answers)
+            lines.append(f"    {client} was told: {told}")
+        lines.append(f"  replay: occsim run {stem} --sim --schedule {path}{flags}")
+    return "\n".join(lines)
