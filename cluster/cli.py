@@ -125,7 +125,7 @@ def _scheduler_for(args: argparse.Namespace):
     """The scheduler `occsim run` uses, the seed and profile, from `--schedule` or the flags;
     ValueError (or ScheduleError) for flags that cannot go together."""
     from cluster import runner
-    from cluster.schedule import OrderedScheduler, Schedule, SeededScheduler
+    from cluster.schedule import Schedule, SeededScheduler
 
     if args.save_schedule and not args.sim:
         raise ValueError("--save-schedule writes a simulated run's schedule: add --sim")
@@ -148,7 +148,8 @@ def _scheduler_for(args: argparse.Namespace):
     if schedule.mode == "seeded":
         scheduler = SeededScheduler(schedule.choices)
     else:
-        scheduler = OrderedScheduler(schedule.choices, timers=schedule.timers)
+        from cluster.session import PlayScheduler  # it also replays what `occsim play` allows
+        scheduler = PlayScheduler(schedule.choices, timers=schedule.timers)
     return scheduler, schedule.seed, schedule.es_compat or args.es_compat
 
 

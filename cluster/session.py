@@ -30,8 +30,8 @@ class PlayScheduler(OrderedScheduler):
     loss = property(lambda self: True, lambda self, value: None)
     duplicate = property(lambda self: True, lambda self, value: None)
 
-    def __init__(self, prefix: list[str]) -> None:
-        super().__init__(prefix, chooser=self._note)
+    def __init__(self, prefix: list[str], *, timers: bool = False) -> None:
+        super().__init__(prefix, chooser=self._note, timers=timers)
         self.members: list = []
         self.next: list[Choice] | None = None  # what could happen after the prefix
         self.boundary: int | None = None       # the first trace `order` after the prefix

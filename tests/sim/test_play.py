@@ -144,3 +144,24 @@ async def test_the_screen_takes_the_width_it_is_given(size, tmp_path):
         text = screen(app)
     assert 0.85 * size[0] < max(len(line) for line in text.splitlines()) <= size[0]
     assert "shard copies (* primary)" in text and V4 in text
+
+
+async def test_a_schedule_saved_by_play_replays_with_occsim_run(tmp_path, capsys):
+    """Held v3 delivered early and v4 duplicated: `occsim run --sim --schedule` makes the
+    same choices (the story, which expects n2 to discard v3, then fails the same way)."""
+    saved = tmp_path / "early.json"
+    app = PlayApp(Session("seed-004", replica_rule="apply-all"), str(saved))
+    async with app.run_test(size=SIZE) as pilot:
+        await _to_the_race(pilot)
+        await pilot.press("down", "enter", "u")
+        while not app.snapshot.ended:
+            await pilot.press("n")
+        await pilot.press("s")
+        await pilot.pause()
+    played = app.snapshot
+    code = await asyncio.to_thread(main, ["run", "seed-004", "--sim", "--no-live",
+                                          "--schedule", str(saved)])
+    out = capsys.readouterr()
+    assert "parted from its schedule" not in out.err + out.out
+    assert out.out.splitlines()[-1] == played.outcome.verdict
+    assert code == 1
