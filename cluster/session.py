@@ -42,7 +42,7 @@ class PlayScheduler(OrderedScheduler):
     def options(self) -> list[Choice]:
         out = super().options()
         for member in self.members:
-            for _, env in member.network._held:
+            for env in member.network.held():
                 out.append(Choice(HELD + describe(env, self._asked), "release", env))
         return out
 
@@ -63,8 +63,8 @@ class PlayScheduler(OrderedScheduler):
     def _let_go(self, held: Choice, options: list[Choice]) -> int:
         """Take a held message out of its hold and deliver it now: `options` is rebuilt in
         place and the index of its delivery returned."""
-        member = next(m for m in self.members if any(env is held.env for _, env in m.network._held))
-        member.network._held = [(r, env) for r, env in member.network._held if env is not held.env]
+        member = next(m for m in self.members if any(env is held.env for env in m.network.held()))
+        member.network.take(held.env)
         member.endpoint.release_one(held.env)
         options[:] = self.options()
         return next(i for i, c in enumerate(options)
