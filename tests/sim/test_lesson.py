@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from cluster import lesson, simloop
 from cluster.cli import main
 from cluster.runner import Report, run_scenario
@@ -85,3 +87,22 @@ def test_mistakes_are_one_line(capsys, tmp_path):
     assert err[1] == "occsim lesson: --worksheet needs a file ending in .html or .md"
     assert err[2].startswith("occsim lesson: cannot read schedule")
     assert len(err) == 3
+
+
+@pytest.mark.parametrize("name", ["seed-000", "tombstones", "retry_after_failover",
+                                  "failover_during_writes", "reordering_at_scale"])
+def test_every_story_is_a_lesson(name):
+    found = _questions(name)
+    assert 0 < len(found) <= lesson.MAX_QUESTIONS
+    for q in found:
+        assert 0 <= q.answer < len(q.choices) and q.explanation
+    if name == "tombstones":  # what the primary holds is said as it is, a delete included
+        assert any("The primary n1 holds doc 1 deleted at v10" in q.prompt and
+                   q.key == "(c) answers 409" for q in found)
+    if name == "retry_after_failover":  # a retried create, then reads after the failover
+        assert "op_type=create" in found[0].prompt and found[0].key == "(c) answers 409"
+        assert found[1].prompt == ("alice reads doc 1 from n2 (GET /orders/doc/1). Which "
+                                   "version comes back?")
+        assert found[1].choices == ("v1", "404 not found") and found[1].key == "(a) v1"
+    if name == "failover_during_writes":  # reads after the primary was killed
+        assert any(q.prompt.startswith("inspector reads doc w0") for q in found)
