@@ -69,8 +69,8 @@ def questions(trace: list[dict]) -> tuple[list[dict], list[Question]]:
             found += [q] if q else []
         if kind in ("apply", "primary_write") and e.get("version") is not None:
             held[(e["node"], *key)] = e
-        if kind in ("primary_write", "apply"):  # a killed primary's own record may be lost
-            written.setdefault(key, []).append(e["version"])
+            written.setdefault(key, []).append(e["version"])  # replicas too: a killed
+            # primary's own record of its writes may be lost
         if kind in _SURPRISES or id(e) in late:
             surprised |= {k for k in written if e.get("doc") in (None, k[1])}
     if len(found) > MAX_QUESTIONS:
