@@ -17,10 +17,13 @@ The choices use the replay's verbs and the reveal is the replay's own sentence
 from __future__ import annotations
 
 import html
+import io
 from dataclasses import dataclass
 
+from rich.console import Console
+
 from cluster.trace import order_key, out_of_order
-from cluster.view import explain, export, render_text
+from cluster.view import TraceView, explain, render_text
 
 VERBS = ("applies it", "discards it", "answers 409")
 LETTERS = "abcdefgh"
@@ -214,7 +217,7 @@ def worksheet(events: list[dict], found: list[Question], title: str, fmt: str) -
         return "\n".join(parts) + "\n"
     body = [f"<h1>{html.escape(title)}</h1>"]
     for n, q in enumerate(found, 1):
-        svg = export(events[:q.at], "svg", width=100, doc=q.doc, title=f"question {n}")
+        svg = _svg(events[:q.at], q.doc, f"question {n}")
         items = "".join(f"<li>({LETTERS[i]}) {html.escape(c)}</li>"
                         for i, c in enumerate(q.choices))
         body.append(f'<section><h2>Question {n}</h2><div class="diagram">{svg}</div>'
@@ -226,6 +229,13 @@ def worksheet(events: list[dict], found: list[Question], title: str, fmt: str) -
             "max-width:60em;margin:auto}.diagram svg{width:100%;height:auto}"
             "section{page-break-inside:avoid}.key{page-break-before:always}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")
+
+
+def _svg(events: list[dict], doc: str, title: str) -> str:
+    """The view of `events` (of one document) as an SVG picture, 100 columns wide."""
+    console = Console(record=True, width=100, color_system="truecolor", file=io.StringIO())
+    console.print(TraceView(events, doc=doc))
+    return console.export_svg(title=title)
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -27,7 +28,7 @@ from textual.widgets.option_list import Option
 from cluster.runner import ScenarioError
 from cluster.schedule import Choice, ScheduleError
 from cluster.session import HELD, Session, Snapshot
-from cluster.view import TraceView, copies_table, explain, legend
+from cluster.view import copies_table, diagram_lines, explain
 
 KEYS = ("Enter deliver · d drop · u duplicate · n simulation picks · b back · s save schedule · "
         "? keys · q quit · ↑↓ choose")
@@ -39,9 +40,9 @@ class Diagram(Static):
 
     events: list[dict] = []
 
-    def render(self) -> TraceView:
+    def render(self) -> Group:
         rows = max(3, self.size.height - 4)  # lane names and "… N earlier events" take the rest
-        return TraceView(self.events, max_rows=rows, copies=False, footer=False)
+        return Group(*diagram_lines(self.events, self.size.width, rows))
 
 
 class PlayApp(App):
@@ -125,7 +126,7 @@ class PlayApp(App):
                   f"occsim run --sim --schedule {self.save_to}, or occsim lesson {self.save_to}")
 
     def action_keys(self) -> None:
-        self._say(f"{KEYS}\n{legend()}")
+        self._say(KEYS)
 
     # -- drawing -------------------------------------------------------------------------
     async def _choose(self, label: str) -> None:

@@ -9,8 +9,8 @@ It is a pure function of the events: no I/O, no clocks. It works in two steps:
 - drawing (`_geometry`, `_header`, `_draw_row`, `_copies_table`, ...): rows -> one `Text` line
   each, at the width rich gives; the copies table beside the diagram from 120 columns, else below.
 
-`explain` turns one event into an OCC sentence for step-by-step replay; `render_text`, `export`
-and `save` print a view to plain text, SVG or HTML.
+`explain` turns one event into an OCC sentence for step-by-step replay; `render_text` and `save`
+print a view to plain text, SVG or HTML.
 """
 
 from __future__ import annotations
@@ -80,10 +80,8 @@ class TraceView:
 
     def __init__(self, events: Sequence[dict] = (), *, doc: str | None = None,
                  shard: int | None = None, max_rows: int | None = None,
-                 title: str | None = None, copies: bool = True, footer: bool = True) -> None:
+                 title: str | None = None) -> None:
         self.events: list[dict] = list(events)
-        self.copies = copies  # False: the copies table is drawn elsewhere (`copies_table`)
-        self.footer = footer  # False: no counters and legend below the diagram
         self.doc = None if doc is None else str(doc)
         self.shard = shard
         self.max_rows = max_rows
@@ -102,7 +100,7 @@ class TraceView:
         heading = _heading(self.title, self.doc, self.shard)
         if heading is not None:
             yield heading
-        table = _copies_table(layout.copies) if self.copies else None
+        table = _copies_table(layout.copies)
         side = _side_width(console, options, table, len(layout.lanes))
         if side:
             grid = Table.grid(padding=(0, 1))
@@ -116,10 +114,8 @@ class TraceView:
             if table is not None:
                 yield Text()
                 yield table
-            if self.footer:
-                yield from _flow(_counters(layout), width)
-        if self.footer:
-            yield from _flow(_legend(), width, sep=" · ")
+            yield from _flow(_counters(layout), width)
+        yield from _flow(_legend(), width, sep=" · ")
 
 
 def _side_width(console: Console, options: ConsoleOptions, table: Table | None, lanes: int) -> int:
@@ -521,19 +517,6 @@ def _diagram(layout: _Layout, width: int, max_rows: int | None) -> list[Text]:
     return lines
 
 
-def legend() -> str:
-    """The glyphs' meanings, on one line."""
-    return " · ".join(t.plain for t in _legend())
-
-
-def copies_table(events: Iterable[dict], *, doc: str | None = None,
-                 shard: int | None = None) -> Table | None:
-    """The copies table alone, of the shards that hold documents (None when none does)."""
-    copies = _Layout(events, doc, shard).copies
-    return _copies_table({key: held for key, held in copies.items()
-                          if any(held["docs"].values())})
-
-
 def _copies_table(copies: dict[tuple, dict]) -> Table | None:
     """One row per document of a shard, one column per node; * marks the primary's copy and a
     copy whose version differs from the primary's is bold red."""
@@ -617,6 +600,21 @@ def _heading(title: str | None, doc: str | None, shard: int | None) -> Text | No
     return heading
 
 
+# --- parts of the view, for a screen that lays them out itself (`occsim play`) ----------------
+
+
+def diagram_lines(events: Iterable[dict], width: int, max_rows: int | None = None) -> list[Text]:
+    """The Lamport diagram alone (no copies table, counters or legend): its last `max_rows`."""
+    return _diagram(_Layout(events, None, None), width, max_rows)
+
+
+def copies_table(events: Iterable[dict]) -> Table | None:
+    """The copies table alone, of the shards that hold documents (None when none does)."""
+    copies = _Layout(events, None, None).copies
+    return _copies_table({key: held for key, held in copies.items()
+                          if any(held["docs"].values())})
+
+
 # --- explain: one event as an OCC sentence ---------------------------------------------------
 
 
@@ -635,11 +633,7 @@ def explain(event: dict, events_before: Sequence[dict]) -> str | None:
         src = _carrier(e, before)
         held = next((b for b in reversed(before) if b["kind"] in ("apply", "primary_write")
                      and b.get("node") == node and b.get("index") == e.get("index") and b.get("doc") == doc), None)
-        older = held is not None and (held.get("seq_no", -1), held.get("version", -1)) > (
-            e.get("seq_no", -1), e.get("version", -1))  # only under the replica rule apply-all
-        why = (f"it held no copy of doc {doc} yet" if held is None else
-               f"older than the v{held.get('version')} it held, which it overwrites" if older else
-               f"newer than the v{held.get('version')} it held")
+        why = f"newer than the v{held.get('version')} it held" if held else f"it held no copy of doc {doc} yet"
         return f"{node} applies {op}{src}: {why}"
     if kind == "discard":
         held = (e.get("held_seq_no", -1), e.get("held_version", -1))
@@ -742,26 +736,21 @@ def render_text(events: Iterable[dict], *, width: int = 100, doc: str | None = N
     return _plain(TraceView(list(events), doc=doc, shard=shard), width)
 
 
-def export(events: Iterable[dict], fmt: str, *, width: int = 120, doc: str | None = None,
-           shard: int | None = None, title: str | None = None) -> str:
-    """The view as "text", "svg" or "html", in a string."""
-    view = TraceView(list(events), doc=doc, shard=shard, title=title)
-    if fmt == "text":
-        return _plain(view, width)
-    console = _recorded(view, width, "truecolor")
-    if fmt == "svg":
-        return console.export_svg(title=title or "occsim trace")
-    if fmt == "html":
-        return console.export_html()
-    raise ValueError(f"unknown format {fmt!r}: expected text, svg or html")
-
-
 def save(events: Iterable[dict], path: str, fmt: str, *, width: int = 120, doc: str | None = None,
          shard: int | None = None, title: str | None = None) -> None:
     """Save the view as "text", "svg" or "html"."""
-    text = export(events, fmt, width=width, doc=doc, shard=shard, title=title)
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(text)
+    view = TraceView(list(events), doc=doc, shard=shard, title=title)
+    if fmt == "text":
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(_plain(view, width))
+        return
+    console = _recorded(view, width, "truecolor")
+    if fmt == "svg":
+        console.save_svg(path, title=title or "occsim trace")
+    elif fmt == "html":
+        console.save_html(path)
+    else:
+        raise ValueError(f"unknown format {fmt!r}: expected text, svg or html")
 
 
 def save_html_pages(runs: list[tuple[str, list[dict]]], path: str, *, width: int = 120,

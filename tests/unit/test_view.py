@@ -315,15 +315,6 @@ def test_explain_out_of_order() -> None:
     assert sentences["discard@19"] == "n2 holds doc 8 at v3; v2 from n1 arrives late; n2 keeps v3 and discards it"
 
 
-def test_explain_an_older_operation_applied_over_a_newer_copy() -> None:
-    """Under the counterfactual replica rule apply-all a late v2 overwrites v3: not "newer"."""
-    op = {"index": "test", "shard": 0, "doc": "8", "op": "index", "term": 1}
-    before = [{"kind": "apply", "node": "n2", **op, "version": 3, "seq_no": 2, "t": 1, "lc": 1, "seq": 0}]
-    late = {"kind": "apply", "node": "n2", **op, "version": 2, "seq_no": 1, "t": 2, "lc": 2, "seq": 1}
-    assert explain(late, before) == ("n2 applies doc 8 v2 (#1): older than the v3 it held, which "
-                                     "it overwrites")
-
-
 def test_explain_conflict_drop_duplicate_faults() -> None:
     said = _explained(conflict_trace())
     assert said[6] == "bob sends PUT /test/doc/8?version=1&version_type=external to n2"
