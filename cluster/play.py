@@ -245,16 +245,16 @@ def add_arguments(p) -> None:
 def command(args) -> int:
     from cluster.session import open_session
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print("occsim play: needs a terminal (occsim lesson --answers works without one)",
-              file=sys.stderr)
-        return 2
     try:
         session = open_session(args.scenario, es_compat=args.es_compat,
                                replica_rule=args.replica_rule, links=args.links)
         session.snapshot()  # an unknown scenario or a bad schedule is said here, in one line
     except (ScenarioError, ScheduleError) as exc:
         print(f"occsim play: {exc}", file=sys.stderr)
+        return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("occsim play: needs a terminal (occsim lesson --answers works without one)",
+              file=sys.stderr)
         return 2
     name = args.scenario.removesuffix(".json").rsplit("/", 1)[-1]
     PlayApp(session, args.save or f"{name.removesuffix('.schedule')}.schedule.json").run()

@@ -129,10 +129,17 @@ async def test_drop_duplicate_keys_and_a_saved_schedule_is_a_lesson(tmp_path, ca
     assert re.search(r"^score 1/\d+$", out, re.M)
 
 
-def test_play_needs_a_terminal_and_names_a_bad_scenario(capsys):
+def test_play_needs_a_terminal_and_names_a_bad_scenario(capsys, tmp_path):
     assert main(["play", "seed-004"]) == 2
-    assert capsys.readouterr().err == ("occsim play: needs a terminal (occsim lesson --answers "
-                                       "works without one)\n")
+    assert main(["play", "nope"]) == 2
+    (tmp_path / "bad.json").write_text('{"scenario": "seed-004", "choices": ["n9→n1 doc 7"]}')
+    assert main(["play", str(tmp_path / "bad.json")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "occsim play: needs a terminal (occsim lesson --answers works without one)",
+        "occsim play: no scenario named [nope]; `occsim list` shows them",
+        "occsim play: choice 1 of the schedule, [n9→n1 doc 7], is not among what can happen "
+        "next: ['n1→n2 doc 1 v1 #n1:5', 'drop n1→n2 doc 1 v1 #n1:5', "
+        "'duplicate n1→n2 doc 1 v1 #n1:5']"]
 
 
 @pytest.mark.parametrize("size", [(80, 24), (140, 40)])
