@@ -297,6 +297,10 @@ def command(args) -> int:
         print(f"worksheet: {len(found)} questions and their key written to {args.worksheet}")
         return 0
     print(f"lesson {title}: {len(found)} questions")
+    if not found:
+        print("this run has no decisive moment to ask about; `occsim play` lets you make one "
+              "(save its schedule with s, then run the lesson on that file)")
+        return 0
     given = parse_answers(args.answers) if args.answers is not None else None
     answers: list[str] = []
     for n, q in enumerate(found, 1):

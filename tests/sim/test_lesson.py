@@ -106,3 +106,9 @@ def test_every_story_is_a_lesson(name):
         assert found[1].choices == ("v1", "404 not found") and found[1].key == "(a) v1"
     if name == "failover_during_writes":  # reads after the primary was killed
         assert any(q.prompt.startswith("inspector reads doc w0") for q in found)
+
+
+def test_a_run_without_decisive_moments_says_so(capsys):
+    assert main(["lesson", "two_writers", "--answers", "a"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(
+        "this run has no decisive moment to ask about; `occsim play` lets you make one")
