@@ -7,7 +7,10 @@ the cost of tracing, start-up time and memory; then the same 64-client load agai
 *raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
 HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
 logic). Last, the deterministic simulation's speed on `reordering_at_scale`, in one process and
-as a sweep on one process per core, next to one real run of the same story. And `bulk_2000_s`:
+as a sweep on one process per core, next to one real run of the same story; and how many
+schedules per second `occsim explore` runs on `two_writers`, next to the runs per second of a
+sweep of seed-004 on 2 processes (`explore_schedules_per_s`, `seed_004_sweep_runs_per_s`).
+And `bulk_2000_s`:
 the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
 whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
 
@@ -49,6 +52,8 @@ BULK_ITEMS = 2000
 BULK_RUNS = 5
 BULK_DELAY_MS = (1.0, 30.0)
 SIM_SCENARIO = "reordering_at_scale"
+EXPLORE_SCENARIO = "two_writers"  # explored every order: schedules per second
+SEED_004 = "seed_004_internal_version"  # swept over seeds on 2 processes: runs per second
 SIM_MAX_RUNS = 200
 SOAK_IDS = 16
 SOAK_RSS_EARLY = 10.0  # seconds into the soak of the first memory sample
@@ -540,7 +545,7 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
     """The simulation's speed on `SIM_SCENARIO`: sweeps over seeds on one process and on one
     process per core (messages carried and runs per wall second), and one real run of the same
     scenario and seed for comparison."""
-    from cluster import runner, sweep
+    from cluster import explore, runner, sweep
 
     t = time.perf_counter()
     first = sweep.simulate(SIM_SCENARIO, 0)
@@ -553,6 +558,13 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
     every = sweep.sweep(SIM_SCENARIO, range(1, runs * jobs + 1), jobs=jobs)
     say(f"simulation on {jobs} processes: {every.runs} runs in {every.seconds:.2f}s "
         f"({len(every.failures)} failed)")
+
+    explored = explore.explore(EXPLORE_SCENARIO)
+    explore_rate = (explored.orders + explored.cut) / explored.seconds
+    seed_004 = sweep.sweep(SEED_004, range(1, 401), jobs=2)
+    say(f"explore {EXPLORE_SCENARIO}: {explored.orders + explored.cut} schedules in "
+        f"{explored.seconds:.2f}s; sweep of {SEED_004} on 2 processes: "
+        f"{seed_004.runs / seed_004.seconds:.0f} runs/s")
 
     t = time.perf_counter()
     real = asyncio.run(runner.run_scenario(SIM_SCENARIO, seed=0, report=silent_report()))
@@ -568,7 +580,8 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
             "sim_failed": len(one.failures) + len(every.failures) + (not first.passed),
             "sim_wall_s": sim_wall, "sim_first_wall_s": first_wall, "real_wall_s": real_wall,
             "real_passed": real.passed, "real_failure": real.failure,
-            "sim_speedup": real_wall / sim_wall}
+            "sim_speedup": real_wall / sim_wall, "explore_schedules_per_s": explore_rate,
+            "seed_004_sweep_runs_per_s": seed_004.runs / seed_004.seconds}
 
 
 def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
@@ -603,6 +616,8 @@ def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
         "sweep_msgs_per_s": round(sim["sweep_msgs_per_s"], 1),
         "sweep_runs_per_s": round(sim["sweep_runs_per_s"], 3),
         "sim_speedup": round(sim["sim_speedup"], 2),
+        "explore_schedules_per_s": round(sim["explore_schedules_per_s"], 1),
+        "seed_004_sweep_runs_per_s": round(sim["seed_004_sweep_runs_per_s"], 1),
         "sim_wall_s": round(sim["sim_wall_s"], 4),
         "real_wall_s": round(sim["real_wall_s"], 4),
         "sim_failed_runs": sim["sim_failed"],
@@ -656,6 +671,10 @@ def table(result: dict, real: dict, bulk: dict) -> str:
         f"{result['sweep_msgs_per_s']:>10.0f}",
         f"{'sweep runs/s (' + str(result['sweep_jobs']) + ' processes)':<44}"
         f"{result['sweep_runs_per_s']:>10.2f}",
+        f"{'explore schedules/s (' + EXPLORE_SCENARIO + ', depth-first)':<44}"
+        f"{result['explore_schedules_per_s']:>10.1f}",
+        f"{'seed-004 sweep runs/s (2 processes)':<44}"
+        f"{result['seed_004_sweep_runs_per_s']:>10.1f}",
         f"{'sim speedup (real vs sim wall time)':<44}{result['sim_speedup']:>10.1f}"
         f"   ({result['real_wall_s']:.2f}s vs {result['sim_wall_s']:.3f}s)",
         bulk_line(bulk),

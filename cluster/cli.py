@@ -227,8 +227,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     try:
         path = runner.find(args.scenario)
         runner.choose_profile(runner.load(path), args.es_compat)
-        if args.max_schedules < 1:
-            raise ValueError(f"--max-schedules must be at least 1, not {args.max_schedules}")
+        if args.max_schedules < 1 or args.jobs < 1:
+            raise ValueError("--max-schedules and --jobs must be at least 1")
         os.makedirs(args.save_dir, exist_ok=True)
     except (ValueError, OSError, runner.ScenarioError) as exc:
         print(f"occsim explore: {exc}", file=sys.stderr)
@@ -236,7 +236,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     result = explore.explore(str(path), es_compat=args.es_compat,
                              replica_rule=args.replica_rule, links=args.links,
                              strategy=args.strategy, max_schedules=args.max_schedules,
-                             timers=args.timers, seed=args.seed)
+                             timers=args.timers, seed=args.seed, jobs=args.jobs)
     print(explore.report(result, args.scenario, save_dir=args.save_dir,
                          es_compat=args.es_compat, replica_rule=args.replica_rule,
                          links=args.links, timers=args.timers))
@@ -467,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--timers", action="store_true",
                      help="let time pass (timers fire) as a choice, not only deliveries")
     exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
+    exp.add_argument("--jobs", type=int, default=1,
+                     help="processes for --strategy random or pct (depth-first is one)")
     exp.add_argument("--save-dir", default="occsim-explore",
                      help="where each class's schedule is written (default: %(default)s)")
     exp.set_defaults(run=_cmd_explore)

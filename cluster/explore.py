@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
+import multiprocessing
 import random
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +91,8 @@ def classify(outcome: Outcome, expected: tuple[str, ...]) -> tuple:
 class _Depth:
     """The depth-first chooser: the stack of choice points and the states explored."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: list[str]) -> None:
+        self.base = base  # the prefix every order here starts with
         self.stack: list[tuple[list[str], list, int]] = []  # labels, keys, index taken
         self.explored: set = set()
 
@@ -113,7 +117,7 @@ class _Depth:
                 if key not in self.explored:
                     self.explored.add(key)
                     self.stack[-1] = (labels, keys, j)
-                    return [ls[i] for ls, _, i in self.stack]
+                    return [*self.base, *(ls[i] for ls, _, i in self.stack)]
             self.stack.pop()
         return None
 
@@ -139,53 +143,92 @@ class _Sample:
 
 def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es",
             links: str = "any", strategy: str = "dfs", max_schedules: int = 10_000,
-            timers: bool = False, seed: int = 0) -> Exploration:
-    """Run `name` in one order after another; group the runs into outcome classes."""
+            timers: bool = False, seed: int = 0, jobs: int = 1) -> Exploration:
+    """Run `name` in one order after another; group the runs into outcome classes. The
+    sampling strategies spread their runs over `jobs` processes (forked; an order two of them
+    sample counts once); depth-first search is one process, since what it skips depends on
+    every state explored before (split at its first branches, two processes re-ran each
+    other's states and took longer than one)."""
+    started = time.perf_counter()
+    run = dict(name=name, es_compat=es_compat, replica_rule=replica_rule, links=links,
+               timers=timers)
     with warnings.catch_warnings():  # a run stopped midway leaves coroutines never started
         warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
-        result = _explore(name, es_compat, replica_rule, links, strategy, max_schedules, timers,
-                          seed)
-        gc.collect()
-    return result
-
-
-def _explore(name: str, es_compat: int | None, replica_rule: str, links: str, strategy: str,
-             max_schedules: int, timers: bool, seed: int) -> Exploration:
-    expected = load(find(name)).SETUP.expect_violations
-    started = time.perf_counter()
-    result = Exploration(name, strategy)
-    classes: dict[tuple, OutcomeClass] = {}
-    depth = _Depth() if strategy == "dfs" else None
-    rng = random.Random(seed)
-    finals: set = set()
-    prefix: list[str] | None = []
-    while prefix is not None and result.orders + result.cut < max_schedules:
-        chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
-        sched = OrderedScheduler(prefix, chooser=chooser, timers=timers)
-        try:
-            outcome = simloop.run(run_scenario(
-                name, es_compat=es_compat, report=Report(io.StringIO()), sim=True,
-                replica_rule=replica_rule, links=links, scheduler=sched))
-        except Redundant:
-            result.cut += 1
+        if jobs <= 1 or strategy == "dfs":
+            parts = [_search(run, strategy, max_schedules, seed, [])]
         else:
-            final = frozenset(sched.history.items())
-            if final in finals:  # a sampled order already seen
-                result.cut += 1
-            else:
-                finals.add(final)
-                result.orders += 1
-                key, copies, answers, verdict, unexpected = classify(outcome, expected)
-                if key not in classes:
-                    classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
-                                                list(sched.taken))
-                classes[key].count += 1
-        prefix = depth.next_prefix() if depth is not None else []
-    result.complete = depth is not None and prefix is None
-    result.pending = depth.pending() if depth is not None else 0
+            budget = max(1, max_schedules // jobs)
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                parts = list(pool.map(_search, itertools.repeat(run), itertools.repeat(strategy),
+                                      itertools.repeat(budget), range(seed, seed + jobs),
+                                      itertools.repeat([])))
+        gc.collect()
+    result = Exploration(name, strategy, seconds=0.0)
+    finals: dict = {}
+    classes: dict = {}
+    for part in parts:
+        result.cut += part.cut + sum(final in finals for final in part.finals)
+        for final, key in part.finals.items():
+            finals.setdefault(final, key)
+        for key, cls in part.classes.items():
+            classes.setdefault(key, cls)
+    for key in finals.values():
+        classes[key].count += 1
+    result.orders = len(finals)
+    result.complete = all(part.complete for part in parts)
+    result.pending = sum(part.pending for part in parts)
     result.classes = sorted(classes.values(), key=lambda c: -c.count)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class _Part:
+    """What one search found: each distinct order's final state and outcome class."""
+
+    finals: dict = field(default_factory=dict)  # final state -> class key
+    classes: dict = field(default_factory=dict)  # class key -> OutcomeClass (uncounted)
+    cut: int = 0
+    complete: bool = False
+    pending: int = 0
+
+
+def _once(run: dict, sched: OrderedScheduler) -> Outcome:
+    return simloop.run(run_scenario(
+        run["name"], es_compat=run["es_compat"], report=Report(io.StringIO()), sim=True,
+        replica_rule=run["replica_rule"], links=run["links"], scheduler=sched))
+
+
+def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -> _Part:
+    """Explore the orders that start with `base`, at most `budget` runs."""
+    expected = load(find(run["name"])).SETUP.expect_violations
+    part = _Part()
+    depth = _Depth(base) if strategy == "dfs" else None
+    rng = random.Random(seed)
+    prefix: list[str] | None = list(base)
+    runs = 0
+    while prefix is not None and runs < budget:
+        runs += 1
+        chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
+        sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"])
+        try:
+            outcome = _once(run, sched)
+        except Redundant:
+            part.cut += 1
+        else:
+            final = frozenset(sched.history.items())
+            if final in part.finals:  # a sampled order already seen
+                part.cut += 1
+            else:
+                key, copies, answers, verdict, unexpected = classify(outcome, expected)
+                part.finals[final] = key
+                if key not in part.classes:
+                    part.classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
+                                                     list(sched.taken))
+        prefix = depth.next_prefix() if depth is not None else []
+    part.complete = depth is not None and prefix is None
+    part.pending = depth.pending() if depth is not None else 0
+    return part
 
 
 def _copies_line(copies: dict) -> list[str]:

@@ -50,6 +50,16 @@ def test_replica_discards_an_older_operation_that_arrives_late(order_by_seq_no):
 
 
 @pytest.mark.parametrize("order_by_seq_no", [True, False])
+def test_the_apply_all_counterfactual_lets_a_late_older_operation_overwrite(order_by_seq_no):
+    primary = ShardCopy()
+    replica = ShardCopy(order_by_seq_no=order_by_seq_no, apply_all=True)
+    v1, v2 = index(primary).operation, index(primary, n=2).operation
+    assert replica.replicate(v2, 0).applied
+    assert replica.replicate(v1, 0).applied
+    assert (replica.docs["1"].version, replica.docs["1"].source) == (1, {"n": 0})
+
+
+@pytest.mark.parametrize("order_by_seq_no", [True, False])
 def test_duplicate_delivery_is_discarded(order_by_seq_no):
     primary, replica = ShardCopy(), ShardCopy(order_by_seq_no=order_by_seq_no)
     op = index(primary).operation

@@ -1,0 +1,167 @@
+"""Schedules, exploration and the counterfactual rules, on the simulation."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import pytest
+
+from cluster import cli, explore, runner, simloop, sweep, twin
+from cluster.schedule import OrderedScheduler, Schedule, ScheduleError
+
+
+def _cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli.main(list(argv))
+    return code, out.getvalue()
+
+
+def _run(name: str, scheduler=None, **kw) -> runner.Outcome:
+    return simloop.run(runner.run_scenario(name, sim=True, scheduler=scheduler,
+                                           report=runner.Report(io.StringIO()), **kw))
+
+
+def test_a_saved_seeded_schedule_replays_the_trace_byte_for_byte(tmp_path):
+    first, again, schedule = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "s.json"
+    code, _ = _cli("run", "reordering_at_scale", "--sim", "--seed", "3", "--no-live",
+                   "--trace", str(first), "--save-schedule", str(schedule))
+    assert code == 0
+    saved = Schedule.load(str(schedule))
+    assert (saved.mode, saved.seed, len(saved.choices) > 100) == ("seeded", 3, True)
+    assert _cli("run", "reordering_at_scale", "--sim", "--schedule", str(schedule),
+                "--no-live", "--trace", str(again))[0] == 0
+    assert first.read_bytes() == again.read_bytes()
+
+
+def test_the_schedule_file_decides_not_the_seed(tmp_path):
+    path = tmp_path / "s.json"
+    _cli("run", "reordering_at_scale", "--sim", "--seed", "3", "--no-live",
+         "--save-schedule", str(path))
+    data = json.loads(path.read_text())
+    label, _, _ = data["choices"][0].rpartition(": ")
+    data["choices"][0] = f"{label}: deliver after 0.5s"
+    path.write_text(json.dumps(data))
+    trace = tmp_path / "t.jsonl"
+    _cli("run", "reordering_at_scale", "--sim", "--schedule", str(path), "--no-live",
+         "--trace", str(trace))
+    sends = [json.loads(line) for line in trace.read_text().splitlines()]
+    first = next(e for e in sends if e["kind"] == "send" and e["msg"] == label.split("#")[1])
+    assert first["delay_ms"] == 500.0
+
+
+def test_a_hand_written_schedule_without_ids_runs_with_seed_0_and_orders_the_deliveries(tmp_path):
+    path = tmp_path / "hand.json"
+    path.write_text(json.dumps({"scenario": "two_writers", "replica_rule": "apply-all",
+                                "choices": ["n2→n1 forward doc 1", "n1→n2 doc 1 v2",
+                                            "n1→n3 doc 1 v2", "n1→n2 doc 1 v1"]}))
+    trace = tmp_path / "t.jsonl"
+    code, out = _cli("run", "two_writers", "--sim", "--schedule", str(path), "--no-live",
+                     "--trace", str(trace))
+    assert code == 1 and "every copy holds the same write" in out
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert events[0]["seed"] == 0 and events[0]["scheduler"] == "ordered"
+    applied = [(e["node"], e["version"]) for e in events if e["kind"] == "apply"]
+    assert applied[:2] == [("n2", 2), ("n3", 2)] and ("n2", 1) in applied
+
+
+def test_a_schedule_that_names_no_possible_delivery_says_so():
+    sched = OrderedScheduler(["n3→n1 doc 9 v9"])
+    with pytest.raises(ScheduleError, match=r"choice 1 of the schedule, \[n3→n1 doc 9 v9\]"):
+        _run("two_writers", sched)
+
+
+def test_run_refuses_a_schedule_with_a_seed_or_other_rules(tmp_path, capsys):
+    path = tmp_path / "s.json"
+    Schedule("two_writers", replica_rule="apply-all").save(str(path))
+    assert cli.main(["run", "two_writers", "--sim", "--schedule", str(path), "--seed", "2"]) == 2
+    assert cli.main(["run", "two_writers", "--sim", "--schedule", str(path),
+                     "--replica-rule", "es"]) == 2
+    assert cli.main(["run", "seed-004", "--sim", "--schedule", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["occsim run: --schedule carries its own seed: leave out --seed",
+                   f"occsim run: {path} ran with --replica-rule apply-all, not es",
+                   f"occsim run: {path} is a schedule of [two_writers], not of [seed-004]"]
+
+
+def test_real_processes_refuse_the_counterfactual_rules(capsys):
+    assert cli.main(["run", "two_writers", "--links", "fifo", "--no-live"]) == 2
+    assert "real node processes always follow Elasticsearch (add --sim)" in \
+        capsys.readouterr().err
+
+
+def test_every_order_of_two_writers_converges_under_elasticsearchs_rule():
+    result = explore.explore("two_writers")
+    assert result.complete and result.orders > 50
+    assert [(c.count, c.diverged, c.verdict) for c in result.classes] == [
+        (result.orders, [], "PASS")]
+
+
+def test_apply_all_diverges_in_some_orders_and_each_class_replays_as_itself(tmp_path):
+    result = explore.explore("two_writers", replica_rule="apply-all")
+    assert result.complete and sum(c.count for c in result.classes) == result.orders
+    diverged = [c for c in result.classes if c.diverged]
+    assert diverged and all(c.unexpected == ["acked_durability"] for c in diverged)
+    for cls in result.classes:
+        first = _run("two_writers", OrderedScheduler(cls.choices), replica_rule="apply-all")
+        again = _run("two_writers", OrderedScheduler(cls.choices), replica_rule="apply-all")
+        assert first.trace == again.trace
+        assert explore.classify(first, ())[1] == cls.copies
+
+
+def test_the_counter_loses_an_increment_without_a_condition_and_never_with_one():
+    result = explore.explore("counter_race")
+    assert result.complete and len(result.classes) == 1 and result.classes[0].verdict == "PASS"
+    copies = result.classes[0].copies
+    assert len({v for v, _, _ in copies["counters", "plain"].values()}) == 1
+
+
+def test_explore_prints_the_classes_and_fails_on_an_undeclared_broken_invariant(tmp_path):
+    code, out = _cli("explore", "two_writers", "--replica-rule", "apply-all",
+                     "--save-dir", str(tmp_path))
+    assert code == 1
+    head, *lines = out.splitlines()
+    assert "all " in head and " distinct orders explored" in head
+    replay = next(line for line in lines if "diverged" in line and line.startswith("class"))
+    command = lines[lines.index(replay) + 1:]
+    command = next(line for line in command if line.strip().startswith("replay:"))
+    assert command.endswith("--replica-rule apply-all")
+    args = command.split("occsim ", 1)[1].split()
+    trace = tmp_path / "t.jsonl"
+    assert cli.main([*args, "--no-live", "--trace", str(trace)]) == 1
+    assert trace.read_bytes()
+
+
+@pytest.mark.parametrize("name", [p.stem for p in runner.all_scenarios()])
+def test_explore_runs_every_scenario_with_a_limit(name):
+    result = explore.explore(name, max_schedules=2)
+    assert result.orders >= 1 and result.classes
+
+
+def test_a_sample_strategy_counts_only_distinct_orders():
+    result = explore.explore("counter_race", strategy="pct", max_schedules=20, seed=1)
+    assert result.orders + result.cut == 20 and not result.complete
+
+
+def test_fifo_links_deliver_in_the_order_sent():
+    outcome = sweep.simulate("reordering_at_scale", 3, links="fifo")
+    sent, delivered = {}, {}
+    for e in outcome.trace:
+        if e["kind"] in ("send", "deliver"):
+            into = sent if e["kind"] == "send" else delivered
+            into.setdefault((e["src"], e["dst"]), []).append(e["msg"])
+    for link, msgs in delivered.items():
+        assert msgs == [m for m in sent[link] if m in set(msgs)], link
+    assert outcome.trace[0]["links"] == "fifo"
+    assert outcome.verdict.startswith("PASS reordering_at_scale [links fifo]")
+
+
+def test_the_twin_shows_the_replica_left_at_version_3():
+    first, second = twin.run_pair("seed-004", seed=None, es_compat=None, replica_rule="es",
+                                  links="any", twin=("replica-rule", "apply-all"))
+    text = twin.side_by_side(first, second)
+    row = next(line for line in text.splitlines() if line.startswith("website/1 on n2"))
+    assert "v4 seq 3" in row and row.split("v4 seq 3", 1)[1].count("v3 seq 2") == 1
+    assert "the traces part at event" in text and '"kind": "discard"' in text
