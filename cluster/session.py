@@ -15,8 +15,8 @@ import io
 from dataclasses import dataclass, field
 
 from cluster import simloop
-from cluster.runner import Outcome, Report, run_scenario
-from cluster.schedule import Choice, OrderedScheduler, Schedule, describe
+from cluster.runner import Outcome, Report, find, load, run_scenario
+from cluster.schedule import Choice, OrderedScheduler, Schedule, ScheduleError, describe
 
 HELD = "held by the story: "
 
@@ -131,16 +131,21 @@ class Session:
     replica_rule: str = "es"
     links: str = "any"
     choices: list[str] = field(default_factory=list)
+    seed: int | None = None  # None: the scenario's own
 
     @classmethod
-    def from_schedule(cls, schedule: Schedule) -> Session:
+    def from_schedule(cls, schedule: Schedule, path: str) -> Session:
+        if schedule.mode != "ordered":
+            raise ScheduleError(f"{path} holds a seeded run's network decisions: play and "
+                                "lesson follow a schedule of deliveries (saved by occsim play "
+                                "or occsim explore)")
         return cls(schedule.scenario, schedule.es_compat, schedule.replica_rule,
-                   schedule.links, list(schedule.choices))
+                   schedule.links, list(schedule.choices), schedule.seed)
 
     def snapshot(self) -> Snapshot:
         sched = PlayScheduler(self.choices)
         outcome = simloop.run(run_scenario(
-            self.scenario, es_compat=self.es_compat, report=Report(io.StringIO()), sim=True,
+            self.scenario, seed=self.seed, es_compat=self.es_compat, report=Report(io.StringIO()), sim=True,
             replica_rule=self.replica_rule, links=self.links, scheduler=sched))
         self.choices[:] = sched.taken[:len(self.choices)]  # as the schedule records them
         if sched.next is None:
@@ -150,8 +155,10 @@ class Session:
 
     def schedule(self) -> Schedule:
         """The file form (`Schedule.save`) of the choices made."""
-        return Schedule(self.scenario, es_compat=self.es_compat, replica_rule=self.replica_rule,
-                        links=self.links, choices=list(self.choices))
+        seed = load(find(self.scenario)).SETUP.seed if self.seed is None else self.seed
+        return Schedule(self.scenario, seed=seed, es_compat=self.es_compat,
+                        replica_rule=self.replica_rule, links=self.links,
+                        choices=list(self.choices))
 
 
 def open_session(scenario: str, *, es_compat: int | None = None, replica_rule: str = "es",
@@ -159,5 +166,5 @@ def open_session(scenario: str, *, es_compat: int | None = None, replica_rule: s
     """A session of a scenario name, or of a schedule file saved by `occsim play` (its own
     scenario, profile and rules then apply). Raises ScheduleError for a bad file."""
     if scenario.endswith(".json"):
-        return Session.from_schedule(Schedule.load(scenario))
+        return Session.from_schedule(Schedule.load(scenario), scenario)
     return Session(scenario, es_compat, replica_rule, links)

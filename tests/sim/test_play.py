@@ -171,3 +171,23 @@ async def test_a_schedule_saved_by_play_replays_with_occsim_run(tmp_path, capsys
     assert "parted from its schedule" not in out.err + out.out
     assert out.out.splitlines()[-1] == played.outcome.verdict
     assert code == 1
+
+
+def test_a_saved_schedule_keeps_the_story_seed_and_refuses_a_seeded_one(tmp_path, capsys):
+    """external_sync_race runs with seed 3: its saved schedule says so, and replays."""
+    session = Session("external_sync_race")
+    for _ in range(6):
+        session.choices.append(session.snapshot().options[0].label)
+    saved = tmp_path / "sync.json"
+    session.schedule().save(str(saved))
+    assert Schedule.load(str(saved)).seed == 3
+    played = session.snapshot()
+    assert main(["run", "external_sync_race", "--sim", "--no-live", "--schedule",
+                 str(saved)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == played.outcome.verdict
+    seeded = tmp_path / "seeded.json"
+    Schedule("seed-004", mode="seeded").save(str(seeded))
+    assert main(["lesson", str(seeded), "--answers", "a"]) == 2
+    assert capsys.readouterr().err == (
+        f"occsim lesson: {seeded} holds a seeded run's network decisions: play and lesson "
+        "follow a schedule of deliveries (saved by occsim play or occsim explore)\n")
