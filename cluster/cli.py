@@ -166,7 +166,7 @@ def _scheduler_for(args: argparse.Namespace):
     """The scheduler `occsim run` uses, the seed and profile, from `--schedule` or the flags;
     ValueError (or ScheduleError) for flags that cannot go together."""
     from cluster import runner
-    from cluster.schedule import OrderedScheduler, Schedule, SeededScheduler
+    from cluster.schedule import Schedule, SeededScheduler
 
     if args.save_schedule and not args.sim:
         raise ValueError("--save-schedule writes a simulated run's schedule: add --sim")
@@ -189,7 +189,8 @@ def _scheduler_for(args: argparse.Namespace):
     if schedule.mode == "seeded":
         scheduler = SeededScheduler(schedule.choices)
     else:
-        scheduler = OrderedScheduler(schedule.choices, timers=schedule.timers)
+        from cluster.session import PlayScheduler  # it also replays what `occsim play` allows
+        scheduler = PlayScheduler(schedule.choices, timers=schedule.timers)
     return scheduler, schedule.seed, schedule.es_compat or args.es_compat
 
 
@@ -600,6 +601,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("trace")
     check.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     check.set_defaults(run=_cmd_check)
+    from cluster import lesson
+    les = sub.add_parser("lesson", help="predict, then reveal: a story's decisive moments as "
+                         "questions, scored (or a worksheet)")
+    lesson.add_arguments(les)
+    les.set_defaults(run=lesson.command)
+    ply = sub.add_parser("play", help="choose what the network does next, in the terminal")
+    from cluster import play
+    play.add_arguments(ply)
+    ply.set_defaults(run=play.command)
     from cluster.bench import add_arguments as _add_bench_arguments
     bench = sub.add_parser("bench", help="measure writes/s, latency, memory and the "
                            "simulation's speed (or --soak SECONDS)")

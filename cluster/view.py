@@ -718,6 +718,21 @@ def _heading(title: str | None, doc: str | None, shard: int | None) -> Text | No
     return heading
 
 
+# --- parts of the view, for a screen that lays them out itself (`occsim play`) ----------------
+
+
+def diagram_lines(events: Iterable[dict], width: int, max_rows: int | None = None) -> list[Text]:
+    """The Lamport diagram alone (no copies table, counters or legend): its last `max_rows`."""
+    return _diagram(_Layout(events, None, None), width, max_rows)
+
+
+def copies_table(events: Iterable[dict]) -> Table | None:
+    """The copies table alone, of the shards that hold documents (None when none does)."""
+    copies = _Layout(events, None, None).copies
+    return _copies_table({key: held for key, held in copies.items()
+                          if any(held["docs"].values())})
+
+
 # --- explain: one event as an OCC sentence ---------------------------------------------------
 
 

@@ -204,10 +204,14 @@ class Endpoint:
         """Let held messages go now, in the order they were held."""
         held = self.network.release(rule_id)
         for env in held:
-            self._held.discard(env.reply_to or env.id)
-            self.recorder.add("release", _message_event(env))
-            self._transmit(env)
+            self.release_one(env)
         return len(held)
+
+    def release_one(self, env: Envelope) -> None:
+        """Let one message go now that its hold rule no longer keeps it."""
+        self._held.discard(env.reply_to or env.id)
+        self.recorder.add("release", _message_event(env))
+        self._transmit(env)
 
     def undeliverable(self, env: Envelope, reason: str) -> None:
         """The wire could not carry `env`: fail the request it belongs to at once."""

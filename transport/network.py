@@ -242,6 +242,14 @@ class NetworkModel:
         self._held = [(rid, payload) for rid, payload in self._held if rid != rule_id]
         return released
 
+    def held(self) -> list[object]:
+        """What the hold rules keep now, in the order held."""
+        return [payload for _, payload in self._held]
+
+    def take(self, payload: object) -> None:
+        """Take one held message out of its hold (it is let go early, by hand)."""
+        self._held = [(rid, p) for rid, p in self._held if p is not payload]
+
     def held_count(self) -> int:
         """How many messages are currently held."""
         return len(self._held)

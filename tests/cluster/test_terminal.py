@@ -48,6 +48,38 @@ class Tmux:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
+def test_play_in_an_80_by_24_terminal(tmp_path):
+    """`occsim play seed-004`: let the simulation pick up to the race, deliver v4 from the
+    list, then v3, and read n2's discard and the verdict on the screen."""
+    from cluster.schedule import Schedule
+
+    saved = tmp_path / "race.json"
+    term = Tmux(f"{sys.executable} -m cluster.cli play seed-004 --save {saved}", 80, 24)
+    try:
+        term.wait_for("n1 → n2  replicate  doc 1  v1")
+        for step in range(1, 5):
+            term.keys("n")
+            term.wait_for(f"step {step}", timeout=30)
+        screen = term.wait_for("held by the story: n1 → n2  replicate  doc 1  v3")
+        assert "n1 → n2  replicate  doc 1  v4  #3  term 1" in screen
+        term.keys("Enter")
+        term.wait_for("n2 applies doc 1 v4 (#3) from n1", timeout=30)
+        term.keys("n")
+        term.wait_for("step 6", timeout=30)
+        term.keys("Enter")
+        screen = term.wait_for("n2 keeps v4 and discards it", timeout=30)
+        term.keys("n")
+        screen = term.wait_for("the story has ended", timeout=30)
+        assert "PASS seed_004_internal_version" in screen
+        term.keys("s")
+        term.wait_for("saved 8 choices", timeout=30)
+        term.keys("q")
+    finally:
+        term.close()
+    assert len(Schedule.load(str(saved)).choices) == 8
+    assert max(len(line) for line in screen.splitlines()) <= 80
+
+
 def test_run_shows_every_node_lane_and_the_late_discarded_write(tmp_path):
     trace = tmp_path / "t.jsonl"
     term = Tmux(f"{sys.executable} -m cluster.cli run seed-004 --es-compat 7 --trace {trace}")

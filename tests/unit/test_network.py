@@ -375,3 +375,15 @@ def test_rules_is_json_serialisable():
          "match": {"index": "test", "shard": 0}, "limit": 5, "caught": 1, "held": 1},
         {"type": "partition", "a": ["n1"], "b": ["n2", "n3"], "one_way": True},
     ]
+
+
+def test_a_held_message_can_be_taken_out_of_its_hold_by_hand():
+    net = NetworkModel()
+    net.hold(HoldRule(src="n1"))
+    a, b = object(), object()
+    for payload in (a, b):
+        assert net.decide(MessageInfo("n1", "n2", "replicate", {}), payload).outcome == "hold"
+    assert net.held() == [a, b]
+    net.take(a)
+    assert net.held() == [b] and net.held_count() == 1
+    assert net.release() == [b]
