@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cluster import trace
-from cluster.client import Client, Printer, Reply, Sender
+from cluster.trace import events as trace
+from cluster.runtime.client import Client, Printer, Reply, Sender
 from cluster.master import in_sync_nodes
 from node.node import shard_for
 

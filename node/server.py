@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from node.api import dispatch
+from node.api.document import dispatch
 from node.node import Node
 from node.errors import ElasticsearchError
 from node.rest import JSON, Request, render

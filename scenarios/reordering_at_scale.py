@@ -16,7 +16,7 @@ primary's (version, sequence number from 6.x, source), and each document's versi
 
 import asyncio
 
-from cluster import trace
+from cluster.trace import events as trace
 from cluster.scenario import Setup
 
 SETUP = Setup(

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 
 from cluster.master import LocalMaster, MasterState
-from node.api import dispatch
+from node.api.document import dispatch
 from node.node import Node
 from node.profiles import profile
 from node.rest import Request

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from cluster import checker, trace
-from cluster.client import Reply
-from cluster.manager import ClusterConfig, ClusterError, Manager
-from cluster.runner import free_port_block
+from cluster.trace import checker, events as trace
+from cluster.runtime.client import Reply
+from cluster.runtime.manager import ClusterConfig, ClusterError, Manager
+from cluster.stories.runner import free_port_block
 from cluster.scenario import Cluster, Setup
 
 WAIT = 60.0  # seconds a lever or a repair may take before the test fails (loaded machines)

@@ -121,8 +121,8 @@ def occsim_proc(*, nodes: int | None = None, es_compat: int | None = None,
 
     @pytest.fixture(scope="session")
     def occsim_proc_fixture(request: pytest.FixtureRequest):
-        from cluster.background import BackgroundCluster
-        from cluster.manager import ClusterError
+        from cluster.plugin.background import BackgroundCluster
+        from cluster.runtime.manager import ClusterError
 
         config = cluster_settings(settings(request.config, given))
         try:
@@ -141,7 +141,7 @@ def occsim(process_fixture_name: str):
 
     @pytest.fixture
     def occsim_fixture(request: pytest.FixtureRequest):
-        from cluster import pytest_plugin
+        from cluster.plugin import pytest_plugin
 
         cluster = request.getfixturevalue(process_fixture_name)
         cluster.begin_test()
@@ -159,7 +159,7 @@ def occsim_nooproc(*, run_file: str | None = None):
 
     @pytest.fixture(scope="session")
     def occsim_nooproc_fixture(request: pytest.FixtureRequest):
-        from cluster.remote import RemoteCluster
+        from cluster.runtime.remote import RemoteCluster
 
         path = run_file or request.config.getoption("occsim_run_file") or \
             request.config.getini("occsim_run_file") or ".occsim-run.json"

@@ -1,7 +1,7 @@
 """The manager: starts the node processes, plays Elasticsearch's elected master, and collects
 the trace.
 
-It spawns one OS process per node (`python -m cluster.process`), waits for each to join,
+It spawns one OS process per node (`python -m cluster.runtime.process`), waits for each to join,
 publishes the cluster state `MasterState` computes, answers the nodes' master requests (create
 an index, fail a replica), relays network and clock controls, and knows when the network is
 quiet. It injects node faults (kill, stop, restart, pause, resume, partitions), detects failed
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-from cluster import trace
-from cluster.launch import ProcessLauncher
+from cluster.trace import events as trace
+from cluster.runtime.launch import ProcessLauncher
 from cluster.master import MasterState, in_sync_nodes
 from node.errors import ElasticsearchError
 from node.profiles import profile

@@ -20,7 +20,7 @@ import time
 from aiohttp import web
 
 from cluster.master import LocalMaster, MasterState
-from cluster.member import Member
+from node.member import Member
 from node.node import Node
 from node.profiles import profile
 from node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner

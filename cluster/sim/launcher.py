@@ -21,17 +21,17 @@ import signal
 import urllib.parse
 from typing import TYPE_CHECKING
 
-from cluster.client import Reply
-from cluster.member import Member
-from cluster.schedule import SeededScheduler
-from node.api import dispatch
+from cluster.runtime.client import Reply
+from node.member import Member
+from cluster.sim.schedule import SeededScheduler
+from node.api.document import dispatch
 from node.profiles import profile
 from node.rest import Request, render
 from transport.endpoint import MANAGER, Endpoint
 from transport.message import Envelope, Unencodable, error_reply, pack, unpack
 
 if TYPE_CHECKING:
-    from cluster.manager import Manager
+    from cluster.runtime.manager import Manager
 
 
 def _through_the_wire(env: Envelope) -> Envelope:

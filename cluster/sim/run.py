@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cluster import checker, simloop
-from cluster.manager import ClusterConfig, Manager
+from cluster.trace import checker
+from cluster.sim import loop as simloop
+from cluster.runtime.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Setup
-from cluster.sim import SimLauncher
+from cluster.sim.launcher import SimLauncher
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster import simloop
-from cluster.runner import Outcome, Report, find, load, run_scenario
-from cluster.schedule import Choice, OrderedScheduler, Redundant, Schedule
-from cluster.sweep import on_dask
+from cluster.sim import loop as simloop
+from cluster.stories.runner import Outcome, Report, find, load, run_scenario
+from cluster.sim.schedule import Choice, OrderedScheduler, Redundant, Schedule
+from cluster.stories.sweep import on_dask
 
 STRATEGIES = ("dfs", "random", "pct")
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from cluster import checker
-from cluster.client import Reply
-from cluster.manager import ClusterConfig, Manager
+from cluster.trace import checker
+from cluster.runtime.client import Reply
+from cluster.runtime.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Expectation, Setup
-from cluster.schedule import SeededScheduler
-from cluster.sim import SimLauncher
+from cluster.sim.schedule import SeededScheduler
+from cluster.sim.launcher import SimLauncher
 from transport.network import LinkConfig
 
 SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")

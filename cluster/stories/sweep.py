@@ -19,8 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from cluster import simloop
-from cluster.runner import Outcome, Report, run_scenario
+from cluster.sim import loop as simloop
+from cluster.stories.runner import Outcome, Report, run_scenario
 
 
 def simulate(name: str, seed: int, es_compat: int | None = None, *,

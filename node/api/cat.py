@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from node import indices
+from node.api import indices
 from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
 from node.node import Node, active_copies
 from node.rest import Params, Request, Response, Route, parse_time

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from node import bulk, cat, indices, searching, update
+from node.api import bulk, cat, indices, search as searching, update
 from node.engine import DELETE, INDEX
 from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
 from node.node import INITIAL_STATE_TIMEOUT, DocWrite, Node, WriteOutcome

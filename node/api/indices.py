@@ -114,7 +114,7 @@ async def get_index(node: Node, request: Request, params: Params, m: dict) -> Re
                   "allow_no_indices", "expand_wildcards", "master_timeout", "human",
                   "include_type_name")
     params.check_consumed()
-    from node.searching import run_query  # searching imports this module
+    from node.api.search import run_query  # searching imports this module
     names = expand(node, m["index"])
     hits, _ = await run_query(node, names, {"match_all": {}}, None, live=True)
     body: dict = {}

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node import indices
+from node.api import indices
 from node.errors import ElasticsearchError, IllegalArgument
 from node.node import murmur3
 from node.rest import Params, Request, Response, Route, parse_object, parse_long
 from node.search import (SourceFilter, SortKey, TextFieldSort, compile_query, parse_sort,
                          parse_sort_param, query_string, sort_hits, sort_values)
-from node.update import fields_with_locations, token
+from node.api.update import fields_with_locations, token
 
 if TYPE_CHECKING:
     from node.node import Node
@@ -36,7 +36,7 @@ _UNSERVED_PARAMS = ("scroll", "explain", "stored_fields", "docvalue_fields", "te
 
 
 def _api():
-    from node import api  # api imports this module for its routes
+    from node.api import document as api
     return api
 
 

@@ -27,7 +27,7 @@ from node.engine import INDEX
 from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from node.node import DocWrite, Node
 from node.rest import Params, Request, Response, parse_json
-from node import indices
+from node.api import indices
 from node.search import SourceFilter
 from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              explain_cas_conflict, valid_for_writes)
@@ -39,7 +39,7 @@ _REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurre
 
 
 def _api():
-    from node import api  # api imports this module for its routes
+    from node.api import document as api
     return api
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.api import dispatch
+from node.api.document import dispatch
 from node.rest import Request
 
 

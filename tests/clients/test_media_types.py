@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.api import dispatch, parse_media_type
+from node.api.document import dispatch, parse_media_type
 from node.rest import Request
 
 VND = "application/vnd.elasticsearch+json; compatible-with={}"

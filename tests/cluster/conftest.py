@@ -6,8 +6,8 @@ import contextlib
 
 import pytest
 
-from cluster.manager import ClusterConfig, Manager
-from cluster.runner import free_port_block
+from cluster.runtime.manager import ClusterConfig, Manager
+from cluster.stories.runner import free_port_block
 from cluster.scenario import Cluster, Setup
 
 

@@ -11,8 +11,8 @@ import msgpack
 import pytest
 import pytest_asyncio
 
-from cluster.manager import ClusterConfig, Manager
-from cluster.runner import free_port_block
+from cluster.runtime.manager import ClusterConfig, Manager
+from cluster.stories.runner import free_port_block
 from transport.message import Envelope, encode
 from transport.websocket import CHANNEL, MESSAGE, SECRET_HEADER
 

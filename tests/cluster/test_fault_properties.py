@@ -28,7 +28,7 @@ import time
 import aiohttp
 import pytest
 
-from cluster import checker
+from cluster.trace import checker
 from cluster.master import in_sync_nodes
 
 SEEDS = int(os.environ.get("OCCSIM_FAULT_SEEDS", "3"))

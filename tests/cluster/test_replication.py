@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from cluster.trace import out_of_order
+from cluster.trace.events import out_of_order
 from transport.network import LinkConfig
 
 ONE_SHARD_TWO_REPLICAS = {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}

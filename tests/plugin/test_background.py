@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cluster.background import BackgroundCluster
+from cluster.plugin.background import BackgroundCluster
 
 
 @pytest.fixture(scope="module")

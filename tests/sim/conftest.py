@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cluster import simloop
-from cluster.manager import ClusterConfig, Manager
+from cluster.sim import loop as simloop
+from cluster.runtime.manager import ClusterConfig, Manager
 from cluster.scenario import Cluster, Setup
-from cluster.sim import SimLauncher
+from cluster.sim.launcher import SimLauncher
 
 
 def simulate(story, **config) -> list[dict]:

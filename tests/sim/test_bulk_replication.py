@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from cluster.checker import check
+from cluster.trace.checker import check
 from transport.network import LinkConfig
 
 NODES = 3

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from cluster import explore, sweep
+from cluster.stories import explore, sweep
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="Dask is not installed (pip install 'occsim[dask]')")

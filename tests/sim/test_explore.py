@@ -8,8 +8,10 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from cluster import cli, explore, runner, simloop, sweep, twin
-from cluster.schedule import OrderedScheduler, Schedule, ScheduleError
+from cluster.tools import cli
+from cluster.stories import explore, runner, sweep, twin
+from cluster.sim import loop as simloop
+from cluster.sim.schedule import OrderedScheduler, Schedule, ScheduleError
 
 
 def _cli(*argv: str) -> tuple[int, str]:

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from cluster import runner, sweep, trace
-from cluster.checker import check
+from cluster.stories import runner, sweep
+from cluster.trace import events as trace
+from cluster.trace.checker import check
 from transport.network import LinkConfig
 
 CASES = [(path.stem, p) for path in runner.all_scenarios()
@@ -87,7 +88,7 @@ def test_sweep_reports_failing_seeds_with_the_command(tmp_path):
         "SETUP = Setup(nodes=1, profiles=(7,))\n"
         "async def run(cluster):\n"
         "    cluster.expect(cluster.seed % 2 == 0, 'the seed is even')\n")
-    done = subprocess.run([sys.executable, "-m", "cluster.cli", "sweep", str(story),
+    done = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "sweep", str(story),
                            "--seeds", "1..4", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL seed 1: the seed is even" in done.stdout
@@ -112,7 +113,7 @@ def test_the_simulation_counts_node_and_client_messages():
 
 
 def test_sweep_refuses_fewer_than_one_process():
-    done = subprocess.run([sys.executable, "-m", "cluster.cli", "sweep", "seed-004",
+    done = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "sweep", "seed-004",
                            "--seeds", "1..2", "--jobs", "0"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "--jobs must be at least 1, not 0" in done.stderr

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cluster import simloop
+from cluster.sim import loop as simloop
 from transport.endpoint import Endpoint
 from transport.message import Envelope, TransportError
 from transport.network import HoldRule, LinkConfig, NetworkModel

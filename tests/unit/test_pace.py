@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.pace import Pacer
-from cluster.runner import Interrupted
+from cluster.view.pace import Pacer
+from cluster.stories.runner import Interrupted
 
 
 def _pacer(keys: str, step: bool = True) -> tuple[Pacer, list[str]]:

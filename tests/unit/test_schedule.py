@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cluster.schedule import (
+from cluster.sim.schedule import (
     OrderedScheduler, Schedule, ScheduleError, _parse, _render, _same, describe)
 from transport.message import Envelope
 from transport.network import Decision
