@@ -3,7 +3,7 @@
 `occsim(proc_fixture_name)` a function-scoped one that hands a test that cluster and repairs and
 empties it afterwards, `occsim_nooproc(...)` one for a cluster already running (`occsim up`).
 
-    from cluster import factories
+    from cluster.plugin import factories
 
     occsim_three = factories.occsim_proc(nodes=3, es_compat=8, delay="5..50ms")
     occsim3 = factories.occsim("occsim_three")

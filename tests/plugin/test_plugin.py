@@ -85,7 +85,7 @@ def test_command_line_beats_ini_and_factory_argument_beats_both(tmp_path):
             occsim_es_compat = 6
             ''',
         "test_settings.py": '''
-            from cluster import factories
+            from cluster.plugin import factories
             from helpers import call
 
             occsim_single = factories.occsim_proc(nodes=1)
@@ -204,7 +204,7 @@ def test_nooproc_uses_a_cluster_occsim_up_started(tmp_path):
         run_file = json.loads((tmp_path / ".occsim-run.json").read_text())
         assert set(run_file) >= {"manager", "secret"}
         result = run_pytest(tmp_path, {"test_remote.py": '''
-            from cluster import factories
+            from cluster.plugin import factories
             from helpers import call
 
             remote = factories.occsim("occsim_nooproc")
