@@ -12,9 +12,9 @@ import base64
 import random
 from collections.abc import Callable
 
-from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
-from node.profiles import Profile
-from node.rest import parse_time, validate_index_name
+from occsim.node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
+from occsim.node.profiles import Profile
+from occsim.node.rest import parse_time, validate_index_name
 
 DEFAULT_GC_DELETES = 60.0
 _KNOWN_SETTINGS = ("number_of_shards", "number_of_replicas", "gc_deletes", "refresh_interval",

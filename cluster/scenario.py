@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cluster.trace import events as trace
-from cluster.runtime.client import Client, Printer, Reply, Sender
-from cluster.master import in_sync_nodes
-from node.node import shard_for
+from occsim.cluster.trace import events as trace
+from occsim.cluster.runtime.client import Client, Printer, Reply, Sender
+from occsim.cluster.master import in_sync_nodes
+from occsim.node.node import shard_for
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from node.errors import StaleTerm, VersionConflict
-from node.versioning import (
+from occsim.node.errors import StaleTerm, VersionConflict
+from occsim.node.versioning import (
     MATCH_ANY,
     MATCH_DELETED,
     NOT_FOUND,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Iterator
 
-from node.node import Node, remote_error
-from node.profiles import Profile
-from transport.endpoint import MANAGER, Endpoint
-from transport.message import pack
-from transport.network import HoldRule, LinkConfig, NetworkModel
-from transport.recorder import Recorder
+from occsim.node.node import Node, remote_error
+from occsim.node.profiles import Profile
+from occsim.transport.endpoint import MANAGER, Endpoint
+from occsim.transport.message import pack
+from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
+from occsim.transport.recorder import Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")

@@ -21,14 +21,14 @@ from typing import Protocol
 
 import mmh3
 
-from node.engine import INDEX, Operation, ReplicaResult, ShardCopy, Write, WriteResult
-from node.errors import (ElasticsearchError, IndexNotFound, NoShardAvailable, StaleTerm,
+from occsim.node.engine import INDEX, Operation, ReplicaResult, ShardCopy, Write, WriteResult
+from occsim.node.errors import (ElasticsearchError, IndexNotFound, NoShardAvailable, StaleTerm,
                          VersionConflict)
-from node.profiles import Profile
-from node.search import compile_query
-from node.versioning import MATCH_ANY, VersionType
-from node.rest import check_mappable
-from transport.message import TransportError
+from occsim.node.profiles import Profile
+from occsim.node.search import compile_query
+from occsim.node.versioning import MATCH_ANY, VersionType
+from occsim.node.rest import check_mappable
+from occsim.transport.message import TransportError
 
 
 REFRESH_INTERVAL = 1.0  # Elasticsearch's default index.refresh_interval (seconds)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from node.errors import ElasticsearchError, IllegalArgument, ParseError, RestError
+from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, RestError
 
 MAX_MAPPING_DEPTH = 20  # Elasticsearch's index.mapping.depth.limit
 # occsim's own limit on how deep a body's arrays and objects may nest (Jackson 2.15+, so

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from node.errors import ElasticsearchError, IllegalArgument
+from occsim.node.errors import ElasticsearchError, IllegalArgument
 
 
 # -- _source filtering -----------------------------------------------------------------------

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from node.api.document import dispatch
-from node.node import Node
-from node.errors import ElasticsearchError
-from node.rest import JSON, Request, render
-from transport.websocket import check_secret
+from occsim.node.api.document import dispatch
+from occsim.node.node import Node
+from occsim.node.errors import ElasticsearchError
+from occsim.node.rest import JSON, Request, render
+from occsim.transport.websocket import check_secret
 
 DEFAULT_MAX_CONTENT_LENGTH = 100 * 1024 * 1024  # Elasticsearch's http.max_content_length
 MAX_INITIAL_LINE_LENGTH = 4096  # http.max_initial_line_length

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from node.errors import IllegalArgument
+from occsim.node.errors import IllegalArgument
 
 MAX_VERSION = 2**63 - 1  # a Java long: no version above it is ever stored or answered
 MATCH_ANY = -3  # no version given: any current version is fine

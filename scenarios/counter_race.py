@@ -13,7 +13,7 @@ whichever write reached it last, and some orders leave it behind the primary.
 
 import asyncio
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "counters"
 SETUP = Setup(

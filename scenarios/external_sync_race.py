@@ -16,7 +16,7 @@ change arrived last ends up wrong.
 import asyncio
 import random
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 # both indices are declared up front (profile defaults) so the parallel first writes do not
 # race to auto-create them

@@ -19,7 +19,7 @@ hold its writer's last acknowledged write.
 
 import asyncio
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "events"
 WRITERS = 4

@@ -15,7 +15,7 @@ is lost and the counter ends at exactly 2N.
 
 import asyncio
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

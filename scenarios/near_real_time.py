@@ -14,7 +14,7 @@ stale read can never overwrite a newer write. Released, the change reaches the r
 copies end at version 2.
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

@@ -21,7 +21,7 @@ recovers from the new primary. At the end every copy equals the new primary's, a
 old primary applied but never acknowledged is gone, as a write that failed should be.
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "orders"
 DOC = "1"

@@ -16,8 +16,8 @@ primary's (version, sequence number from 6.x, source), and each document's versi
 
 import asyncio
 
-from cluster.trace import events as trace
-from cluster.scenario import Setup
+from occsim.cluster.trace import events as trace
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

@@ -17,7 +17,7 @@ a loss, or retries a conditional write blindly, must first read the document: he
 shows Alice's own order, written once.
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "orders"
 DOC = "1"

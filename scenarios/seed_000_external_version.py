@@ -8,7 +8,7 @@ version 2 from their database; the first wins, the second gets a 409 and retries
 (One node, as in the seed document: the replica is unassigned, so `_shards` reads 2/1/0.)
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

@@ -11,7 +11,7 @@ its replica, and the network delivers them out of order. The replica applies ver
 when version 3 arrives late it keeps 4 and discards 3, so the newer write is never overwritten.
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

@@ -14,7 +14,7 @@ delete against older writes only if they arrive within gc_deletes; a sync that c
 must keep deletes elsewhere (a "deleted" flag with a version, say) or set a longer gc_deletes.
 """
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(
     lesson=(

@@ -11,7 +11,7 @@ that receives version 2 before version 1 ends at version 1: the copies diverge.
 
 import asyncio
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "pages"
 SETUP = Setup(

@@ -22,7 +22,7 @@ of version 2 (`version_monotonic`) in every profile: only the guard's outcome di
 
 import aiohttp
 
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 INDEX = "teams"
 DOC = "core"

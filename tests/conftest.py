@@ -8,12 +8,12 @@ import urllib.parse
 
 import pytest
 
-from cluster.master import LocalMaster, MasterState
-from node.api.document import dispatch
-from node.node import Node
-from node.profiles import profile
-from node.rest import Request
-from transport.recorder import Recorder
+from occsim.cluster.master import LocalMaster, MasterState
+from occsim.node.api.document import dispatch
+from occsim.node.node import Node
+from occsim.node.profiles import profile
+from occsim.node.rest import Request
+from occsim.transport.recorder import Recorder
 
 
 class Clock:

@@ -27,7 +27,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from transport.network import LinkConfig
+from occsim.transport.network import LinkConfig
 
 INDEX = "safety"
 LINK = LinkConfig(delay_min_ms=1, delay_max_ms=30)  # the delay: 1..30 ms

@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from transport.message import Envelope, TransportError
-from transport.network import MessageInfo, NetworkModel
-from transport.recorder import Recorder
+from occsim.transport.message import Envelope, TransportError
+from occsim.transport.network import MessageInfo, NetworkModel
+from occsim.transport.recorder import Recorder
 
 MANAGER = "manager"
 MAX_DELAYED = 100_000  # copies waiting out their delay; beyond this, new ones are dropped

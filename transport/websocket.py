@@ -18,8 +18,8 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from transport.endpoint import Endpoint
-from transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode, encode,
+from occsim.transport.endpoint import Endpoint
+from occsim.transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode, encode,
                                error_reply)
 
 SECRET_HEADER = "X-Occsim-Secret"

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from cluster.trace import checker, events as trace
-from cluster.runtime.client import Reply
-from cluster.runtime.manager import ClusterConfig, ClusterError, Manager
-from cluster.stories.runner import free_port_block
-from cluster.scenario import Cluster, Setup
+from occsim.cluster.trace import checker, events as trace
+from occsim.cluster.runtime.client import Reply
+from occsim.cluster.runtime.manager import ClusterConfig, ClusterError, Manager
+from occsim.cluster.stories.runner import free_port_block
+from occsim.cluster.scenario import Cluster, Setup
 
 WAIT = 60.0  # seconds a lever or a repair may take before the test fails (loaded machines)
 

@@ -3,7 +3,7 @@
 `occsim(proc_fixture_name)` a function-scoped one that hands a test that cluster and repairs and
 empties it afterwards, `occsim_nooproc(...)` one for a cluster already running (`occsim up`).
 
-    from cluster.plugin import factories
+    from occsim.cluster.plugin import factories
 
     occsim_three = factories.occsim_proc(nodes=3, es_compat=8, delay="5..50ms")
     occsim3 = factories.occsim("occsim_three")
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from transport.network import DISTRIBUTIONS, LinkConfig
+from occsim.transport.network import DISTRIBUTIONS, LinkConfig
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,8 @@ def occsim_proc(*, nodes: int | None = None, es_compat: int | None = None,
 
     @pytest.fixture(scope="session")
     def occsim_proc_fixture(request: pytest.FixtureRequest):
-        from cluster.plugin.background import BackgroundCluster
-        from cluster.runtime.manager import ClusterError
+        from occsim.cluster.plugin.background import BackgroundCluster
+        from occsim.cluster.runtime.manager import ClusterError
 
         config = cluster_settings(settings(request.config, given))
         try:
@@ -141,7 +141,7 @@ def occsim(process_fixture_name: str):
 
     @pytest.fixture
     def occsim_fixture(request: pytest.FixtureRequest):
-        from cluster.plugin import pytest_plugin
+        from occsim.cluster.plugin import pytest_plugin
 
         cluster = request.getfixturevalue(process_fixture_name)
         cluster.begin_test()
@@ -159,7 +159,7 @@ def occsim_nooproc(*, run_file: str | None = None):
 
     @pytest.fixture(scope="session")
     def occsim_nooproc_fixture(request: pytest.FixtureRequest):
-        from cluster.runtime.remote import RemoteCluster
+        from occsim.cluster.runtime.remote import RemoteCluster
 
         path = run_file or request.config.getoption("occsim_run_file") or \
             request.config.getini("occsim_run_file") or ".occsim-run.json"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.plugin import factories
+from occsim.cluster.plugin import factories
 
 CLUSTERS = pytest.StashKey[list]()  # the clusters (and simulated runs' traces) a test used
 TRACES = pytest.StashKey[list]()
@@ -49,7 +49,7 @@ def occsim_sim(request: pytest.FixtureRequest):
     `async def story(cluster)` (the scenario handle: clients, hold/release, partition/heal,
     kill/restart, quiesce, copies) on a simulated cluster on virtual time, and returns a
     `SimRun`: the trace, and `check()`. The same seed gives the same trace."""
-    from cluster.sim.run import simulate
+    from occsim.cluster.sim.run import simulate
 
     def run(story, **given):
         values = factories.settings(request.config, given)
@@ -63,8 +63,8 @@ def occsim_sim(request: pytest.FixtureRequest):
 def keep_trace(item: pytest.Item, cluster) -> None:
     """Write the test's trace to `--occsim-trace-dir`, when given (a cluster this session
     started: the trace of one `occsim up` started stays with its manager)."""
-    from cluster.trace import events as trace
-    from cluster.plugin.background import BackgroundCluster
+    from occsim.cluster.trace import events as trace
+    from occsim.cluster.plugin.background import BackgroundCluster
 
     folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
     if not folder or not isinstance(cluster, BackgroundCluster):
@@ -80,7 +80,7 @@ def keep_trace(item: pytest.Item, cluster) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and call.when == "call":
-        from cluster.view import diagram as view
+        from occsim.cluster.view import diagram as view
 
         width = item.config.get_terminal_writer().fullwidth
         for number, events in enumerate(_traces(item), 1):
@@ -92,7 +92,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def _traces(item: pytest.Item) -> list[list[dict] | str]:
     """The traces of the clusters and simulated runs a test used (or why one is missing)."""
-    from cluster.plugin.background import BackgroundCluster
+    from occsim.cluster.plugin.background import BackgroundCluster
 
     traces: list[list[dict] | str] = []
     for cluster in item.stash.get(CLUSTERS, []):

@@ -1,4 +1,4 @@
-"""How the manager starts nodes for real: OS processes on loopback (`python -m cluster.runtime.process`),
+"""How the manager starts nodes for real: OS processes on loopback (`python -m occsim.cluster.runtime.process`),
 reached over persistent websockets, with the manager listening for them over HTTP. A node gets
 the cluster's secret on its standard input, which it reads once and closes: an environment
 variable or an argument would stay readable in `/proc/<pid>/environ` or `cmdline`.
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from cluster.runtime.client import HttpSender
-from transport.endpoint import MANAGER
-from transport.websocket import WebSocketWire, check_secret
+from occsim.cluster.runtime.client import HttpSender
+from occsim.transport.endpoint import MANAGER
+from occsim.transport.websocket import WebSocketWire, check_secret
 
 if TYPE_CHECKING:
-    from cluster.runtime.manager import Manager
+    from occsim.cluster.runtime.manager import Manager
 
 
 class ProcessLauncher:
@@ -54,7 +54,7 @@ class ProcessLauncher:
 
     async def spawn(self, manager: Manager, name: str) -> asyncio.subprocess.Process:
         c = manager.config
-        args = [sys.executable, "-m", "cluster.runtime.process", "--name", name, "--host", c.host,
+        args = [sys.executable, "-m", "occsim.cluster.runtime.process", "--name", name, "--host", c.host,
                 "--port", str(manager.ports[name]), "--manager", manager.address,
                 "--es-compat", str(c.es_compat), "--seed", str(c.seed),
                 "--link", json.dumps(asdict(c.link)),

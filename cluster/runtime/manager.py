@@ -1,7 +1,7 @@
 """The manager: starts the node processes, plays Elasticsearch's elected master, and collects
 the trace.
 
-It spawns one OS process per node (`python -m cluster.runtime.process`), waits for each to join,
+It spawns one OS process per node (`python -m occsim.cluster.runtime.process`), waits for each to join,
 publishes the cluster state `MasterState` computes, answers the nodes' master requests (create
 an index, fail a replica), relays network and clock controls, and knows when the network is
 quiet. It injects node faults (kill, stop, restart, pause, resume, partitions), detects failed
@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-from cluster.trace import events as trace
-from cluster.runtime.launch import ProcessLauncher
-from cluster.master import MasterState, in_sync_nodes
-from node.errors import ElasticsearchError
-from node.profiles import profile
-from transport.endpoint import MANAGER, Endpoint
-from transport.message import TransportError, unpack
-from transport.network import LinkConfig, NetworkModel
-from transport.recorder import Recorder, expand
+from occsim.cluster.trace import events as trace
+from occsim.cluster.runtime.launch import ProcessLauncher
+from occsim.cluster.master import MasterState, in_sync_nodes
+from occsim.node.errors import ElasticsearchError
+from occsim.node.profiles import profile
+from occsim.transport.endpoint import MANAGER, Endpoint
+from occsim.transport.message import TransportError, unpack
+from occsim.transport.network import LinkConfig, NetworkModel
+from occsim.transport.recorder import Recorder, expand
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned

@@ -19,15 +19,15 @@ import time
 
 from aiohttp import web
 
-from cluster.master import LocalMaster, MasterState
-from node.member import Member
-from node.node import Node
-from node.profiles import profile
-from node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner
-from transport.endpoint import MANAGER
-from transport.network import LinkConfig
-from transport.recorder import Recorder
-from transport.websocket import WebSocketWire
+from occsim.cluster.master import LocalMaster, MasterState
+from occsim.node.member import Member
+from occsim.node.node import Node
+from occsim.node.profiles import profile
+from occsim.node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner
+from occsim.transport.endpoint import MANAGER
+from occsim.transport.network import LinkConfig
+from occsim.transport.recorder import Recorder
+from occsim.transport.websocket import WebSocketWire
 
 
 PR_SET_PDEATHSIG = 1

@@ -8,8 +8,8 @@ import asyncio
 import itertools
 import urllib.request
 
-from transport.message import Envelope
-from transport.websocket import post_message
+from occsim.transport.message import Envelope
+from occsim.transport.websocket import post_message
 
 
 class RemoteClusterError(Exception):

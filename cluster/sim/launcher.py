@@ -21,17 +21,17 @@ import signal
 import urllib.parse
 from typing import TYPE_CHECKING
 
-from cluster.runtime.client import Reply
-from node.member import Member
-from cluster.sim.schedule import SeededScheduler
-from node.api.document import dispatch
-from node.profiles import profile
-from node.rest import Request, render
-from transport.endpoint import MANAGER, Endpoint
-from transport.message import Envelope, Unencodable, error_reply, pack, unpack
+from occsim.cluster.runtime.client import Reply
+from occsim.node.member import Member
+from occsim.cluster.sim.schedule import SeededScheduler
+from occsim.node.api.document import dispatch
+from occsim.node.profiles import profile
+from occsim.node.rest import Request, render
+from occsim.transport.endpoint import MANAGER, Endpoint
+from occsim.transport.message import Envelope, Unencodable, error_reply, pack, unpack
 
 if TYPE_CHECKING:
-    from cluster.runtime.manager import Manager
+    from occsim.cluster.runtime.manager import Manager
 
 
 def _through_the_wire(env: Envelope) -> Envelope:

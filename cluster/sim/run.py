@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.trace import checker
-from cluster.sim import loop as simloop
-from cluster.runtime.manager import ClusterConfig, Manager
-from cluster.scenario import Cluster, Setup
-from cluster.sim.launcher import SimLauncher
+from occsim.cluster.trace import checker
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.scenario import Cluster, Setup
+from occsim.cluster.sim.launcher import SimLauncher
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transport.message import Envelope
-from transport.network import Decision
+from occsim.transport.message import Envelope
+from occsim.transport.network import Decision
 
 REPLICA_RULES = ("es", "apply-all")
 LINK_RULES = ("any", "fifo")

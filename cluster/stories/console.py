@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from cluster.runtime.client import Client, HttpSender, Reply
+from occsim.cluster.runtime.client import Client, HttpSender, Reply
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS")
 _REQUEST_LINE = re.compile(r"(?i)(" + "|".join(METHODS) + r")\s+(\S+)(?:\s+HTTP/[\d.]+)?")
@@ -332,10 +332,10 @@ async def run_file(requests: list[ConsoleRequest], *, node: str, es_compat: int,
             await sender.close()
         return counts[0], counts[1], counts[2]
 
-    from cluster.trace import events as trace
-    from cluster.view import diagram as view
-    from cluster.runtime.manager import ClusterConfig, Manager
-    from cluster.stories.runner import free_port_block
+    from occsim.cluster.trace import events as trace
+    from occsim.cluster.view import diagram as view
+    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.stories.runner import free_port_block
 
     manager = Manager(ClusterConfig(nodes=1, port=free_port_block(1), es_compat=es_compat,
                                     trace=True))

@@ -29,10 +29,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster.sim import loop as simloop
-from cluster.stories.runner import Outcome, Report, find, load, run_scenario
-from cluster.sim.schedule import Choice, OrderedScheduler, Redundant, Schedule
-from cluster.stories.sweep import on_dask
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.stories.runner import Outcome, Report, find, load, run_scenario
+from occsim.cluster.sim.schedule import Choice, OrderedScheduler, Redundant, Schedule
+from occsim.cluster.stories.sweep import on_dask
 
 STRATEGIES = ("dfs", "random", "pct")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from cluster.trace.events import order_key, out_of_order
-from cluster.view.diagram import TraceView, explain, render_text
+from occsim.cluster.trace.events import order_key, out_of_order
+from occsim.cluster.view.diagram import TraceView, explain, render_text
 
 VERBS = ("applies it", "discards it", "answers 409")
 LETTERS = "abcdefgh"
@@ -242,7 +242,7 @@ def _svg(events: list[dict], doc: str, title: str) -> str:
 
 
 def add_arguments(p) -> None:
-    from cluster.sim.schedule import LINK_RULES, REPLICA_RULES
+    from occsim.cluster.sim.schedule import LINK_RULES, REPLICA_RULES
 
     p.add_argument("scenario", help="a scenario, or a schedule file saved by `occsim play`")
     p.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
@@ -259,10 +259,10 @@ def command(args) -> int:
     import io
     import sys
 
-    from cluster.sim import loop as simloop
-    from cluster.stories.runner import Report, ScenarioError, run_scenario
-    from cluster.sim.schedule import ScheduleError
-    from cluster.stories.session import open_session
+    from occsim.cluster.sim import loop as simloop
+    from occsim.cluster.stories.runner import Report, ScenarioError, run_scenario
+    from occsim.cluster.sim.schedule import ScheduleError
+    from occsim.cluster.stories.session import open_session
 
     fmt = args.worksheet.rsplit(".", 1)[-1].lower() if args.worksheet else None
     if fmt not in (None, "html", "md"):
@@ -307,7 +307,7 @@ def command(args) -> int:
         if given is None:
             from rich.console import Console
 
-            from cluster.view.diagram import TraceView
+            from occsim.cluster.view.diagram import TraceView
             console = Console()
             console.print(TraceView(events[:q.at], doc=q.doc,
                                     max_rows=max(6, console.size.height - 16)))

@@ -25,10 +25,10 @@ from textual.binding import Binding
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from cluster.stories.runner import ScenarioError
-from cluster.sim.schedule import Choice, ScheduleError
-from cluster.stories.session import HELD, Session, Snapshot
-from cluster.view.diagram import copies_table, diagram_lines, explain
+from occsim.cluster.stories.runner import ScenarioError
+from occsim.cluster.sim.schedule import Choice, ScheduleError
+from occsim.cluster.stories.session import HELD, Session, Snapshot
+from occsim.cluster.view.diagram import copies_table, diagram_lines, explain
 
 KEYS = ("Enter deliver · d drop · u duplicate · n simulation picks · b back · s save schedule · "
         "? keys · q quit · ↑↓ choose")
@@ -232,7 +232,7 @@ def _waiting(trace: list[dict]) -> list[str]:
 
 
 def add_arguments(p) -> None:
-    from cluster.sim.schedule import LINK_RULES, REPLICA_RULES
+    from occsim.cluster.sim.schedule import LINK_RULES, REPLICA_RULES
 
     p.add_argument("scenario", help="a scenario, or a schedule file saved with `s`")
     p.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
@@ -243,7 +243,7 @@ def add_arguments(p) -> None:
 
 
 def command(args) -> int:
-    from cluster.stories.session import open_session
+    from occsim.cluster.stories.session import open_session
 
     try:
         session = open_session(args.scenario, es_compat=args.es_compat,

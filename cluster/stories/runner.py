@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from cluster.trace import checker
-from cluster.runtime.client import Reply
-from cluster.runtime.manager import ClusterConfig, Manager
-from cluster.scenario import Cluster, Expectation, Setup
-from cluster.sim.schedule import SeededScheduler
-from cluster.sim.launcher import SimLauncher
-from transport.network import LinkConfig
+from occsim.cluster.trace import checker
+from occsim.cluster.runtime.client import Reply
+from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.scenario import Cluster, Expectation, Setup
+from occsim.cluster.sim.schedule import SeededScheduler
+from occsim.cluster.sim.launcher import SimLauncher
+from occsim.transport.network import LinkConfig
 
 SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
 

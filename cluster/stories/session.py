@@ -14,9 +14,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-from cluster.sim import loop as simloop
-from cluster.stories.runner import Outcome, Report, find, load, run_scenario
-from cluster.sim.schedule import Choice, OrderedScheduler, Schedule, ScheduleError, describe
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.stories.runner import Outcome, Report, find, load, run_scenario
+from occsim.cluster.sim.schedule import Choice, OrderedScheduler, Schedule, ScheduleError, describe
 
 HELD = "held by the story: "
 

@@ -19,8 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from cluster.sim import loop as simloop
-from cluster.stories.runner import Outcome, Report, run_scenario
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.stories.runner import Outcome, Report, run_scenario
 
 
 def simulate(name: str, seed: int, es_compat: int | None = None, *,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import json
 
-from cluster.sim import loop as simloop
-from cluster.stories.explore import classify
-from cluster.stories.runner import Outcome, Report, run_scenario
-from cluster.sim.schedule import LINK_RULES, REPLICA_RULES
-from cluster.stories.sweep import first_difference
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.stories.explore import classify
+from occsim.cluster.stories.runner import Outcome, Report, run_scenario
+from occsim.cluster.sim.schedule import LINK_RULES, REPLICA_RULES
+from occsim.cluster.stories.sweep import first_difference
 
 
 def parse(text: str) -> tuple[str, str]:

@@ -238,8 +238,8 @@ async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: 
 async def occsim_cluster(**config: object):
     """A started 3-node cluster on free loopback ports; every process stopped on the way out.
     The manager's trace (from `stop`) is left in `manager.bench_trace`."""
-    from cluster.runtime.manager import ClusterConfig, Manager
-    from cluster.stories.runner import free_port_block
+    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.stories.runner import free_port_block
 
     values = {"nodes": 3, "host": HOST, "es_compat": PROFILE, **config}
     manager = Manager(ClusterConfig(port=free_port_block(int(values["nodes"])), **values))
@@ -316,7 +316,7 @@ async def fill(session: aiohttp.ClientSession, url: str, index: str, count: int,
 async def baseline_cluster(session: aiohttp.ClientSession):
     """Three plain aiohttp processes: the first is the primary, fanning out to the other two.
     Yields the primary's URL; every process is stopped on the way out."""
-    from cluster.stories.runner import free_port_block
+    from occsim.cluster.stories.runner import free_port_block
 
     port = free_port_block(3)
     ports = [port, port + 1, port + 2]
@@ -488,7 +488,7 @@ async def measure_bulk(say: Callable[[str], None], *, runs: int = BULK_RUNS,
     """`bulk_2000_s`: wall seconds of one `_bulk` of `items` new documents, sent to a node that
     does not hold the primary (1 shard, 2 replicas, tracing on, every link 1..30 ms), median
     of `runs`. A bulk that fails, or one with an item error, makes the figure 0."""
-    from transport.network import LinkConfig
+    from occsim.transport.network import LinkConfig
 
     low, high = BULK_DELAY_MS
     times: list[float] = []
@@ -529,7 +529,7 @@ def bulk_line(bulk: dict) -> str:
 
 def silent_report():
     """A runner Report that prints nothing (runner is imported late: it loads everything)."""
-    from cluster.stories import runner
+    from occsim.cluster.stories import runner
 
     class Silent(runner.Report):
         def line(self, text: str) -> None:
@@ -545,7 +545,7 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
     """The simulation's speed on `SIM_SCENARIO`: sweeps over seeds on one process and on one
     process per core (messages carried and runs per wall second), and one real run of the same
     scenario and seed for comparison."""
-    from cluster.stories import explore, runner, sweep
+    from occsim.cluster.stories import explore, runner, sweep
 
     t = time.perf_counter()
     first = sweep.simulate(SIM_SCENARIO, 0)
@@ -690,8 +690,8 @@ def table(result: dict, real: dict, bulk: dict) -> str:
 async def soak(seconds: float, say: Callable[[str], None]) -> dict:
     """64 clients of read-modify-write on `SOAK_IDS` documents over a delaying, reordering
     network, for `seconds`; then every check. Returns the figures and the verdict."""
-    from cluster.trace import checker
-    from transport.network import LinkConfig
+    from occsim.cluster.trace import checker
+    from occsim.transport.network import LinkConfig
 
     link = LinkConfig(delay_min_ms=1, delay_max_ms=20, reorder=0.2)
     ids = [f"k{n}" for n in range(SOAK_IDS)]

@@ -13,10 +13,10 @@ import os
 import signal
 import tempfile
 
-from cluster.trace import events as trace
-from cluster.runtime.manager import ClusterConfig, ClusterError, Manager
-from cluster.runtime.process import LOOPBACK, serve_standalone
-from transport.network import DISTRIBUTIONS, LinkConfig
+from occsim.cluster.trace import events as trace
+from occsim.cluster.runtime.manager import ClusterConfig, ClusterError, Manager
+from occsim.cluster.runtime.process import LOOPBACK, serve_standalone
+from occsim.transport.network import DISTRIBUTIONS, LinkConfig
 
 RUN_FILE = ".occsim-run.json"
 
@@ -105,7 +105,7 @@ async def _up(args: argparse.Namespace) -> int:
           f"seed {config.seed}; Ctrl-C stops the cluster", flush=True)
     live = None
     if args.live:
-        from cluster.view.live import LiveReport
+        from occsim.cluster.view.live import LiveReport
         live = LiveReport(title=f"occsim up: {config.nodes} nodes, {config.es_compat}.x",
                           glyphs=args.glyphs)
         live.attach(manager)
@@ -165,8 +165,8 @@ def _add_cluster_options(p: argparse.ArgumentParser, nodes: int = 3) -> None:
 def _scheduler_for(args: argparse.Namespace):
     """The scheduler `occsim run` uses, the seed and profile, from `--schedule` or the flags;
     ValueError (or ScheduleError) for flags that cannot go together."""
-    from cluster.stories import runner
-    from cluster.sim.schedule import Schedule, SeededScheduler
+    from occsim.cluster.stories import runner
+    from occsim.cluster.sim.schedule import Schedule, SeededScheduler
 
     if args.save_schedule and not args.sim:
         raise ValueError("--save-schedule writes a simulated run's schedule: add --sim")
@@ -189,15 +189,15 @@ def _scheduler_for(args: argparse.Namespace):
     if schedule.mode == "seeded":
         scheduler = SeededScheduler(schedule.choices)
     else:
-        from cluster.stories.session import PlayScheduler  # it also replays what `occsim play` allows
+        from occsim.cluster.stories.session import PlayScheduler  # it also replays what `occsim play` allows
         scheduler = PlayScheduler(schedule.choices, timers=schedule.timers)
     return scheduler, schedule.seed, schedule.es_compat or args.es_compat
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cluster.view import pace, diagram as view
-    from cluster.stories import runner
-    from cluster.sim.schedule import Schedule, ScheduleError
+    from occsim.cluster.view import pace, diagram as view
+    from occsim.cluster.stories import runner
+    from occsim.cluster.sim.schedule import Schedule, ScheduleError
 
     try:
         scheduler, seed, es_compat = _scheduler_for(args)
@@ -209,7 +209,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     replica_rule, links = args.replica_rule or "es", args.links or "any"
     live = not args.no_live and sys.stdout.isatty()
     if live:
-        from cluster.view.live import LiveReport
+        from occsim.cluster.view.live import LiveReport
         report: runner.Report = LiveReport(doc=args.doc, shard=args.shard, title=args.scenario,
                                            glyphs=args.glyphs)
     else:
@@ -222,7 +222,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with pace.keyboard() if report.pacer is not None else contextlib.nullcontext():
             if args.sim:
-                from cluster.sim import loop as simloop
+                from occsim.cluster.sim import loop as simloop
                 outcome = simloop.run(story)
             else:
                 outcome = asyncio.run(story)
@@ -255,8 +255,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_twin(args: argparse.Namespace) -> int:
-    from cluster.stories import twin
-    from cluster.view import diagram as view
+    from occsim.cluster.stories import twin
+    from occsim.cluster.view import diagram as view
 
     if not args.sim or args.schedule:
         raise ValueError("--twin runs a seeded simulation twice: use it with --sim and "
@@ -274,7 +274,7 @@ def _run_twin(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from cluster.stories import explore, runner
+    from occsim.cluster.stories import explore, runner
 
     try:
         path = runner.find(args.scenario)
@@ -306,7 +306,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _save_views(args: argparse.Namespace, events: list[dict], title: str) -> None:
-    from cluster.view import diagram as view
+    from occsim.cluster.view import diagram as view
 
     for fmt in ("text", "svg", "html"):
         path = getattr(args, f"save_{fmt}")
@@ -326,7 +326,7 @@ def _read_trace(args: argparse.Namespace) -> list[dict] | None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from cluster.view import replay
+    from occsim.cluster.view import replay
 
     events = _read_trace(args)
     if events is None:
@@ -338,7 +338,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from cluster.stories import runner, sweep
+    from occsim.cluster.stories import runner, sweep
 
     try:
         seeds = sweep.parse_seeds(args.seeds)
@@ -369,7 +369,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_determinism(args: argparse.Namespace) -> int:
-    from cluster.stories import runner, sweep
+    from occsim.cluster.stories import runner, sweep
 
     try:
         path = runner.find(args.scenario)
@@ -386,7 +386,7 @@ def _cmd_determinism(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from cluster.stories import runner
+    from occsim.cluster.stories import runner
 
     paths = runner.all_scenarios()
     width = max((len(p.stem) for p in paths), default=0)
@@ -415,8 +415,8 @@ def _manager_address(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _tell_manager(args: argparse.Namespace, kind: str, body: dict) -> int:
-    from transport.message import Envelope
-    from transport.websocket import post_message
+    from occsim.transport.message import Envelope
+    from occsim.transport.websocket import post_message
 
     address, secret = _manager_address(args)
     try:
@@ -449,7 +449,7 @@ def _cmd_heal(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from cluster.trace import checker
+    from occsim.cluster.trace import checker
 
     events = _read_trace(args)
     if events is None:
@@ -465,14 +465,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_console(args: argparse.Namespace) -> int:
-    from cluster.stories import console
+    from occsim.cluster.stories import console
 
     return console.main(args.file, node=args.node, es_compat=args.es_compat, up=args.up,
                         trace_path=args.trace)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from cluster.tools import bench
+    from occsim.cluster.tools import bench
 
     return bench.main(args)
 
@@ -603,16 +603,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("trace")
     check.add_argument("--es-compat", type=int, choices=[5, 6, 7, 8, 9])
     check.set_defaults(run=_cmd_check)
-    from cluster.stories import lesson
+    from occsim.cluster.stories import lesson
     les = sub.add_parser("lesson", help="predict, then reveal: a story's decisive moments as "
                          "questions, scored (or a worksheet)")
     lesson.add_arguments(les)
     les.set_defaults(run=lesson.command)
     ply = sub.add_parser("play", help="choose what the network does next, in the terminal")
-    from cluster.stories import play
+    from occsim.cluster.stories import play
     play.add_arguments(ply)
     ply.set_defaults(run=play.command)
-    from cluster.tools.bench import add_arguments as _add_bench_arguments
+    from occsim.cluster.tools.bench import add_arguments as _add_bench_arguments
     bench = sub.add_parser("bench", help="measure writes/s, latency, memory and the "
                            "simulation's speed (or --soak SECONDS)")
     _add_bench_arguments(bench)

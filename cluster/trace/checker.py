@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from cluster.trace.events import MESSAGE_KINDS
+from occsim.cluster.trace.events import MESSAGE_KINDS
 
 INVARIANTS = ("convergence", "acked_durability", "single_primary", "term_fencing",
               "version_monotonic", "conditional_writes", "availability", "search_visibility")

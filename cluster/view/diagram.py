@@ -29,7 +29,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from cluster.trace.events import order_key, out_of_order, profile_of
+from occsim.cluster.trace.events import order_key, out_of_order, profile_of
 
 # Colours by outcome.
 APPLIED = "green"

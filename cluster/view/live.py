@@ -16,9 +16,9 @@ from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.text import Text
 
-from cluster.runtime.client import Reply
-from cluster.stories.runner import Report
-from cluster.view.diagram import TraceView
+from occsim.cluster.runtime.client import Reply
+from occsim.cluster.stories.runner import Report
+from occsim.cluster.view.diagram import TraceView
 
 POLL_SECONDS = 0.1
 

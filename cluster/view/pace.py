@@ -19,7 +19,7 @@ import termios
 import tty
 from collections.abc import Callable, Iterator
 
-from cluster.stories.runner import Interrupted
+from occsim.cluster.stories.runner import Interrupted
 
 STOP_KEYS = ("q", "\x03")
 RUN_KEYS = ("c", "p")

@@ -16,8 +16,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from cluster.view.pace import keyboard
-from cluster.view.diagram import TraceView, explain_all, render_text
+from occsim.cluster.view.pace import keyboard
+from occsim.cluster.view.diagram import TraceView, explain_all, render_text
 
 MAX_PAUSE = 1.0      # seconds: a long quiet stretch of a trace is not worth waiting for
 STEP_SECONDS = 0.5   # seconds between two steps of an animation at --speed 1

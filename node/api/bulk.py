@@ -21,19 +21,19 @@ import json
 import zlib
 from dataclasses import dataclass
 
-from node.api import indices
-from node.engine import DELETE, INDEX
-from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
-from node.node import DocWrite, Node, ShardBulk
-from node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
-from node.search import SourceFilter
-from node.api.update import (UpdateSpec, parse_update_body, run_update, token,
+from occsim.node.api import indices
+from occsim.node.engine import DELETE, INDEX
+from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
+from occsim.node.node import DocWrite, Node, ShardBulk
+from occsim.node.rest import Params, Request, Response, Route, parse_json, parse_object, parse_source
+from occsim.node.search import SourceFilter
+from occsim.node.api.update import (UpdateSpec, parse_update_body, run_update, token,
                          update_validation_errors)
-from node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
+from occsim.node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
 
 
 def _api():
-    from node.api import document as api
+    from occsim.node.api import document as api
     return api
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 
-from node.api import indices
-from node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
-from node.node import Node, active_copies
-from node.rest import Params, Request, Response, Route, parse_time
+from occsim.node.api import indices
+from occsim.node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
+from occsim.node.node import Node, active_copies
+from occsim.node.rest import Params, Request, Response, Route, parse_time
 
 _NUMERIC = {"shard", "docs", "docs.count", "docs.deleted", "pri", "rep", "pid", "port",
             "heap.percent", "ram.percent", "cpu", "load_1m", "load_5m", "load_15m"}

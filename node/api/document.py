@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from node.api import bulk, cat, indices, search as searching, update
-from node.engine import DELETE, INDEX
-from node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
-from node.node import INITIAL_STATE_TIMEOUT, DocWrite, Node, WriteOutcome
-from node.rest import (Params, Request, Response, Route, error_response, parse_object,
+from occsim.node.api import bulk, cat, indices, search as searching, update
+from occsim.node.engine import DELETE, INDEX
+from occsim.node.errors import ElasticsearchError, IllegalArgument, RestError, ValidationError
+from occsim.node.node import INITIAL_STATE_TIMEOUT, DocWrite, Node, WriteOutcome
+from occsim.node.rest import (Params, Request, Response, Route, error_response, parse_object,
                        parse_source, parse_time, to_yaml)
-from node.search import SourceFilter, source_params
-from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
+from occsim.node.search import SourceFilter, source_params
+from occsim.node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              valid_for_reads, valid_for_writes)
-from transport.message import TransportError
+from occsim.transport.message import TransportError
 
 MAX_ID_BYTES = 512
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from node.errors import IllegalArgument, IndexNotFound
-from node.rest import Params, Request, Response, Route, parse_object
+from occsim.node.errors import IllegalArgument, IndexNotFound
+from occsim.node.rest import Params, Request, Response, Route, parse_object
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from occsim.node.node import Node
 
 
 # -- names: aliases and wildcards --------------------------------------------------------------
@@ -114,7 +114,7 @@ async def get_index(node: Node, request: Request, params: Params, m: dict) -> Re
                   "allow_no_indices", "expand_wildcards", "master_timeout", "human",
                   "include_type_name")
     params.check_consumed()
-    from node.api.search import run_query  # searching imports this module
+    from occsim.node.api.search import run_query  # searching imports this module
     names = expand(node, m["index"])
     hits, _ = await run_query(node, names, {"match_all": {}}, None, live=True)
     body: dict = {}

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from node.api import indices
-from node.errors import ElasticsearchError, IllegalArgument
-from node.node import murmur3
-from node.rest import Params, Request, Response, Route, parse_object, parse_long
-from node.search import (SourceFilter, SortKey, TextFieldSort, compile_query, parse_sort,
+from occsim.node.api import indices
+from occsim.node.errors import ElasticsearchError, IllegalArgument
+from occsim.node.node import murmur3
+from occsim.node.rest import Params, Request, Response, Route, parse_object, parse_long
+from occsim.node.search import (SourceFilter, SortKey, TextFieldSort, compile_query, parse_sort,
                          parse_sort_param, query_string, sort_hits, sort_values)
-from node.api.update import fields_with_locations, token
+from occsim.node.api.update import fields_with_locations, token
 
 if TYPE_CHECKING:
-    from node.node import Node
+    from occsim.node.node import Node
 
 MAX_RESULT_WINDOW = 10000  # index.max_result_window
 DEFAULT_TRACK_TOTAL_HITS = 10000  # 7.0+
@@ -36,7 +36,7 @@ _UNSERVED_PARAMS = ("scroll", "explain", "stored_fields", "docvalue_fields", "te
 
 
 def _api():
-    from node.api import document as api
+    from occsim.node.api import document as api
     return api
 
 

@@ -23,13 +23,13 @@ import json
 import re
 from dataclasses import dataclass
 
-from node.engine import INDEX
-from node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
-from node.node import DocWrite, Node
-from node.rest import Params, Request, Response, parse_json
-from node.api import indices
-from node.search import SourceFilter
-from node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
+from occsim.node.engine import INDEX
+from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
+from occsim.node.node import DocWrite, Node
+from occsim.node.rest import Params, Request, Response, parse_json
+from occsim.node.api import indices
+from occsim.node.search import SourceFilter
+from occsim.node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              explain_cas_conflict, valid_for_writes)
 
 UPDATE_FIELDS = ("script", "scripted_upsert", "upsert", "doc", "doc_as_upsert", "detect_noop",
@@ -39,7 +39,7 @@ _REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurre
 
 
 def _api():
-    from node.api import document as api
+    from occsim.node.api import document as api
     return api
 
 

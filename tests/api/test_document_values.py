@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.rest import LONG_MAX, LONG_MIN, MAX_NESTING_DEPTH, render
+from occsim.node.rest import LONG_MAX, LONG_MIN, MAX_NESTING_DEPTH, render
 
 MAJORS = [5, 6, 7, 8, 9]
 NESTED = b'{"a":' + b"[" * 480 + b"1" + b"]" * 480 + b"}"

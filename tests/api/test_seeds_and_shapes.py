@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.api.document import dispatch
-from node.rest import Request
+from occsim.node.api.document import dispatch
+from occsim.node.rest import Request
 
 
 def without_uuid(body: dict) -> dict:
@@ -232,7 +232,7 @@ async def test_validation_messages_are_numbered(make_api):
 
 
 async def test_an_unreachable_master_is_a_503_not_a_crash(make_api):
-    from transport.message import TransportError
+    from occsim.transport.message import TransportError
 
     api = await make_api(7)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from reference_rows import ALL, MODERN, SEQ_NO, TYPED_OCC, check_answer, step
 
-from node.api.update import merge, same_json, suggest
+from occsim.node.api.update import merge, same_json, suggest
 
 
 def update_path(api, index: str, doc_id: str) -> str:

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from cluster.plugin.background import BackgroundCluster
+from occsim.cluster.plugin.background import BackgroundCluster
 
 
 @pytest.fixture(scope="module")

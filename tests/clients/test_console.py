@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.runtime.client import Client, Reply
-from cluster.stories.console import (ConsoleSyntaxError, Exchange, differences, format_exchange,
+from occsim.cluster.runtime.client import Client, Reply
+from occsim.cluster.stories.console import (ConsoleSyntaxError, Exchange, differences, format_exchange,
                              parse, run_console)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,9 +227,9 @@ def test_a_printed_exchange_parses_back_with_its_answer():
 # -- for real -----------------------------------------------------------------------------------
 async def test_a_scenario_actor_runs_a_snippet():
     """What a scenario does: one actor runs a snippet; its pasted answers are expectations."""
-    from cluster.runtime.manager import ClusterConfig, Manager
-    from cluster.stories.runner import free_port_block
-    from cluster.scenario import Cluster, Setup
+    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.stories.runner import free_port_block
+    from occsim.cluster.scenario import Cluster, Setup
 
     manager = Manager(ClusterConfig(nodes=1, port=free_port_block(1), es_compat=7))
     await manager.start()
@@ -257,7 +257,7 @@ PUT /blog/_doc/1?if_seq_no=0&if_primary_term=1
 
 
 def _occsim() -> list[str]:
-    return [sys.executable, "-m", "cluster.tools.cli"]  # this checkout's code (cwd is ROOT)
+    return [sys.executable, "-m", "occsim.cluster.tools.cli"]  # this checkout's code (cwd is ROOT)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

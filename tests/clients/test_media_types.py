@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.api.document import dispatch, parse_media_type
-from node.rest import Request
+from occsim.node.api.document import dispatch, parse_media_type
+from occsim.node.rest import Request
 
 VND = "application/vnd.elasticsearch+json; compatible-with={}"
 BODY = b'{"a": 1}'

@@ -6,9 +6,9 @@ import contextlib
 
 import pytest
 
-from cluster.runtime.manager import ClusterConfig, Manager
-from cluster.stories.runner import free_port_block
-from cluster.scenario import Cluster, Setup
+from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.stories.runner import free_port_block
+from occsim.cluster.scenario import Cluster, Setup
 
 
 @contextlib.asynccontextmanager

@@ -11,10 +11,10 @@ import msgpack
 import pytest
 import pytest_asyncio
 
-from cluster.runtime.manager import ClusterConfig, Manager
-from cluster.stories.runner import free_port_block
-from transport.message import Envelope, encode
-from transport.websocket import CHANNEL, MESSAGE, SECRET_HEADER
+from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.stories.runner import free_port_block
+from occsim.transport.message import Envelope, encode
+from occsim.transport.websocket import CHANNEL, MESSAGE, SECRET_HEADER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -17,7 +17,7 @@ LEVELS = ("1", "16", "64", "64_spread", "raw_fanout_64", "traced_64")
 
 
 def occsim(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cluster.tools.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cluster.trace import checker
+from occsim.cluster.trace import checker
 
 INDEX = {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}
 

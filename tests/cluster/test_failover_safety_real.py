@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from failover_stories import CONFIG, EXPECTED
 
-from cluster.trace import checker
+from occsim.cluster.trace import checker
 
 
 @pytest.mark.parametrize("story", list(EXPECTED), ids=lambda s: s.__name__)

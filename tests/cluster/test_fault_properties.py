@@ -28,8 +28,8 @@ import time
 import aiohttp
 import pytest
 
-from cluster.trace import checker
-from cluster.master import in_sync_nodes
+from occsim.cluster.trace import checker
+from occsim.cluster.master import in_sync_nodes
 
 SEEDS = int(os.environ.get("OCCSIM_FAULT_SEEDS", "3"))
 PROFILES = (7, 6, 8, 9, 5)  # seed k runs PROFILES[k % 5]

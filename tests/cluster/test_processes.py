@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from cluster.stories.runner import free_port_block
+from occsim.cluster.stories.runner import free_port_block
 
 
 def start_up(tmp_path, *args: str) -> tuple[subprocess.Popen, dict[str, int]]:
     port = free_port_block(3)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cluster.tools.cli", "up", "--nodes", "3", "--port", str(port),
+        [sys.executable, "-m", "occsim.cluster.tools.cli", "up", "--nodes", "3", "--port", str(port),
          *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pids = {}
     for line in proc.stdout:

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from cluster.trace.events import out_of_order
-from transport.network import LinkConfig
+from occsim.cluster.trace.events import out_of_order
+from occsim.transport.network import LinkConfig
 
 ONE_SHARD_TWO_REPLICAS = {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}
 

@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from transport.websocket import MESSAGE, SECRET_HEADER
+from occsim.transport.websocket import MESSAGE, SECRET_HEADER
 
 
 async def test_the_secret_is_not_in_any_node_process_environment(cluster_of):

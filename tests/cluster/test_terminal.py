@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.view import replay
-from cluster.trace import events as trace
+from occsim.cluster.view import replay
+from occsim.cluster.trace import events as trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,10 +52,10 @@ class Tmux:
 def test_play_in_an_80_by_24_terminal(tmp_path):
     """`occsim play seed-004`: let the simulation pick up to the race, deliver v4 from the
     list, then v3, and read n2's discard and the verdict on the screen."""
-    from cluster.sim.schedule import Schedule
+    from occsim.cluster.sim.schedule import Schedule
 
     saved = tmp_path / "race.json"
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli play seed-004 --save {saved}", 80, 24)
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli play seed-004 --save {saved}", 80, 24)
     try:
         term.wait_for("n1 → n2  replicate  doc 1  v1")
         for step in range(1, 5):
@@ -83,7 +83,7 @@ def test_play_in_an_80_by_24_terminal(tmp_path):
 
 def test_run_shows_every_node_lane_and_the_late_discarded_write(tmp_path):
     trace = tmp_path / "t.jsonl"
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli run seed-004 --es-compat 7 --trace {trace}")
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli run seed-004 --es-compat 7 --trace {trace}")
     try:
         screen = term.wait_for("PASS seed_004_internal_version")
     finally:
@@ -95,12 +95,12 @@ def test_run_shows_every_node_lane_and_the_late_discarded_write(tmp_path):
 
 def test_replay_steps_one_event_per_key_with_an_explanation(tmp_path):
     trace_file = tmp_path / "t.jsonl"
-    subprocess.run([sys.executable, "-m", "cluster.tools.cli", "run", "seed-004", "--sim",
+    subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "run", "seed-004", "--sim",
                     "--no-live", "--es-compat", "7", "--trace", str(trace_file)], check=True,
                    capture_output=True)
     said = replay.steps(trace.read(trace_file))
     target = next(n for n, (_, s) in enumerate(said, 1) if "discards it" in s)
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli replay {trace_file} --step")
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli replay {trace_file} --step")
     try:
         term.wait_for(f"[1/{len(said)}]")
         for n in range(2, target + 2):
@@ -116,7 +116,7 @@ def test_replay_steps_one_event_per_key_with_an_explanation(tmp_path):
 
 
 def test_run_step_holds_each_request_for_a_key_and_ctrl_c_stops_with_a_verdict():
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli run seed-004 --step", width=100, height=40)
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli run seed-004 --step", width=100, height=40)
     try:
         term.wait_for("[step 1] next: alice PUT /website/blog/1")
         term.keys("n")
@@ -131,7 +131,7 @@ def test_run_step_holds_each_request_for_a_key_and_ctrl_c_stops_with_a_verdict()
 
 
 def test_at_80x24_the_live_view_keeps_counters_and_legend_and_leaves_one_frame():
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli run reordering_at_scale", width=80, height=24)
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli run reordering_at_scale", width=80, height=24)
     try:
         screen = term.wait_for("PASS reordering_at_scale", timeout=120)
     finally:
@@ -146,10 +146,10 @@ def test_at_80x24_the_live_view_keeps_counters_and_legend_and_leaves_one_frame()
 def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
     import urllib.request
 
-    from cluster.stories.runner import free_port_block
+    from occsim.cluster.stories.runner import free_port_block
 
     port, trace_file = free_port_block(2), tmp_path / "up.jsonl"
-    term = Tmux(f"cd {tmp_path} && PYTHONPATH={ROOT} {sys.executable} -m cluster.tools.cli up --live "
+    term = Tmux(f"cd {tmp_path} && PYTHONPATH={ROOT} {sys.executable} -m occsim.cluster.tools.cli up --live "
                 f"--nodes 2 --port {port} --trace {trace_file}", width=120, height=40)
     try:
         term.wait_for("ready in")
@@ -162,7 +162,7 @@ def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
         while "primary_write" not in trace_file.read_text(encoding="utf-8"):
             assert time.monotonic() < deadline, "the write never reached the trace file"
             time.sleep(0.05)
-        check = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "check", str(trace_file)],
+        check = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "check", str(trace_file)],
                                capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
         assert "no final copies yet" in check.stdout
@@ -170,13 +170,13 @@ def test_up_live_draws_each_request_and_check_reads_the_growing_trace(tmp_path):
         term.wait_for("events written to")
     finally:
         term.close()
-    final = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "check", str(trace_file)],
+    final = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "check", str(trace_file)],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert (final.returncode, final.stdout) == (0, "No invariant violations.\n")
 
 
 def test_p_pauses_a_live_run_before_its_next_request_and_c_runs_on():
-    term = Tmux(f"{sys.executable} -m cluster.tools.cli run reordering_at_scale", width=120, height=40)
+    term = Tmux(f"{sys.executable} -m occsim.cluster.tools.cli run reordering_at_scale", width=120, height=40)
     try:
         term.wait_for("│", timeout=60)  # the live view is drawing
         term.keys("p")

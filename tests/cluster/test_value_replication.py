@@ -11,7 +11,7 @@ import json
 import aiohttp
 import pytest
 
-from transport.message import TransportError
+from occsim.transport.message import TransportError
 
 ONE_SHARD_TWO_REPLICAS = {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}
 

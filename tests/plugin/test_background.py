@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cluster.plugin.background import BackgroundCluster
+from occsim.cluster.plugin.background import BackgroundCluster
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from cluster.trace import checker, events as trace
+from occsim.cluster.trace import checker, events as trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def run_pytest(folder: Path, files: dict[str, str], *args: str,
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
            "COLUMNS": "100"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "cluster.plugin.pytest_plugin", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-p", "occsim.cluster.plugin.pytest_plugin", "-p", "no:cacheprovider",
          "-q", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -85,7 +85,7 @@ def test_command_line_beats_ini_and_factory_argument_beats_both(tmp_path):
             occsim_es_compat = 6
             ''',
         "test_settings.py": '''
-            from cluster.plugin import factories
+            from occsim.cluster.plugin import factories
             from helpers import call
 
             occsim_single = factories.occsim_proc(nodes=1)
@@ -160,7 +160,7 @@ def test_trace_dir_keeps_each_tests_trace_for_replay_and_check(tmp_path):
     assert trace.profile_of(events) == 7
     assert [e["kind"] for e in events].count("primary_write") == 1
     assert checker.check(events, profile=7) == []
-    cli = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "check", str(path)], cwd=ROOT,
+    cli = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "check", str(path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert (cli.returncode, cli.stdout) == (0, "No invariant violations.\n")
 
@@ -193,7 +193,7 @@ def test_occsim_sim_is_deterministic_and_its_failure_shows_the_diagram(tmp_path)
 
 
 def test_nooproc_uses_a_cluster_occsim_up_started(tmp_path):
-    up = subprocess.Popen([sys.executable, "-m", "cluster.tools.cli", "up", "--nodes", "2",
+    up = subprocess.Popen([sys.executable, "-m", "occsim.cluster.tools.cli", "up", "--nodes", "2",
                            "--port", str(_free_ports(2)), "--es-compat", "8"],
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           stdout=subprocess.PIPE, text=True)
@@ -204,7 +204,7 @@ def test_nooproc_uses_a_cluster_occsim_up_started(tmp_path):
         run_file = json.loads((tmp_path / ".occsim-run.json").read_text())
         assert set(run_file) >= {"manager", "secret"}
         result = run_pytest(tmp_path, {"test_remote.py": '''
-            from cluster.plugin import factories
+            from occsim.cluster.plugin import factories
             from helpers import call
 
             remote = factories.occsim("occsim_nooproc")
@@ -226,5 +226,5 @@ def test_nooproc_uses_a_cluster_occsim_up_started(tmp_path):
 
 
 def _free_ports(count: int) -> int:
-    from cluster.stories.runner import free_port_block
+    from occsim.cluster.stories.runner import free_port_block
     return free_port_block(count)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.stories import runner
+from occsim.cluster.stories import runner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ async def test_scenario(name: str, profile: int | None) -> None:
 
 
 def _occsim(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cluster.tools.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.sim import loop as simloop
-from cluster.runtime.manager import ClusterConfig, Manager
-from cluster.scenario import Cluster, Setup
-from cluster.sim.launcher import SimLauncher
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.scenario import Cluster, Setup
+from occsim.cluster.sim.launcher import SimLauncher
 
 
 def simulate(story, **config) -> list[dict]:

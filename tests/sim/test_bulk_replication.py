@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from cluster.trace.checker import check
-from transport.network import LinkConfig
+from occsim.cluster.trace.checker import check
+from occsim.transport.network import LinkConfig
 
 NODES = 3
 SHARDS = 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.stories import sweep
-from cluster.trace import events as trace
+from occsim.cluster.stories import sweep
+from occsim.cluster.trace import events as trace
 
 
 @pytest.mark.parametrize("name", ["lost_update", "external_sync_race"])
@@ -18,7 +18,7 @@ def test_a_scenarios_trace_reads_back(tmp_path, name):
 
 
 def test_a_partition_naming_an_unknown_node_is_refused(sim):
-    from cluster.runtime.manager import ClusterError
+    from occsim.cluster.runtime.manager import ClusterError
 
     async def story(manager, cluster):
         with pytest.raises(ClusterError, match=r"no node named \[n5\]"):
@@ -31,7 +31,7 @@ def test_a_partition_naming_an_unknown_node_is_refused(sim):
 
 
 def _sentences(name: str, profile: int) -> list[str]:
-    from cluster.view.diagram import explain
+    from occsim.cluster.view.diagram import explain
 
     events = sweep.simulate(name, seed=1, es_compat=profile).trace
     return [s for i, e in enumerate(events) if (s := explain(e, events[:i]))]
@@ -76,7 +76,7 @@ def test_the_masters_own_actions_are_not_called_faults_nor_a_cut_node_down():
 
 
 def test_every_scenario_declares_its_lesson_and_its_verdict_ends_with_it():
-    from cluster.stories import runner
+    from occsim.cluster.stories import runner
 
     for path in runner.all_scenarios():
         lesson = runner.load(path).SETUP.lesson
@@ -99,7 +99,7 @@ def test_an_expected_checker_report_is_named_as_expected_with_its_reason():
 
 
 STORY = '''"""A story written with the scenario API's helpers."""
-from cluster.scenario import Setup
+from occsim.cluster.scenario import Setup
 
 SETUP = Setup(nodes=2, profiles=(5, 7), indices=("blog",), shards=1, replicas=1,
               lesson="A test story: its figures come from the helpers.")
@@ -139,7 +139,7 @@ def test_the_scenario_api_helpers_and_a_verdict_naming_every_failure(tmp_path, p
 def test_the_readme_shows_what_run_seed_004_prints_and_its_story_passes(tmp_path, capsys):
     from pathlib import Path
 
-    from cluster.tools import cli
+    from occsim.cluster.tools import cli
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert cli.main(["run", "seed-004", "--sim", "--no-live", "--width", "100"]) == 0
@@ -165,7 +165,7 @@ def test_a_tombstones_expiry_is_a_step_of_its_own(profile):
 
 @pytest.mark.parametrize("name", ["seed_004_internal_version", "partitioned_primary"])
 def test_explaining_a_whole_trace_at_once_says_what_each_event_alone_says(name):
-    from cluster.view.diagram import explain, explain_all
+    from occsim.cluster.view.diagram import explain, explain_all
 
     events = sweep.simulate(name, seed=1, es_compat=7).trace
     assert explain_all(events) == [explain(e, events[:i]) for i, e in enumerate(events)]

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from cluster.stories import explore, sweep
+from occsim.cluster.stories import explore, sweep
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="Dask is not installed (pip install 'occsim[dask]')")
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
 ON_DASK = """
 import json, sys
 import distributed
-from cluster.stories import explore, sweep
+from occsim.cluster.stories import explore, sweep
 with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster:
     address = cluster.scheduler_address

@@ -8,10 +8,10 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from cluster.tools import cli
-from cluster.stories import explore, runner, sweep, twin
-from cluster.sim import loop as simloop
-from cluster.sim.schedule import OrderedScheduler, Schedule, ScheduleError
+from occsim.cluster.tools import cli
+from occsim.cluster.stories import explore, runner, sweep, twin
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.sim.schedule import OrderedScheduler, Schedule, ScheduleError
 
 
 def _cli(*argv: str) -> tuple[int, str]:

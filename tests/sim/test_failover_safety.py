@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from failover_stories import CONFIG, EXPECTED
 
-from cluster.trace import checker
+from occsim.cluster.trace import checker
 
 
 @pytest.mark.parametrize("story", list(EXPECTED), ids=lambda s: s.__name__)

@@ -7,10 +7,10 @@ import io
 
 import pytest
 
-from cluster.stories import lesson
-from cluster.sim import loop as simloop
-from cluster.tools.cli import main
-from cluster.stories.runner import Report, run_scenario
+from occsim.cluster.stories import lesson
+from occsim.cluster.sim import loop as simloop
+from occsim.cluster.tools.cli import main
+from occsim.cluster.stories.runner import Report, run_scenario
 
 SEED_004 = ["a", "c", "a", "b", "c", "c"]  # the key of seed-004's lesson
 

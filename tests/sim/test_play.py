@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from cluster.tools.cli import main
-from cluster.stories.play import PlayApp
-from cluster.sim.schedule import Schedule
-from cluster.stories.session import Session
+from occsim.cluster.tools.cli import main
+from occsim.cluster.stories.play import PlayApp
+from occsim.cluster.sim.schedule import Schedule
+from occsim.cluster.stories.session import Session
 
 SIZE = (80, 24)
 V4 = "n1 → n2  replicate  doc 1  v4  #3  term 1"

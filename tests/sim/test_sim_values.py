@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from transport.message import TransportError
+from occsim.transport.message import TransportError
 
 
 def test_a_lone_surrogate_reaches_every_replica(sim):

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from cluster.stories import runner, sweep
-from cluster.trace import events as trace
-from cluster.trace.checker import check
-from transport.network import LinkConfig
+from occsim.cluster.stories import runner, sweep
+from occsim.cluster.trace import events as trace
+from occsim.cluster.trace.checker import check
+from occsim.transport.network import LinkConfig
 
 CASES = [(path.stem, p) for path in runner.all_scenarios()
          for p in runner.load(path).SETUP.profiles]
@@ -88,7 +88,7 @@ def test_sweep_reports_failing_seeds_with_the_command(tmp_path):
         "SETUP = Setup(nodes=1, profiles=(7,))\n"
         "async def run(cluster):\n"
         "    cluster.expect(cluster.seed % 2 == 0, 'the seed is even')\n")
-    done = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "sweep", str(story),
+    done = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "sweep", str(story),
                            "--seeds", "1..4", "--jobs", "2"], capture_output=True, text=True)
     assert done.returncode == 1
     assert "FAIL seed 1: the seed is even" in done.stdout
@@ -113,7 +113,7 @@ def test_the_simulation_counts_node_and_client_messages():
 
 
 def test_sweep_refuses_fewer_than_one_process():
-    done = subprocess.run([sys.executable, "-m", "cluster.tools.cli", "sweep", "seed-004",
+    done = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "sweep", "seed-004",
                            "--seeds", "1..2", "--jobs", "0"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "--jobs must be at least 1, not 0" in done.stderr

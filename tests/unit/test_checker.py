@@ -5,7 +5,7 @@ cluster/trace.py). Good traces must pass with no violations; each bad trace brea
 invariant and must name the events that show it.
 """
 
-from cluster.trace.checker import INVARIANTS, Violation, check, format_report
+from occsim.cluster.trace.checker import INVARIANTS, Violation, check, format_report
 
 IDX = "idx"
 

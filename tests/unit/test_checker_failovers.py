@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cluster.trace import checker, events as trace
+from occsim.cluster.trace import checker, events as trace
 
 DATA = Path(__file__).parent.parent / "data"
 

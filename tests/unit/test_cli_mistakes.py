@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.tools import cli
+from occsim.cluster.tools import cli
 
 
 @pytest.mark.parametrize(("argv", "complaint"), [
@@ -22,7 +22,7 @@ def test_a_mistake_is_one_line_and_exit_2(capsys, argv, complaint):
 
 
 def test_save_text_keeps_to_the_width_asked_for(tmp_path, capsys):
-    from cluster.trace import events as trace
+    from occsim.cluster.trace import events as trace
     from tests.unit.test_view import out_of_order_trace
 
     path, saved = tmp_path / "t.jsonl", tmp_path / "t.txt"

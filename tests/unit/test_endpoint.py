@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from cluster.sim import loop as simloop
-from transport.endpoint import Endpoint
-from transport.message import Envelope, TransportError
-from transport.network import HoldRule, LinkConfig, NetworkModel
-from transport.recorder import Recorder
+from occsim.cluster.sim import loop as simloop
+from occsim.transport.endpoint import Endpoint
+from occsim.transport.message import Envelope, TransportError
+from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
+from occsim.transport.recorder import Recorder
 
 
 class Loopback:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from node.engine import DELETE, INDEX, ShardCopy, Write
-from node.errors import StaleTerm, VersionConflict
-from node.versioning import VersionType
+from occsim.node.engine import DELETE, INDEX, ShardCopy, Write
+from occsim.node.errors import StaleTerm, VersionConflict
+from occsim.node.versioning import VersionType
 
 EXT = VersionType.EXTERNAL
 

@@ -5,7 +5,7 @@ import random
 import msgpack
 import pytest
 
-from transport.message import (
+from occsim.transport.message import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     BadFrame,

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from transport.network import (
+from occsim.transport.network import (
     DISTRIBUTIONS,
     Decision,
     HoldRule,

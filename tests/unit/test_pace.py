@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.view.pace import Pacer
-from cluster.stories.runner import Interrupted
+from occsim.cluster.view.pace import Pacer
+from occsim.cluster.stories.runner import Interrupted
 
 
 def _pacer(keys: str, step: bool = True) -> tuple[Pacer, list[str]]:

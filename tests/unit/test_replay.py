@@ -8,9 +8,9 @@ import re
 
 from rich.console import Console
 
-from cluster.tools import cli
-from cluster.view import replay
-from cluster.trace import events as trace
+from occsim.cluster.tools import cli
+from occsim.cluster.view import replay
+from occsim.cluster.trace import events as trace
 from tests.unit.test_view import out_of_order_trace
 
 

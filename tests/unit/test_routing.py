@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.node import murmur3, shard_for
-from node.profiles import profile
+from occsim.node.node import murmur3, shard_for
+from occsim.node.profiles import profile
 
 
 def test_seed_documents_land_on_the_shards_they_show():

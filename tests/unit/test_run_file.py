@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from cluster.tools.cli import RUN_FILE, main, write_run_file
+from occsim.cluster.tools.cli import RUN_FILE, main, write_run_file
 
 INFO = {"manager": "127.0.0.1:1234", "secret": "s3cret", "pid": 42}
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from cluster.sim.schedule import (
+from occsim.cluster.sim.schedule import (
     OrderedScheduler, Schedule, ScheduleError, _parse, _render, _same, describe)
-from transport.message import Envelope
-from transport.network import Decision
+from occsim.transport.message import Envelope
+from occsim.transport.network import Decision
 
 
 def test_a_message_is_labelled_by_its_link_document_and_version_and_its_reply_by_what_it_answers():

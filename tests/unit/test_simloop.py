@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cluster.sim import loop as simloop
+from occsim.cluster.sim import loop as simloop
 
 
 def test_timers_run_in_time_order_and_in_call_order_at_one_instant():

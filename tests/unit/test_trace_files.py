@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from cluster.tools import cli
-from cluster.trace import events as trace
+from occsim.cluster.tools import cli
+from occsim.cluster.trace import events as trace
 
 GOOD = [{"kind": "cluster", "node": "manager", "t": 0.0, "lc": 1, "seq": 0, "es_compat": 7},
         {"kind": "primary_write", "node": "n1", "t": 0.5, "lc": 2, "seq": 0, "index": "i",

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from rich.style import Style
 
-from cluster.view.diagram import TraceView, explain, render_text, save
+from occsim.cluster.view.diagram import TraceView, explain, render_text, save
 
 
 class Trace(list):
@@ -354,7 +354,7 @@ def test_a_long_note_goes_on_below_its_row_instead_of_being_cut() -> None:
 
 
 def test_an_arrow_between_close_lanes_keeps_a_short_label() -> None:
-    from cluster.view.diagram import Row, _draw_row
+    from occsim.cluster.view.diagram import Row, _draw_row
 
     (line,) = _draw_row(Row(0, 1, labels=("doc 1 v3 #2", "v3 #2", "v3"), topic="doc 1"),
                         [2, 6], 9, 60)

@@ -3,7 +3,7 @@
 import pytest
 from elasticsearch import ConflictError, Elasticsearch
 
-from cluster.plugin import factories
+from occsim.cluster.plugin import factories
 
 occsim_three = factories.occsim_proc(nodes=3, delay="1..20ms")
 three = factories.occsim("occsim_three")

@@ -11,7 +11,7 @@ import threading
 import pytest
 from elasticsearch import Elasticsearch
 
-from cluster.plugin import factories
+from occsim.cluster.plugin import factories
 from sync_worker import Catalog, SyncWorker, UnversionedSyncWorker
 
 occsim_three = factories.occsim_proc(nodes=3)
