@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from occsim.node.api.document import dispatch
+from occsim.node.api.routes import dispatch
 from occsim.node.node import Node
 from occsim.node.errors import ElasticsearchError
 from occsim.node.rest import JSON, Request, render

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 
 from occsim.cluster.master import LocalMaster, MasterState
-from occsim.node.api.document import dispatch
+from occsim.node.api.routes import dispatch
 from occsim.node.node import Node
 from occsim.node.profiles import profile
 from occsim.node.rest import Request

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from occsim.cluster.runtime.client import Reply
 from occsim.node.member import Member
 from occsim.cluster.sim.schedule import SeededScheduler
-from occsim.node.api.document import dispatch
+from occsim.node.api.routes import dispatch
 from occsim.node.profiles import profile
 from occsim.node.rest import Request, render
 from occsim.transport.endpoint import MANAGER, Endpoint

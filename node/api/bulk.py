@@ -21,7 +21,7 @@ import json
 import zlib
 from dataclasses import dataclass
 
-from occsim.node.api import indices
+from occsim.node.api import common
 from occsim.node.engine import DELETE, INDEX
 from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from occsim.node.node import DocWrite, Node, ShardBulk
@@ -32,9 +32,6 @@ from occsim.node.api.update import (UpdateSpec, parse_update_body, run_update, t
 from occsim.node.versioning import MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType
 
 
-def _api():
-    from occsim.node.api import document as api
-    return api
 
 
 # -- per-generation rules -------------------------------------------------------------------
@@ -272,7 +269,7 @@ def _item_errors(node: Node, item: BulkItem) -> list[str]:
     if item.action == "delete" and item.doc_id is None:
         errors.append("id is missing")
     doc_id = item.doc_id if item.action != "delete" else (item.doc_id or "")
-    return errors + _api().write_validation_errors(
+    return errors + common.write_validation_errors(
         node, DELETE if item.action == "delete" else INDEX, doc_id, item.version,
         item.version_type, item.if_seq_no, item.if_primary_term, item.create)
 
@@ -315,20 +312,19 @@ async def _run_update(node: Node, item: BulkItem, options: dict) -> dict:
 async def _placed(node: Node, item: BulkItem, options: dict) -> DocWrite:
     """An index, create or delete item as a write placed on its shard (its index created if
     need be); raises the error the single-document request would fail with before writing."""
-    api = _api()
     op = DELETE if item.action == "delete" else INDEX
-    item.index = indices.concrete_index(node, item.index, write=True,
+    item.index = common.concrete_index(node, item.index, write=True,
                                         require_alias=item.require_alias and op == INDEX)
     source = None
     if op == INDEX:
         if item.doc_id == "":  # IndexRequest.process
             raise IllegalArgument("if _id is specified it must not be empty")
-        api._check_type(node, item.doc_type)
+        common.check_type(node, item.doc_type)
         source = _item_source(node, item.source)
     elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
         node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
     seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
-    doc_type = item.doc_type if op == INDEX else api.write_type(node, item.index, item.doc_type)
+    doc_type = item.doc_type if op == INDEX else common.write_type(node, item.index, item.doc_type)
     w = DocWrite(item.index, doc_type, item.doc_id, op, source=source,
                  version=item.version, version_type=item.version_type.value,
                  create=item.create, routing=item.routing, if_seq_no=seq_no,
@@ -348,7 +344,7 @@ async def _run_shard(node: Node, placed: list[tuple[int, BulkItem, DocWrite]],
         if isinstance(outcome, ElasticsearchError):
             answers[n] = _failed(node, item, outcome)
         else:
-            answer = _api().write_response(node, item.index, item.doc_type, item.doc_id, w.op,
+            answer = common.write_response(node, item.index, item.doc_type, item.doc_id, w.op,
                                            outcome)
             answers[n] = {_key(item): {**answer.body, "status": answer.status}}
 
@@ -386,14 +382,13 @@ async def _run_items(node: Node, items: list[BulkItem], options: dict) -> list[d
 
 async def bulk(node: Node, request: Request, params: Params, m: dict) -> Response:
     """`POST /_bulk`, `/{index}/_bulk` (and `/{index}/{type}/_bulk` while types exist)."""
-    api = _api()
     p = node.profile
     started = node.clock()
-    alias_only = api.require_alias(node, params)
-    options = api._write_options(params)
+    alias_only = common.require_alias(node, params)
+    options = common.write_options(params)
     default_routing = params.str("routing")
     url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
-    url_filter = api.source_filter(node, params)
+    url_filter = common.source_filter(node, params)
     if p.major == 5:
         params.accept("fields")
     if not request.body:
@@ -415,7 +410,7 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
         raise ValidationError(*errors)
     for item in items:
         if item.update is None:
-            api._deprecations(node, params, item.index, item.doc_type, item.version,
+            common.deprecations(node, params, item.index, item.doc_type, item.version,
                               item.version_type)
     answers = await _run_items(node, items, options)
     failed = any("error" in next(iter(a.values())) for a in answers)
@@ -493,7 +488,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
         requested = None  # 7.x: `_type: null` for a missing index or one without a mapping
     head: dict = {"_index": index}
     try:
-        index = head["_index"] = indices.concrete_index(node, index, write=False)
+        index = head["_index"] = common.concrete_index(node, index, write=False)
         meta = node.index_meta(index)
         lookup = requested or ("_all" if p.major == 5 else meta.get("type") or "_doc")
         doc = None
@@ -517,7 +512,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
     if doc is None:
         head["found"] = False
         return head
-    head.update(_api().doc_fields(node, doc, item.get("source", filt)))
+    head.update(common.doc_fields(node, doc, item.get("source", filt)))
     return head
 
 
@@ -535,7 +530,7 @@ async def mget(node: Node, request: Request, params: Params, m: dict) -> Respons
     preference = params.str("preference")
     refresh = params.bool("refresh", False)
     realtime = params.bool("realtime", True)
-    filt = _api().source_filter(node, params)
+    filt = common.source_filter(node, params)
     if (params.has("stored_fields") or params.has("fields")) and filt is None:
         filt = SourceFilter(False)  # stored fields only (occsim stores none)
     body = parse_object(request, strict_duplicates=node.profile.duplicate_keys_rejected,

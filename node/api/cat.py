@@ -8,9 +8,8 @@ prints them) or as JSON with `?format=json`.
 from __future__ import annotations
 
 import os
-import re
 
-from occsim.node.api import indices
+from occsim.node.api import common
 from occsim.node.errors import ElasticsearchError, IllegalArgument, IndexNotFound
 from occsim.node.node import Node, active_copies
 from occsim.node.rest import Params, Request, Response, Route, parse_time
@@ -61,7 +60,7 @@ def _text(value: object) -> str:
 async def cat_shards(node: Node, request: Request, params: Params, m: dict) -> Response:
     counts = await node.copy_counts()
     rows = []
-    for index in indices.expand(node, m.get("index")):
+    for index in common.expand(node, m.get("index")):
         for shard, routing in enumerate(node.state["indices"][index]["routing"]):
             for role, holder in [("p", routing["primary"])] + [("r", r) for r in
                                                                 routing["replicas"]]:
@@ -102,7 +101,7 @@ async def cat_indices(node: Node, request: Request, params: Params, m: dict) -> 
     counts = await node.copy_counts()
     health = _health(node)
     rows = []
-    for index in indices.expand(node, m.get("index")):
+    for index in common.expand(node, m.get("index")):
         meta = node.state["indices"][index]
         docs = sum(counts.get((r["primary"], index, s)) or 0
                    for s, r in enumerate(meta["routing"]))
@@ -185,7 +184,7 @@ async def cluster_health(node: Node, request: Request, params: Params, m: dict) 
         """The response now, and whether every condition asked for holds."""
         found = True
         try:
-            names = indices.expand(node, m["index"]) if m.get("index") else None
+            names = common.expand(node, m["index"]) if m.get("index") else None
         except IndexNotFound:  # a named index that does not exist (yet): red, nothing counted
             names, found = [], False
         h = _health(node, names)

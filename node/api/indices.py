@@ -1,9 +1,7 @@
 """Index-level APIs: create, delete, check and describe indices, and their aliases.
 
-Also the one place that turns the name a document request gives into the concrete index it
-reaches: the index itself, or the single index an alias points to (`require_alias` demands an
-alias). Index metadata lives in the master's cluster state; these handlers ask the master to
-change it and answer from the state it publishes.
+Index metadata lives in the master's cluster state; these handlers ask the master to change it
+and answer from the state it publishes. (Which indices a name reaches is `common`'s.)
 """
 
 from __future__ import annotations
@@ -11,57 +9,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from occsim.node.api.common import expand
+from occsim.node.api.search import run_query
 from occsim.node.errors import IllegalArgument, IndexNotFound
 from occsim.node.rest import Params, Request, Response, Route, parse_object
 
 if TYPE_CHECKING:
     from occsim.node.node import Node
-
-
-# -- names: aliases and wildcards --------------------------------------------------------------
-def alias_targets(node: Node, name: str) -> list[str]:
-    return [index for index, meta in sorted(node.state["indices"].items())
-            if name in meta.get("aliases", ())]
-
-
-def concrete_index(node: Node, name: str, *, write: bool, require_alias: bool = False) -> str:
-    """The index a single-document request reaches through `name` (an index or an alias)."""
-    targets = alias_targets(node, name)
-    if require_alias and not targets:
-        raise IndexNotFound(name, f"no such index [{name}] and [require_alias] request flag is "
-                                  f"[true] and [{name}] is not an alias")
-    if not targets:
-        return name
-    if len(targets) > 1:
-        if write and node.profile.write_index_message:
-            raise IllegalArgument(
-                f"no write index is defined for alias [{name}]. The write index may be "
-                "explicitly disabled using is_write_index=false or the alias points to multiple "
-                "indices without one being designated as a write index")
-        raise IllegalArgument(f"Alias [{name}] has more than one indices associated with it "
-                              f"[[{', '.join(targets)}]], can't execute a single index op")
-    return targets[0]
-
-
-def expand(node: Node, names: str | None, *, missing_ok: bool = False) -> list[str]:
-    """The concrete indices of a multi-index expression: `_all`, `*`, wildcards, aliases and
-    comma lists; a named index that does not exist is a 404."""
-    indices = node.state["indices"]
-    if names is None or names in ("_all", "*"):
-        return sorted(indices)
-    out: list[str] = []
-    for part in names.split(","):
-        if "*" in part:
-            pattern = re.compile(re.escape(part).replace(r"\*", ".*"))
-            found = [n for n in sorted(indices) if pattern.fullmatch(n)]
-        elif part in indices:
-            found = [part]
-        else:
-            found = alias_targets(node, part)
-            if not found and not missing_ok:
-                raise IndexNotFound(part, node.profile.no_such_index(part))
-        out.extend(n for n in found if n not in out)
-    return out
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -114,7 +68,6 @@ async def get_index(node: Node, request: Request, params: Params, m: dict) -> Re
                   "allow_no_indices", "expand_wildcards", "master_timeout", "human",
                   "include_type_name")
     params.check_consumed()
-    from occsim.node.api.search import run_query  # searching imports this module
     names = expand(node, m["index"])
     hits, _ = await run_query(node, names, {"match_all": {}}, None, live=True)
     body: dict = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from occsim.node.api import indices
+from occsim.node.api import common
 from occsim.node.errors import ElasticsearchError, IllegalArgument
 from occsim.node.node import murmur3
 from occsim.node.rest import Params, Request, Response, Route, parse_object, parse_long
@@ -35,9 +35,6 @@ _UNSERVED_PARAMS = ("scroll", "explain", "stored_fields", "docvalue_fields", "te
                     "suggest_field", "stats")
 
 
-def _api():
-    from occsim.node.api import document as api
-    return api
 
 
 # -- which copy serves each shard ------------------------------------------------------------
@@ -212,7 +209,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     keys: list[SortKey] = parse_sort(body["sort"]) if "sort" in body else (
         parse_sort_param(sort_text) if sort_text else [])
     filt = SourceFilter.parse(body["_source"]) if "_source" in body else \
-        _api().source_filter(node, params)
+        common.source_filter(node, params)
     with_version = _flag(params, body, "version")
     with_seq_no = p.seq_no_cas and _flag(params, body, "seq_no_primary_term")
     track = _total_hits(node, params, body)
@@ -238,7 +235,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     compile_query(query, major=p.major)  # refuse a bad query before asking any shard
     if min_score is not None:
         min_score = _float("min_score", min_score)
-    hits, shards = await run_query(node, indices.expand(node, m.get("index")), query,
+    hits, shards = await run_query(node, common.expand(node, m.get("index")), query,
                                    preference, routing=routing)
     if min_score is not None:
         hits = [h for h in hits if h["_score"] >= min_score]
@@ -340,7 +337,7 @@ async def count(node: Node, request: Request, params: Params, m: dict) -> Respon
                                             else {"match_all": {}})
     params.check_consumed()
     compile_query(query, major=node.profile.major)
-    hits, shards = await run_query(node, indices.expand(node, m.get("index")), query,
+    hits, shards = await run_query(node, common.expand(node, m.get("index")), query,
                                    preference, routing=routing)
     if m.get("type"):
         hits = [h for h in hits if _shown_type(node, h) == m["type"]]
@@ -368,7 +365,7 @@ async def refresh(node: Node, request: Request, params: Params, m: dict) -> Resp
     params.accept("ignore_unavailable", "allow_no_indices", "expand_wildcards",
                   "ignore_throttled")
     params.check_consumed()
-    shards = await node.refresh(indices.expand(node, m.get("index")))
+    shards = await node.refresh(common.expand(node, m.get("index")))
     header = {"total": shards["total"], "successful": shards["successful"],
               "failed": shards["failed"]}
     if shards["failures"]:

@@ -27,7 +27,7 @@ from occsim.node.engine import INDEX
 from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, ValidationError
 from occsim.node.node import DocWrite, Node
 from occsim.node.rest import Params, Request, Response, parse_json
-from occsim.node.api import indices
+from occsim.node.api import common
 from occsim.node.search import SourceFilter
 from occsim.node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
                              explain_cas_conflict, valid_for_writes)
@@ -38,9 +38,6 @@ _REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurre
                     "Please use `if_seq_no` and `if_primary_term` instead")
 
 
-def _api():
-    from occsim.node.api import document as api
-    return api
 
 
 # -- per-generation rules (Elasticsearch behaviour by major version) ---------------------------
@@ -383,7 +380,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
     In a bulk, a noop answers the shard's `_shards` like every item of that shard, and a
     bulk-level `refresh=true` marks it `forced_refresh`; alone it answers zeros.
     """
-    u.index = indices.concrete_index(node, u.index, write=True, require_alias=u.require_alias)
+    u.index = common.concrete_index(node, u.index, write=True, require_alias=u.require_alias)
     meta = await node.ensure_index(u.index, None)  # the update API auto-creates the index
     attempt = 0
     while True:
@@ -412,7 +409,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
                 w.if_seq_no, w.if_primary_term = doc["seq_no"], doc["term"]
             else:
                 w.version, w.version_type = doc["version"], VersionType.INTERNAL.value
-        _api()._check_type(node, u.doc_type)
+        common.check_type(node, u.doc_type)
         try:
             out = await node.write(w)
         except ElasticsearchError as exc:
@@ -422,7 +419,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
                                      attempt=attempt, reason=exc.reason)
                 continue
             raise
-        body = {**_head(node, u), **_api().outcome_fields(node, out)}
+        body = {**_head(node, u), **common.outcome_fields(node, out)}
         if u.fetch_source is not None and u.fetch_source.fetch:
             body["get"] = _get_section(node, out.seq_no, out.term, u.fetch_source.apply(source))
         return (201 if out.result == "created" else 200), body
@@ -430,7 +427,7 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
 
 async def _read(node: Node, u: UpdateSpec, meta: dict) -> dict | None:
     """The realtime read of the primary (5.x/6.x: checked against the request's version)."""
-    doc_type = _api().write_type(node, u.index, u.doc_type)
+    doc_type = common.write_type(node, u.index, u.doc_type)
     if node.profile.one_type_per_index and meta.get("type") not in (None, doc_type):
         return None  # another type than the index's one: nothing of this type exists
     doc = await node.get(u.index, doc_type, u.doc_id, routing=u.routing,
@@ -448,14 +445,14 @@ async def _read(node: Node, u: UpdateSpec, meta: dict) -> dict | None:
 
 
 def _doc_write(node: Node, u: UpdateSpec, source: dict, *, create: bool = False) -> DocWrite:
-    return DocWrite(u.index, _api().write_type(node, u.index, u.doc_type), u.doc_id, INDEX,
+    return DocWrite(u.index, common.write_type(node, u.index, u.doc_type), u.doc_id, INDEX,
                     source=source, create=create,
                     routing=u.routing, refresh=u.refresh, timeout=u.timeout,
                     wait_for_active_shards=u.wait_for_active_shards)
 
 
 def _head(node: Node, u: UpdateSpec) -> dict:
-    return _api()._head(node, u.index, u.doc_type, u.doc_id)
+    return common.doc_head(node, u.index, u.doc_type, u.doc_id)
 
 
 def _noop_body(node: Node, u: UpdateSpec, doc: dict, meta: dict, shard: int,
@@ -505,16 +502,15 @@ def int_param(params: Params, name: str, default: int) -> int:
 
 async def update_doc(node: Node, request: Request, params: Params, m: dict) -> Response:
     """`POST .../_update`: parameters as RestUpdateAction reads them, then the body."""
-    api = _api()
     p = node.profile
     u = UpdateSpec(m["index"], m.get("type") or "_doc", m["id"])
     u.routing = params.str("routing") or None
-    u.require_alias = api.require_alias(node, params)
-    options = api._write_options(params)
+    u.require_alias = common.require_alias(node, params)
+    options = common.write_options(params)
     u.timeout, u.wait_for_active_shards = options["timeout"], options["wait_for_active_shards"]
     u.refresh = options["refresh"]
     u.doc_as_upsert = params.bool("doc_as_upsert", False)
-    u.fetch_source = api.source_filter(node, params)
+    u.fetch_source = common.source_filter(node, params)
     if p.major <= 6:
         params.accept("parent", "fields", "lang")
     if p.major in (6, 7):
@@ -524,9 +520,9 @@ async def update_doc(node: Node, request: Request, params: Params, m: dict) -> R
         if params.has("version") or params.has("version_type"):
             raise ValidationError(_REJECT_VERSIONS)
     else:
-        u.version, u.version_type = api._version_params(node, params, write=True)
-        api._deprecations(node, params, u.index, u.doc_type, u.version, u.version_type)
-    seq_no, term = api._cas_params(node, params)
+        u.version, u.version_type = common.version_params(node, params, write=True)
+        common.deprecations(node, params, u.index, u.doc_type, u.version, u.version_type)
+    seq_no, term = common.cas_params(node, params)
     if seq_no is not None:
         u.if_seq_no, u.if_primary_term = seq_no, term
     parse_update_body(node, request.body, u)

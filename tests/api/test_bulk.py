@@ -322,7 +322,7 @@ async def test_5x_drops_a_last_line_without_newline(make_api):
 
 
 async def test_ndjson_content_type_and_crlf(make_api):
-    from occsim.node.api.document import dispatch
+    from occsim.node.api.routes import dispatch
     from occsim.node.rest import Request
     api = await make_api(7)
     body = b'{"index": {"_index": "test_1", "_id": "1"}}\r\n{"a": 1}\r\n'

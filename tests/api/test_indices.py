@@ -229,7 +229,7 @@ async def test_an_api_occsim_does_not_serve_is_refused_by_name(make_api, major):
 
 @pytest.mark.parametrize("major", ALL)
 async def test_accept_yaml_answers_in_yaml(make_api, major):
-    from occsim.node.api.document import dispatch
+    from occsim.node.api.routes import dispatch
     from occsim.node.rest import Request
     api = await make_api(major)
     response = await dispatch(api.node, Request("GET", "/", {}, {"accept": "application/yaml"}))

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-import occsim.node.api.document
+import occsim.node.api.routes
 
 ALL = (5, 6, 7, 8, 9)
 GET_TEXT = {5: "get [u][test][1]: routing [null]", 6: "get [u][_doc][1]: routing [null]",
@@ -235,7 +235,7 @@ async def test_a_node_that_has_not_joined_waits_instead_of_answering_from_an_emp
 
 
 async def test_a_node_that_never_joins_answers_state_not_recovered(make_api, monkeypatch):
-    monkeypatch.setattr(occsim.node.api.document, "INITIAL_STATE_TIMEOUT", 0.01)
+    monkeypatch.setattr(occsim.node.api.routes, "INITIAL_STATE_TIMEOUT", 0.01)
     api = await make_api(8)
     api.node.state = {"version": 0, "indices": {}, "nodes": {}}
     status, body = await api("GET", "/u/_doc/1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from occsim.node.api.document import dispatch
+from occsim.node.api.routes import dispatch
 from occsim.node.rest import Request
 
 

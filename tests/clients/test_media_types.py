@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from occsim.node.api.document import dispatch, parse_media_type
+from occsim.node.api.routes import dispatch, parse_media_type
 from occsim.node.rest import Request
 
 VND = "application/vnd.elasticsearch+json; compatible-with={}"
