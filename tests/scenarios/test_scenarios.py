@@ -68,7 +68,7 @@ def test_run_seed_000_from_the_command_line() -> None:
 def test_run_with_an_unsupported_profile_is_refused(tmp_path: Path) -> None:
     # a scenario that declares only profile 7, run with --es-compat 5 (a valid CLI choice)
     story = tmp_path / "only_seven.py"
-    story.write_text('"""Only 7."""\nfrom cluster.scenario import Setup\n'
+    story.write_text('"""Only 7."""\nfrom occsim.cluster.scenario import Setup\n'
                      "SETUP = Setup(nodes=1, profiles=(7,))\n"
                      "async def run(cluster):\n    pass\n")
     done = _occsim("run", str(story), "--no-live", "--es-compat", "5")

@@ -84,7 +84,7 @@ def test_sweep_reports_failing_seeds_with_the_command(tmp_path):
     story = tmp_path / "flaky.py"
     story.write_text(
         '"""Fails on odd seeds."""\n'
-        "from cluster.scenario import Setup\n"
+        "from occsim.cluster.scenario import Setup\n"
         "SETUP = Setup(nodes=1, profiles=(7,))\n"
         "async def run(cluster):\n"
         "    cluster.expect(cluster.seed % 2 == 0, 'the seed is even')\n")
