@@ -17,7 +17,8 @@ from typing import Any
 
 from occsim.cluster.trace import checker, events as trace
 from occsim.cluster.runtime.client import Reply
-from occsim.cluster.runtime.manager import ClusterConfig, ClusterError, Manager
+from occsim.cluster.config import ClusterConfig
+from occsim.cluster.runtime.manager import ClusterError, Manager
 from occsim.cluster.stories.runner import free_port_block
 from occsim.cluster.scenario import Cluster, Setup
 

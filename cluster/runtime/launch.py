@@ -14,16 +14,13 @@ import json
 import os
 import sys
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from occsim.cluster.runtime.client import HttpSender
+from occsim.cluster.runtime.wiring import Host, Wiring
 from occsim.transport.endpoint import MANAGER
 from occsim.transport.websocket import WebSocketWire, check_secret
-
-if TYPE_CHECKING:
-    from occsim.cluster.runtime.manager import Manager
 
 
 class ProcessLauncher:
@@ -32,7 +29,7 @@ class ProcessLauncher:
     def __init__(self) -> None:
         self._runner: web.AppRunner | None = None
 
-    async def open(self, manager: Manager) -> None:
+    async def open(self, manager: Host) -> Wiring:
         wire = WebSocketWire(manager.endpoint, secret=manager.secret,
                              address_of=manager.address_of)
 
@@ -45,14 +42,12 @@ class ProcessLauncher:
         await self._runner.setup()
         site = web.TCPSite(self._runner, manager.config.host, 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        manager.address = f"{manager.config.host}:{port}"
-        manager.master.state["master_node"] = {"name": MANAGER, "ip": manager.config.host,
-                                               "port": port, "pid": os.getpid()}
-        manager.wire = wire
-        manager.sender = HttpSender(manager.address_of)
+        port = self._runner.addresses[0][1]
+        return Wiring(f"{manager.config.host}:{port}", wire, HttpSender(manager.address_of),
+                      {"name": MANAGER, "ip": manager.config.host, "port": port,
+                       "pid": os.getpid()})
 
-    async def spawn(self, manager: Manager, name: str) -> asyncio.subprocess.Process:
+    async def spawn(self, manager: Host, name: str) -> asyncio.subprocess.Process:
         c = manager.config
         args = [sys.executable, "-m", "occsim.cluster.runtime.process", "--name", name, "--host", c.host,
                 "--port", str(manager.ports[name]), "--manager", manager.address,
@@ -69,12 +64,12 @@ class ProcessLauncher:
         proc.stdin.close()
         return proc
 
-    async def events(self, manager: Manager, name: str) -> bytes:
+    async def events(self, manager: Host, name: str) -> bytes:
         """What a node's recorder buffered since the last look, packed by the node (the
         manager unpacks it only when someone reads the trace)."""
         return (await manager.ask(name, "events", {}, timeout=5.0))["packed"]
 
-    async def close(self, manager: Manager) -> None:
+    async def close(self, manager: Host) -> None:
         await manager.sender.close()
         await manager.wire.close()
         if self._runner is not None:

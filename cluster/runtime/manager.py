@@ -17,67 +17,20 @@ import secrets
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
-
-
 from occsim.cluster.trace import events as trace
+from occsim.cluster.config import ClusterConfig
 from occsim.cluster.runtime.launch import ProcessLauncher
+from occsim.cluster.runtime.wiring import Launcher
 from occsim.cluster.master import MasterState, in_sync_nodes
 from occsim.node.errors import ElasticsearchError
 from occsim.node.profiles import profile
 from occsim.transport.endpoint import MANAGER, Endpoint
 from occsim.transport.message import TransportError, unpack
-from occsim.transport.network import LinkConfig, NetworkModel
+from occsim.transport.network import NetworkModel
 from occsim.transport.recorder import Recorder, expand
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
-
-
-class Launcher(Protocol):
-    """Starts nodes for the manager: real processes, or members of the simulation."""
-
-    async def open(self, manager: Manager) -> None: ...
-    async def spawn(self, manager: Manager, name: str): ...
-    async def close(self, manager: Manager) -> None: ...
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """A cluster's shape. Defaults: 3 nodes from port 9200 on loopback, seed 0, profile 5,
-    no network faults, no trace, replication timeout 10 s, a node failed after 3 missed pings
-    0.25 s apart (each waiting 0.5 s), requests up to 100 MB."""
-
-    nodes: int = 3
-    port: int = 9200
-    host: str = "127.0.0.1"
-    seed: int = 0
-    link: LinkConfig = field(default_factory=LinkConfig)
-    es_compat: int = 5
-    trace: bool = False
-    replication_timeout: float = 10.0
-    fd_interval: float = 0.25
-    fd_timeout: float = 0.5
-    fd_retries: int = 3
-    max_content_length: int = 100 * 1024 * 1024  # http.max_content_length, bytes
-    # counterfactual rules (simulation only, see cluster/schedule.py): "es" | "apply-all";
-    # links "any" (they reorder) | "fifo"; and who orders deliveries: "seeded" | "ordered"
-    replica_rule: str = "es"
-    links: str = "any"
-    scheduler: str = "seeded"
-
-    @property
-    def rules(self) -> dict:
-        """What a run's trace header says beyond profile, nodes and seed: the rules and the
-        scheduler, each only when it is not the default (so older traces stay as they were)."""
-        rules = {"replica_rule": self.replica_rule, "links": self.links,
-                 "scheduler": self.scheduler}
-        return {k: v for k, v in rules.items() if v != ClusterConfig.__dataclass_fields__[k].default}
-
-    @property
-    def names(self) -> list[str]:
-        return [f"n{i}" for i in range(1, self.nodes + 1)]
 
 
 class ClusterError(Exception):
@@ -126,7 +79,9 @@ class Manager:
     async def start(self) -> None:
         """Start the manager's listener and every node; return when the cluster is ready."""
         started = time.perf_counter()
-        await self.launcher.open(self)
+        wiring = await self.launcher.open(self)
+        self.address, self.wire, self.sender = wiring.address, wiring.wire, wiring.sender
+        self.master.state["master_node"] = wiring.master_node
         await asyncio.gather(*(self._spawn(name) for name in self.config.names))
         joined = asyncio.ensure_future(self._joined.wait())
         exits = [asyncio.ensure_future(p.wait()) for p in self.procs.values()]

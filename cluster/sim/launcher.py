@@ -19,9 +19,9 @@ import itertools
 import json
 import signal
 import urllib.parse
-from typing import TYPE_CHECKING
 
 from occsim.cluster.runtime.client import Reply
+from occsim.cluster.runtime.wiring import Host, Wiring
 from occsim.node.member import Member
 from occsim.cluster.sim.schedule import SeededScheduler
 from occsim.node.api.routes import dispatch
@@ -29,9 +29,6 @@ from occsim.node.profiles import profile
 from occsim.node.rest import Request, render
 from occsim.transport.endpoint import MANAGER, Endpoint
 from occsim.transport.message import Envelope, Unencodable, error_reply, pack, unpack
-
-if TYPE_CHECKING:
-    from occsim.cluster.runtime.manager import Manager
 
 
 def _through_the_wire(env: Envelope) -> Envelope:
@@ -204,16 +201,13 @@ class SimLauncher:
         """Messages delivered: envelopes between nodes and the manager, and client HTTP."""
         return self.network.messages + self.client_messages
 
-    async def open(self, manager: Manager) -> None:
+    async def open(self, manager: Host) -> Wiring:
         self.network.attach(manager.endpoint)
-        manager.address = "memory"
-        manager.master.state["master_node"] = {"name": MANAGER, "ip": "memory", "port": 0,
-                                               "pid": 0}
-        manager.wire = manager.endpoint.wire
-        manager.sender = SimSender(self)
         self.scheduler.start(asyncio.get_running_loop())
+        return Wiring("memory", manager.endpoint.wire, SimSender(self),
+                      {"name": MANAGER, "ip": "memory", "port": 0, "pid": 0})
 
-    async def spawn(self, manager: Manager, name: str) -> SimProcess:
+    async def spawn(self, manager: Host, name: str) -> SimProcess:
         c = manager.config
         loop = asyncio.get_running_loop()
         member = Member(name, profile(c.es_compat), base_clock=loop.time, seed=c.seed,
@@ -228,7 +222,7 @@ class SimLauncher:
                                       "pid": 0}))
         return proc
 
-    async def events(self, manager: Manager, name: str) -> list:
+    async def events(self, manager: Host, name: str) -> list:
         """What a node's recorder buffered since the last look, taken as it is: in one process
         there is no wire to pack it for. A stopped (paused) node keeps its events for later."""
         proc = self.processes[name]
@@ -236,5 +230,5 @@ class SimLauncher:
             return []
         return proc.member.recorder.drain_raw()
 
-    async def close(self, manager: Manager) -> None:
+    async def close(self, manager: Host) -> None:
         """Nothing outlives the simulation's loop."""

@@ -12,7 +12,8 @@ from typing import Any
 
 from occsim.cluster.trace import checker
 from occsim.cluster.sim import loop as simloop
-from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.config import ClusterConfig
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.scenario import Cluster, Setup
 from occsim.cluster.sim.launcher import SimLauncher
 

@@ -334,7 +334,8 @@ async def run_file(requests: list[ConsoleRequest], *, node: str, es_compat: int,
 
     from occsim.cluster.trace import events as trace
     from occsim.cluster.view import diagram as view
-    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.config import ClusterConfig
+    from occsim.cluster.runtime.manager import Manager
     from occsim.cluster.stories.runner import free_port_block
 
     manager = Manager(ClusterConfig(nodes=1, port=free_port_block(1), es_compat=es_compat,

@@ -20,7 +20,8 @@ from types import ModuleType
 
 from occsim.cluster.trace import checker
 from occsim.cluster.runtime.client import Reply
-from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.config import ClusterConfig
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.scenario import Cluster, Expectation, Setup
 from occsim.cluster.sim.schedule import SeededScheduler
 from occsim.cluster.sim.launcher import SimLauncher

@@ -238,7 +238,8 @@ async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: 
 async def occsim_cluster(**config: object):
     """A started 3-node cluster on free loopback ports; every process stopped on the way out.
     The manager's trace (from `stop`) is left in `manager.bench_trace`."""
-    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.config import ClusterConfig
+    from occsim.cluster.runtime.manager import Manager
     from occsim.cluster.stories.runner import free_port_block
 
     values = {"nodes": 3, "host": HOST, "es_compat": PROFILE, **config}

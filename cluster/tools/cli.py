@@ -14,7 +14,8 @@ import signal
 import tempfile
 
 from occsim.cluster.trace import events as trace
-from occsim.cluster.runtime.manager import ClusterConfig, ClusterError, Manager
+from occsim.cluster.config import ClusterConfig
+from occsim.cluster.runtime.manager import ClusterError, Manager
 from occsim.cluster.runtime.process import LOOPBACK, serve_standalone
 from occsim.transport.network import DISTRIBUTIONS, LinkConfig
 

@@ -227,7 +227,8 @@ def test_a_printed_exchange_parses_back_with_its_answer():
 # -- for real -----------------------------------------------------------------------------------
 async def test_a_scenario_actor_runs_a_snippet():
     """What a scenario does: one actor runs a snippet; its pasted answers are expectations."""
-    from occsim.cluster.runtime.manager import ClusterConfig, Manager
+    from occsim.cluster.config import ClusterConfig
+    from occsim.cluster.runtime.manager import Manager
     from occsim.cluster.stories.runner import free_port_block
     from occsim.cluster.scenario import Cluster, Setup
 

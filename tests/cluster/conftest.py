@@ -6,7 +6,9 @@ import contextlib
 
 import pytest
 
-from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.config import ClusterConfig
+
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.stories.runner import free_port_block
 from occsim.cluster.scenario import Cluster, Setup
 

@@ -11,7 +11,9 @@ import msgpack
 import pytest
 import pytest_asyncio
 
-from occsim.cluster.runtime.manager import ClusterConfig, Manager
+from occsim.cluster.config import ClusterConfig
+
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.stories.runner import free_port_block
 from occsim.transport.message import Envelope, encode
 from occsim.transport.websocket import CHANNEL, MESSAGE, SECRET_HEADER
