@@ -51,7 +51,7 @@ async def test_deliver_v4_then_v3_and_see_n2_discard_it(tmp_path):
         assert "bob waits for the answer to PUT /website/blog/1 (n1)" in text
         await pilot.press("enter")  # v4, the first in the list
         await pilot.pause()
-        assert "n2 applies doc 1 v4 (#3) from n1: newer than the v2 it held" in screen(app)
+        assert "n2 applies doc 1 v4 (#3) from n1: v4 is newer than the v2 it held" in screen(app)
         await pilot.press("n", "n")  # v4's ack, then the story releases v3: deliver it
         await pilot.pause()
         assert "n2 holds doc 1 at v4; v3 from n1 arrives late; n2 keeps v4 and discards it" \
@@ -90,7 +90,7 @@ async def test_a_held_message_delivered_early_and_a_step_back(tmp_path):
         await pilot.press("down", "enter")  # the held v3, before v4
         await pilot.pause()
         text = screen(app)
-        assert "n2 applies doc 1 v3 (#2) from n1: newer than the v2 it held" in text
+        assert "n2 applies doc 1 v3 (#2) from n1: v3 is newer than the v2 it held" in text
         assert V3_HELD not in text and V4 in text
         assert app.session.choices[-1] == "n1→n2 doc 1 v3 #n1:8"
         await pilot.press("b")
@@ -169,7 +169,7 @@ async def test_a_schedule_saved_by_play_replays_with_occsim_run(tmp_path, capsys
                                           "--schedule", str(saved)])
     out = capsys.readouterr()
     assert "parted from its schedule" not in out.err + out.out
-    assert out.out.splitlines()[-1] == played.outcome.verdict
+    assert played.outcome.verdict in out.out
     assert code == 1
 
 
@@ -184,7 +184,7 @@ def test_a_saved_schedule_keeps_the_story_seed_and_refuses_a_seeded_one(tmp_path
     played = session.snapshot()
     assert main(["run", "external_sync_race", "--sim", "--no-live", "--schedule",
                  str(saved)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == played.outcome.verdict
+    assert played.outcome.verdict in capsys.readouterr().out
     seeded = tmp_path / "seeded.json"
     Schedule("seed-004", mode="seeded").save(str(seeded))
     assert main(["lesson", str(seeded), "--answers", "a"]) == 2
