@@ -109,9 +109,16 @@ class Client:
         if self._pace is not None:
             await self._pace(f"{self.name} {method} {urllib.parse.unquote(target)}",
                              not self.quiet)
+        return await self.send_raw(method, target, headers, raw,
+                                   shown=(urllib.parse.unquote(target), body))
+
+    async def send_raw(self, method: str, target: str, headers: dict, raw: bytes, *,
+                       shown: tuple[str, object]) -> Reply:
+        """Send a body exactly as given (an NDJSON body of a console file, say), unpaced; the
+        printer sees `shown`, the target and body to show."""
         reply = await self._send(self.node, method, target, headers, raw)
         if self._printer is not None and not self.quiet:
-            self._printer(self.name, method, urllib.parse.unquote(target), body, reply)
+            self._printer(self.name, method, *shown, reply)
         return reply
 
     # the document API, for readable scenarios

@@ -232,10 +232,8 @@ async def send(client: Client, request: ConsoleRequest) -> Reply:
     query = urllib.parse.urlencode(request.query)
     target = urllib.parse.quote(request.path) + (f"?{query}" if query else "")
     headers = {"X-Opaque-Id": client.name, "Content-Type": "application/x-ndjson"}
-    reply = await client._send(client.node, request.method, target, headers, raw)
-    if client._printer is not None and not client.quiet:
-        client._printer(client.name, request.method, request.target, request.body, reply)
-    return reply
+    return await client.send_raw(request.method, target, headers, raw,
+                                 shown=(request.target, request.body))
 
 
 async def run_console(client: Client, text: str | Sequence[ConsoleRequest], *,
