@@ -14,10 +14,29 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import aiohttp
+
 from occsim.cluster.trace import events as trace
 from occsim.cluster.runtime.client import Client, Printer, Reply, Sender
 from occsim.cluster.master import in_sync_nodes
 from occsim.node.node import shard_for
+
+out_of_order = trace.out_of_order  # a trace's deliveries that arrived after a newer one
+
+# what a request raises when its node dies under it (a real socket, or the simulation's)
+NodeUnreachable = (aiohttp.ClientError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class ShardRouting:
+    """Where a shard's copies are, as the master last published it: the primary (None while
+    the shard is red), the replicas' nodes (None for an unassigned one), the primary term, and
+    the nodes whose copies are still recovering."""
+
+    primary: str | None
+    replicas: tuple[str | None, ...]
+    term: int
+    initializing: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,12 @@ class Cluster:
         meta = self.backend.master.state["indices"][index]
         return [r for r in meta["routing"][self.shard_of(index, doc_id)]["replicas"] if r]
 
+    def routing(self, index: str, doc_id: str) -> ShardRouting:
+        """The routing of the document's shard."""
+        r = self.backend.master.state["indices"][index]["routing"][self.shard_of(index, doc_id)]
+        return ShardRouting(r["primary"], tuple(r["replicas"]), r["term"],
+                            tuple(r["initializing"]))
+
     def in_sync(self, index: str, doc_id: str) -> list[str]:
         """The nodes whose copies of the document's shard are in its in-sync set."""
         meta = self.backend.master.state["indices"][index]
@@ -225,8 +250,13 @@ class Cluster:
 
     async def wait_for(self, condition, what: str, timeout: float = 30.0) -> None:
         """Poll the cluster state until `condition(state)` holds (e.g. a promotion)."""
+        await self.wait_until(lambda: condition(self.backend.master.state), what, timeout)
+
+    async def wait_until(self, condition: Callable[[], bool], what: str,
+                         timeout: float = 30.0) -> None:
+        """Poll until `condition()` holds, e.g. `lambda: cluster.routing(i, d).term == 2`."""
         waited = 0.0
-        while not condition(self.backend.master.state):
+        while not condition():
             if waited > timeout:
                 raise TimeoutError(f"waited {timeout:g}s for {what}")
             await self._sleep(0.01)

@@ -34,10 +34,6 @@ SETUP = Setup(
     nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2)
 
 
-def routing(state):
-    return state["indices"][INDEX]["routing"][0]
-
-
 async def run(cluster):
     typed = cluster.doc_type
     old = cluster.primary_of(INDEX, "w0")
@@ -66,12 +62,12 @@ async def run(cluster):
         await cluster.kill(old)
 
     await asyncio.gather(*(writer(n) for n in range(WRITERS)), killer())
-    await cluster.wait_for(lambda s: routing(s)["primary"] in others and routing(s)["term"] >= 2,
-                           "a replica promoted")
-    state = routing(cluster.backend.master.state)
-    new = state["primary"]
-    cluster.say(f"{new} was promoted with primary term {state['term']}")
-    cluster.expect_equal(state["term"], 2, "the primary term after the failover")
+    await cluster.wait_until(lambda: cluster.routing(INDEX, "w0").primary in others
+                             and cluster.routing(INDEX, "w0").term >= 2, "a replica promoted")
+    shard = cluster.routing(INDEX, "w0")  # the index's one shard
+    new = shard.primary
+    cluster.say(f"{new} was promoted with primary term {shard.term}")
+    cluster.expect_equal(shard.term, 2, "the primary term after the failover")
 
     total = sum(len(v) for v in acked.values())
     cluster.expect(not failed, f"no write failed ({failed[:1] or 'none'})")

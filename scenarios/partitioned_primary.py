@@ -35,10 +35,6 @@ SETUP = Setup(
               indices={INDEX: {"settings": {"number_of_shards": 1, "number_of_replicas": 2}}})
 
 
-def routing(state):
-    return state["indices"][INDEX]["routing"][0]
-
-
 async def run(cluster):
     typed = cluster.doc_type
     old = cluster.primary_of(INDEX, DOC)
@@ -55,9 +51,10 @@ async def run(cluster):
     cluster.say(f"stale_clerk, connected to {old}, marks the order cancelled")
     pending = cluster.spawn(stale.index(INDEX, DOC, {"status": "cancelled"}, doc_type=typed))
 
-    await cluster.wait_for(lambda s: routing(s)["primary"] in majority
-                           and routing(s)["term"] == 2, "a replica promoted on the majority side")
-    new = routing(cluster.backend.master.state)["primary"]
+    await cluster.wait_until(lambda: cluster.routing(INDEX, DOC).primary in majority
+                             and cluster.routing(INDEX, DOC).term == 2,
+                             "a replica promoted on the majority side")
+    new = cluster.routing(INDEX, DOC).primary
     cluster.say(f"the master removed {old} and promoted {new}: primary term 2")
 
     shipped = await shop.index(INDEX, DOC, {"status": "shipped"}, doc_type=typed)
@@ -73,9 +70,10 @@ async def run(cluster):
 
     cluster.say("the partition heals")
     await cluster.heal()
-    await cluster.wait_for(lambda s: old in routing(s)["replicas"] and old in cluster.in_sync(INDEX, DOC)
-                           and not routing(s)["initializing"],
-                           f"{old} back as an in-sync replica")
+    await cluster.wait_until(lambda: old in cluster.routing(INDEX, DOC).replicas
+                             and old in cluster.in_sync(INDEX, DOC)
+                             and not cluster.routing(INDEX, DOC).initializing,
+                             f"{old} back as an in-sync replica")
     cluster.say(f"{old} rejoined as a replica and recovered from {new}")
     await cluster.quiesce()
 

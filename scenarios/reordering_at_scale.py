@@ -16,8 +16,7 @@ primary's (version, sequence number from 6.x, source), and each document's versi
 
 import asyncio
 
-from occsim.cluster.trace import events as trace
-from occsim.cluster.scenario import Setup
+from occsim.cluster.scenario import Setup, out_of_order
 
 SETUP = Setup(
     lesson=(
@@ -54,7 +53,7 @@ async def run(cluster):
 
     events = await cluster.trace()
     delivered = [e for e in events if e["kind"] == "deliver" and e.get("mkind") == "replicate"]
-    late = list(trace.out_of_order(events))
+    late = list(out_of_order(events))
     discards = [e for e in events if e["kind"] == "discard"]
     cluster.say(f"{len(delivered)} operations reached replicas; {len(late)} of them arrived "
                 f"after a newer one, and {len(discards)} were discarded as stale")

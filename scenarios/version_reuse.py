@@ -20,9 +20,7 @@ with Bob's change, which has seq_no 1 but primary term 2, and refuses with 409: 
 of version 2 (`version_monotonic`) in every profile: only the guard's outcome differs.
 """
 
-import aiohttp
-
-from occsim.cluster.scenario import Setup
+from occsim.cluster.scenario import NodeUnreachable, Setup
 
 INDEX = "teams"
 DOC = "core"
@@ -35,10 +33,6 @@ SETUP = Setup(
     nodes=3, profiles=(5, 6, 7, 8, 9), indices=(INDEX,), shards=1, replicas=2,
     expect_violations={"version_monotonic": "the new primary gives version 2 to another "
                                             "change than the one billing read"})
-
-
-def routing(state):
-    return state["indices"][INDEX]["routing"][0]
 
 
 async def run(cluster):
@@ -59,7 +53,7 @@ async def run(cluster):
     async def alice_adds_bob():
         try:
             return await alice.index(INDEX, DOC, {"members": ["ann", "bob"]}, doc_type=typed)
-        except (aiohttp.ClientError, ConnectionError) as exc:  # the node died under her request
+        except NodeUnreachable as exc:  # the node died under her request
             return exc
 
     pending = cluster.spawn(alice_adds_bob())
@@ -78,9 +72,10 @@ async def run(cluster):
     await cluster.trace()
     cluster.say(f"{primary} is killed (SIGKILL); the held replication dies with it")
     await cluster.kill(primary)
-    await cluster.wait_for(lambda s: routing(s)["primary"] in replicas and routing(s)["term"] == 2,
-                           "a replica promoted with primary term 2")
-    new_primary = routing(cluster.backend.master.state)["primary"]
+    await cluster.wait_until(lambda: cluster.routing(INDEX, DOC).primary in replicas
+                             and cluster.routing(INDEX, DOC).term == 2,
+                             "a replica promoted with primary term 2")
+    new_primary = cluster.routing(INDEX, DOC).primary
     cluster.say(f"{new_primary} is promoted: primary term 2, and it holds version 1")
     answer = await pending
     cluster.expect(not isinstance(answer, dict) and not getattr(answer, "ok", False),
