@@ -93,7 +93,7 @@ class Manager:
             joined.cancel()
             await self.stop()
             raise ClusterError("a node did not start (is a port in use?); see its error above")
-        self.recorder.record("cluster", es_compat=self.config.es_compat,
+        self.recorder.record("cluster", format=trace.FORMAT, es_compat=self.config.es_compat,
                              nodes=self.config.nodes, seed=self.config.seed,
                              **self.config.rules)
         await self.publish()

@@ -94,6 +94,11 @@ KINDS = (
 MESSAGE_KINDS = ("send", "drop", "duplicate", "hold", "release", "deliver")
 
 
+# The trace format this occsim writes, as `format` in the `cluster` event that opens a trace.
+# Traces written before it was recorded have none: format 0, read exactly as format 1.
+FORMAT = 1
+
+
 def order_key(event: dict) -> tuple:
     """Merge order: wall (or virtual) time, then the simulation's execution order when there
     is one, then Lamport clock, then recorder and its counter."""
@@ -185,6 +190,10 @@ def _event(line: str, where: str) -> dict:
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, (int, float))):
             raise TraceError(f"{where}: [{name}] must be a number, not {json.dumps(value)}")
+    if event["kind"] == "cluster" and not (type(event.get("format", 0)) is int
+                                            and 0 <= event.get("format", 0) <= FORMAT):
+        raise TraceError(f"{where}: a trace of format {json.dumps(event.get('format'))}; this "
+                         f"occsim reads formats 0 to {FORMAT}")
     if event["kind"] == "cluster" and type(event.get("es_compat")) is not int:
         raise TraceError(f"{where}: the cluster event's [es_compat] must be a major version "
                          f"such as 7, not {json.dumps(event.get('es_compat'))}")

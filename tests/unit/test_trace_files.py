@@ -5,6 +5,7 @@ traces (`occsim check`, `occsim replay`), which exit 2 instead of raising."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,9 @@ def test_written_trace_reads_back(tmp_path):
     ('{"kind": "send", "index": true}', "[index] must be a string or a number, not true"),
     ('{"kind": "send", "t": "soon"}', '[t] must be a number, not "soon"'),
     ('{"kind": "cluster", "es_compat": "7"}', "[es_compat] must be a major version"),
+    ('{"kind": "cluster", "format": 2, "es_compat": 7}', "a trace of format 2; this occsim "
+                                                          "reads formats 0 to 1"),
+    ('{"kind": "cluster", "format": "1", "es_compat": 7}', 'a trace of format "1"'),
 ])
 def test_a_bad_line_is_refused_with_its_place(tmp_path, line: str, complaint: str):
     path = tmp_path / "t.jsonl"
@@ -58,3 +62,19 @@ def test_check_of_a_good_trace_still_passes(tmp_path, capsys):
     trace.write(path, GOOD)
     assert cli.main(["check", str(path)]) == 0
     assert capsys.readouterr().out.startswith("No invariant violations.\n")
+
+
+def test_a_run_names_the_trace_format_in_its_first_event(tmp_path):
+    path = tmp_path / "t.jsonl"
+    assert cli.main(["run", "seed-004", "--sim", "--no-live", "--trace", str(path)]) == 0
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert (first["kind"], first["format"]) == ("cluster", trace.FORMAT)
+
+
+@pytest.mark.parametrize("name", ["lost_after_two_failovers.jsonl",
+                                  "red_after_every_copy_away.jsonl"])
+def test_a_trace_written_before_the_format_version_still_reads(name: str, capsys):
+    path = Path(__file__).parents[1] / "data" / name
+    assert "format" not in trace.read(path)[0]
+    assert cli.main(["check", str(path)]) in (0, 1)  # 2: unreadable
+    assert capsys.readouterr().err == ""
