@@ -74,7 +74,7 @@ class Member:
     """One node with everything around it that the manager controls."""
 
     def __init__(self, name: str, profile: Profile, *, base_clock: Callable[[], float],
-                 seed: int, link: LinkConfig, trace: bool,
+                 timer: Callable[[], float], seed: int, link: LinkConfig, trace: bool,
                  replication_timeout: float = REPLICATION_TIMEOUT,
                  sequencer: Iterator[int] | None = None, incarnation: int = 1,
                  apply_all: bool = False) -> None:
@@ -85,7 +85,7 @@ class Member:
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
                                  handler=self.handle, incarnation=incarnation)
         life = "" if incarnation == 1 else f":{incarnation}"  # a restarted node's ids are new
-        self.node = Node(name, profile, clock=self.clock, recorder=self.recorder,
+        self.node = Node(name, profile, clock=self.clock, timer=timer, recorder=self.recorder,
                          master=RemoteMaster(self.endpoint), transport=self.endpoint,
                          replication_timeout=replication_timeout,
                          rng=random.Random(f"{seed}:{name}:ids{life}"), apply_all=apply_all)

@@ -6,7 +6,8 @@ and the replication fan-out when it is this node, and applies replicated operati
 replica. A shard's items of one `_bulk` travel together: one request to the primary, which
 runs them in order, and one message per replica with the resolved operations. It talks to
 other nodes only through a `Transport` (request/response messages) and reads time only through
-the `clock` it is given, so the same code runs on real processes and inside the single-process
+the `clock` it is given (what time it is) and the `timer` (how long its waits have lasted, on
+the event loop's clock), so the same code runs on real processes and inside the single-process
 simulation.
 """
 
@@ -225,6 +226,7 @@ class Node:
         profile: Profile,
         *,
         clock: Callable[[], float],
+        timer: Callable[[], float],
         recorder: Recorder,
         master: Master,
         transport: Transport | None = None,
@@ -236,6 +238,7 @@ class Node:
         self.apply_all = apply_all  # counterfactual: replicas compare nothing (`ShardCopy`)
         self.profile = profile
         self.clock = clock
+        self.timer = timer
         self.recorder = recorder
         self.master = master
         self.transport = transport
@@ -417,8 +420,7 @@ class Node:
         If the primary cannot be reached, or is replaced while the request is on its way, wait
         for the next cluster state and route again (Elasticsearch's retry on primary failure).
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + w.timeout
+        deadline = self.timer() + w.timeout
         while True:
             routing = self.index_meta(w.index)["routing"][w.shard]
             primary, version = routing["primary"], self.state["version"]
@@ -442,7 +444,7 @@ class Node:
                             raise
                 else:
                     forward.cancel()
-            remaining = deadline - loop.time()
+            remaining = deadline - self.timer()
             if remaining < TIMEOUT_RESOLUTION:
                 raise self._unavailable(w, meta, 0)
             await self._newer_state(version, min(remaining, 1.0))  # then route again
@@ -728,8 +730,7 @@ class Node:
         wanted = w.wait_for_active_shards
         if wanted == 1:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + w.timeout
+        deadline = self.timer() + w.timeout
         while True:
             routing = self.index_meta(w.index)["routing"][w.shard]
             total = 1 + len(routing["replicas"])
@@ -737,7 +738,7 @@ class Node:
             active = 1 + sum(1 for r in routing["replicas"] if r is not None)
             if active >= needed:
                 return
-            remaining = deadline - loop.time()
+            remaining = deadline - self.timer()
             if remaining < TIMEOUT_RESOLUTION:
                 raise self._unavailable(w, meta, active, needed)
             async with self._state_changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import urllib.parse
@@ -34,8 +35,8 @@ class LocalApi:
         p = profile(major)
         self.master = MasterState(p, nodes={"n1": {"ip": "127.0.0.1", "port": 9200,
                                                    "pid": 1}}, rng=random.Random(7))
-        self.node = Node("n1", p, clock=self.clock, recorder=Recorder("n1", self.clock),
-                         master=LocalMaster(self.master))
+        self.node = Node("n1", p, clock=self.clock, timer=lambda: asyncio.get_running_loop().time(),
+                         recorder=Recorder("n1", self.clock), master=LocalMaster(self.master))
         self.major = major
 
     async def start(self) -> LocalApi:

@@ -43,8 +43,8 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
     p = profile(major)
     master = MasterState(p, nodes={name: {"ip": host, "port": port, "pid": os.getpid()}},
                          rng=random.Random(), master=name)
-    node = Node(name, p, clock=time.time, recorder=Recorder(name, time.time, enabled=False),
-                master=LocalMaster(master))
+    node = Node(name, p, clock=time.time, timer=asyncio.get_running_loop().time,
+                recorder=Recorder(name, time.time, enabled=False), master=LocalMaster(master))
     await node.apply_state(master.state)
     runner = make_runner(make_app(node, max_content_length=max_content_length))
     await runner.setup()
@@ -63,7 +63,8 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
                        replication_timeout: float, max_content_length: int,
                        incarnation: int = 1) -> None:
     """Run one node of a manager's cluster until SIGTERM or until the manager is gone."""
-    member = Member(name, profile(major), base_clock=time.time, seed=seed, link=link,
+    member = Member(name, profile(major), base_clock=time.time,
+                    timer=asyncio.get_running_loop().time, seed=seed, link=link,
                     trace=trace, replication_timeout=replication_timeout,
                     incarnation=incarnation)
 

@@ -210,7 +210,8 @@ class SimLauncher:
     async def spawn(self, manager: Host, name: str) -> SimProcess:
         c = manager.config
         loop = asyncio.get_running_loop()
-        member = Member(name, profile(c.es_compat), base_clock=loop.time, seed=c.seed,
+        member = Member(name, profile(c.es_compat), base_clock=loop.time, timer=loop.time,
+                        seed=c.seed,
                         link=c.link, trace=c.trace, replication_timeout=c.replication_timeout,
                         sequencer=self.sequencer, incarnation=manager.incarnations[name],
                         apply_all=c.replica_rule == "apply-all")
