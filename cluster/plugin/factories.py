@@ -1,4 +1,5 @@
-"""Fixture factories of the pytest plugin, named as pytest-elasticsearch names its own:
+"""Fixture factories of the pytest plugin, named as pytest-elasticsearch names its own, and the
+bookkeeping they share with the plugin (the clusters and traces a test used, kept traces):
 `occsim_proc(...)` makes a session-scoped fixture that starts a cluster of node processes,
 `occsim(proc_fixture_name)` a function-scoped one that hands a test that cluster and repairs and
 empties it afterwards, `occsim_nooproc(...)` one for a cluster already running (`occsim up`).
@@ -16,12 +17,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from occsim.transport.network import DISTRIBUTIONS, LinkConfig
+
+CLUSTERS = pytest.StashKey[list]()  # the clusters (and simulated runs' traces) a test used
+TRACES = pytest.StashKey[list]()
 
 
 @dataclass(frozen=True)
@@ -141,13 +147,11 @@ def occsim(process_fixture_name: str):
 
     @pytest.fixture
     def occsim_fixture(request: pytest.FixtureRequest):
-        from occsim.cluster.plugin import pytest_plugin
-
         cluster = request.getfixturevalue(process_fixture_name)
         cluster.begin_test()
-        request.node.stash.setdefault(pytest_plugin.CLUSTERS, []).append(cluster)
+        request.node.stash.setdefault(CLUSTERS, []).append(cluster)
         yield cluster
-        pytest_plugin.keep_trace(request.node, cluster)
+        keep_trace(request.node, cluster)
         cluster.repair()
 
     return occsim_fixture
@@ -172,3 +176,19 @@ def occsim_nooproc(*, run_file: str | None = None):
         return RemoteCluster(info["manager"], os.environ.get("OCCSIM_SECRET") or info["secret"])
 
     return occsim_nooproc_fixture
+
+
+def keep_trace(item: pytest.Item, cluster) -> None:
+    """Write the test's trace to `--occsim-trace-dir`, when given (a cluster this session
+    started: the trace of one `occsim up` started stays with its manager)."""
+    from occsim.cluster.trace import events as trace
+    from occsim.cluster.plugin.background import BackgroundCluster
+
+    folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
+    if not folder or not isinstance(cluster, BackgroundCluster):
+        return
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
+    trace.write(path / f"{name}.jsonl", cluster.test_trace())

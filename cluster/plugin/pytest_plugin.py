@@ -13,15 +13,10 @@ each test's trace there for `occsim replay` and `occsim check`.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
 from occsim.cluster.plugin import factories
 
-CLUSTERS = pytest.StashKey[list]()  # the clusters (and simulated runs' traces) a test used
-TRACES = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,26 +49,10 @@ def occsim_sim(request: pytest.FixtureRequest):
     def run(story, **given):
         values = factories.settings(request.config, given)
         result = simulate(story, **factories.cluster_settings(values))
-        request.node.stash.setdefault(TRACES, []).append(result.trace)
+        request.node.stash.setdefault(factories.TRACES, []).append(result.trace)
         return result
 
     return run
-
-
-def keep_trace(item: pytest.Item, cluster) -> None:
-    """Write the test's trace to `--occsim-trace-dir`, when given (a cluster this session
-    started: the trace of one `occsim up` started stays with its manager)."""
-    from occsim.cluster.trace import events as trace
-    from occsim.cluster.plugin.background import BackgroundCluster
-
-    folder = item.config.getoption("occsim_trace_dir") or item.config.getini("occsim_trace_dir")
-    if not folder or not isinstance(cluster, BackgroundCluster):
-        return
-
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")
-    trace.write(path / f"{name}.jsonl", cluster.test_trace())
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,10 +74,10 @@ def _traces(item: pytest.Item) -> list[list[dict] | str]:
     from occsim.cluster.plugin.background import BackgroundCluster
 
     traces: list[list[dict] | str] = []
-    for cluster in item.stash.get(CLUSTERS, []):
+    for cluster in item.stash.get(factories.CLUSTERS, []):
         if isinstance(cluster, BackgroundCluster):
             try:
                 traces.append(cluster.test_trace())
             except Exception as exc:  # a broken cluster must not break pytest's report
                 traces.append(f"the trace could not be collected: {type(exc).__name__}: {exc}")
-    return traces + item.stash.get(TRACES, [])
+    return traces + item.stash.get(factories.TRACES, [])
