@@ -18,7 +18,8 @@ from typing import Any
 from occsim.cluster.trace import checker, events as trace
 from occsim.cluster.runtime.client import Reply
 from occsim.cluster.config import ClusterConfig
-from occsim.cluster.runtime.manager import ClusterError, Manager
+from occsim.cluster.errors import ClusterError
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.stories.runner import free_port_block
 from occsim.cluster.scenario import Cluster, Setup
 

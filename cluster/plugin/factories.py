@@ -128,7 +128,7 @@ def occsim_proc(*, nodes: int | None = None, es_compat: int | None = None,
     @pytest.fixture(scope="session")
     def occsim_proc_fixture(request: pytest.FixtureRequest):
         from occsim.cluster.plugin.background import BackgroundCluster
-        from occsim.cluster.runtime.manager import ClusterError
+        from occsim.cluster.errors import ClusterError
 
         config = cluster_settings(settings(request.config, given))
         try:

@@ -28,13 +28,10 @@ from occsim.transport.endpoint import MANAGER, Endpoint
 from occsim.transport.message import TransportError, unpack
 from occsim.transport.network import NetworkModel
 from occsim.transport.recorder import Recorder, expand
+from occsim.cluster.errors import ClusterError
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
-
-
-class ClusterError(Exception):
-    """The cluster could not start or a node could not be reached."""
 
 
 FAULTS = ("kill", "stop", "restart", "pause", "resume")

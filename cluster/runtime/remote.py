@@ -10,10 +10,7 @@ import urllib.request
 
 from occsim.transport.message import Envelope
 from occsim.transport.websocket import post_message
-
-
-class RemoteClusterError(Exception):
-    """The manager refused a request or could not be reached."""
+from occsim.cluster.errors import RemoteClusterError
 
 
 class RemoteCluster:

@@ -20,14 +20,12 @@ import selectors
 from asyncio import events
 from collections.abc import Callable
 
+from occsim.cluster.errors import SimulationStalled
+
 _PURGE_AT = 100  # cancelled timers kept in the heap before they are swept out (at half of it)
 
 
 MAX_TURNS_AT_ONE_INSTANT = 1_000_000  # more, and something spins without ever waiting
-
-
-class SimulationStalled(RuntimeError):
-    """Nothing can ever happen again, yet the simulation's main task has not finished."""
 
 
 class _NoSelector(selectors.BaseSelector):

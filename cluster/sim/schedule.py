@@ -36,14 +36,11 @@ from dataclasses import dataclass, field
 
 from occsim.transport.message import Envelope
 from occsim.transport.network import Decision
+from occsim.cluster.errors import ScheduleError
 
 REPLICA_RULES = ("es", "apply-all")
 LINK_RULES = ("any", "fifo")
 FORMAT = 1
-
-
-class ScheduleError(Exception):
-    """A schedule file that cannot be read, or a run that does not follow its schedule."""
 
 
 class Redundant(Exception):

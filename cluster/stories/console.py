@@ -43,14 +43,11 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from occsim.cluster.runtime.client import Client, HttpSender, Reply
+from occsim.cluster.errors import ConsoleSyntaxError
 
 METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS")
 _REQUEST_LINE = re.compile(r"(?i)(" + "|".join(METHODS) + r")\s+(\S+)(?:\s+HTTP/[\d.]+)?")
 IGNORED_FIELDS = frozenset({"index_uuid", "took"})  # differ from run to run
-
-
-class ConsoleSyntaxError(ValueError):
-    """A console file that cannot be read; the message names the line."""
 
 
 @dataclass

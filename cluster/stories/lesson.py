@@ -260,8 +260,9 @@ def command(args) -> int:
     import sys
 
     from occsim.cluster.sim import loop as simloop
-    from occsim.cluster.stories.runner import Report, ScenarioError, run_scenario
-    from occsim.cluster.sim.schedule import ScheduleError
+    from occsim.cluster.errors import ScenarioError
+    from occsim.cluster.stories.runner import Report, run_scenario
+    from occsim.cluster.errors import ScheduleError
     from occsim.cluster.stories.session import open_session
 
     fmt = args.worksheet.rsplit(".", 1)[-1].lower() if args.worksheet else None

@@ -25,8 +25,9 @@ from textual.binding import Binding
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from occsim.cluster.stories.runner import ScenarioError
-from occsim.cluster.sim.schedule import Choice, ScheduleError
+from occsim.cluster.errors import ScenarioError
+from occsim.cluster.errors import ScheduleError
+from occsim.cluster.sim.schedule import Choice
 from occsim.cluster.stories.session import HELD, Session, Snapshot
 from occsim.cluster.view.diagram import copies_table, diagram_lines, explain
 

@@ -26,12 +26,9 @@ from occsim.cluster.scenario import Cluster, Expectation, Setup
 from occsim.cluster.sim.schedule import SeededScheduler
 from occsim.cluster.sim.launcher import SimLauncher
 from occsim.transport.network import LinkConfig
+from occsim.cluster.errors import ScenarioError
 
 SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot be found, loaded or run with the options given."""
 
 
 def find(name: str) -> Path:

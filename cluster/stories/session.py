@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from occsim.cluster.sim import loop as simloop
 from occsim.cluster.stories.runner import Outcome, Report, find, load, run_scenario
-from occsim.cluster.sim.schedule import Choice, OrderedScheduler, Schedule, ScheduleError, describe
+from occsim.cluster.errors import ScheduleError
+from occsim.cluster.sim.schedule import Choice, OrderedScheduler, Schedule, describe
 
 HELD = "held by the story: "
 

@@ -15,7 +15,8 @@ import tempfile
 
 from occsim.cluster.trace import events as trace
 from occsim.cluster.config import ClusterConfig
-from occsim.cluster.runtime.manager import ClusterError, Manager
+from occsim.cluster.errors import ClusterError
+from occsim.cluster.runtime.manager import Manager
 from occsim.cluster.runtime.process import LOOPBACK, serve_standalone
 from occsim.transport.network import DISTRIBUTIONS, LinkConfig
 
@@ -198,7 +199,8 @@ def _scheduler_for(args: argparse.Namespace):
 def _cmd_run(args: argparse.Namespace) -> int:
     from occsim.cluster.view import pace, diagram as view
     from occsim.cluster.stories import runner
-    from occsim.cluster.sim.schedule import Schedule, ScheduleError
+    from occsim.cluster.errors import ScheduleError
+    from occsim.cluster.sim.schedule import Schedule
 
     try:
         scheduler, seed, es_compat = _scheduler_for(args)

@@ -84,6 +84,8 @@ import operator
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from occsim.cluster.errors import TraceError
+
 KINDS = (
     "client_request", "response", "conflict", "primary_write", "send", "drop", "duplicate",
     "hold", "release", "deliver", "apply", "discard", "reject", "ack", "replica_failed",
@@ -125,10 +127,6 @@ def write(path: str | Path, events: Iterable[dict]) -> None:
         for event in events:
             out.write(json.dumps(event, separators=(",", ":"), sort_keys=True))
             out.write("\n")
-
-
-class TraceError(ValueError):
-    """A trace file that does not hold trace events (a broken line, a field of the wrong type)."""
 
 
 # Fields the checker and the view use as names and keys: a string or a number when present.

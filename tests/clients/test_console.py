@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from occsim.cluster.runtime.client import Client, Reply
-from occsim.cluster.stories.console import (ConsoleSyntaxError, Exchange, differences, format_exchange,
-                             parse, run_console)
+from occsim.cluster.errors import ConsoleSyntaxError
+from occsim.cluster.stories.console import (Exchange, differences, format_exchange, parse,
+                                            run_console)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "scenarios" / "console"

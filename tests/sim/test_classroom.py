@@ -18,7 +18,7 @@ def test_a_scenarios_trace_reads_back(tmp_path, name):
 
 
 def test_a_partition_naming_an_unknown_node_is_refused(sim):
-    from occsim.cluster.runtime.manager import ClusterError
+    from occsim.cluster.errors import ClusterError
 
     async def story(manager, cluster):
         with pytest.raises(ClusterError, match=r"no node named \[n5\]"):

@@ -11,7 +11,8 @@ import pytest
 from occsim.cluster.tools import cli
 from occsim.cluster.stories import explore, runner, sweep, twin
 from occsim.cluster.sim import loop as simloop
-from occsim.cluster.sim.schedule import OrderedScheduler, Schedule, ScheduleError
+from occsim.cluster.errors import ScheduleError
+from occsim.cluster.sim.schedule import OrderedScheduler, Schedule
 
 
 def _cli(*argv: str) -> tuple[int, str]:
