@@ -28,7 +28,7 @@ from occsim.cluster.sim.launcher import SimLauncher
 from occsim.transport.network import LinkConfig
 from occsim.cluster.errors import ScenarioError
 
-SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parent.parent / "scenarios")
+SCENARIO_DIRS = (Path.cwd() / "scenarios", Path(__file__).resolve().parents[2] / "scenarios")
 
 
 def find(name: str) -> Path:

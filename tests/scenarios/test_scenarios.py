@@ -89,3 +89,10 @@ def test_free_port_block_stays_below_the_ephemeral_range() -> None:
     for _ in range(50):
         port = runner.free_port_block(3)
         assert 20000 <= port and port + 3 <= low
+
+
+def test_a_short_name_finds_the_bundled_scenario_from_any_folder(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "occsim.cluster.tools.cli", "run", "seed-004",
+                           "--sim", "--no-live"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
