@@ -3,13 +3,15 @@
 On a real 3-node cluster on loopback with no injected delay it measures acknowledged writes per
 second and p50/p99 latency at 1, 16 and 64 concurrent clients (closed loop: each client sends its
 next write when the previous one answered), the replication messages per second behind them,
-the cost of tracing, start-up time and memory; then the same 64-client load against the
-*raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
-HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
-logic). Last, the deterministic simulation's speed on `reordering_at_scale`, in one process and
-as a sweep on one process per core, next to one real run of the same story. And `bulk_2000_s`:
-the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
-whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
+64 clients spread over all nodes, the cost of tracing, start-up time (3 and 10 nodes) and
+memory; then the same 64-client load against the *raw fan-out*: three plain aiohttp processes
+where a "primary" forwards every write with one HTTP POST per replica and answers once both
+replied (the same libraries, none of occsim's logic). Last, the deterministic simulation's speed
+on `reordering_at_scale`, in one process and as a sweep on one process per core, next to one
+real run of the same story, and (with valgrind, not in --quick) its instructions per run, which
+do not depend on the machine's load. And `bulk_2000_s`: the median wall time of 5 `_bulk`
+requests of 2,000 new documents each, on a traced cluster whose links delay every message
+1..30 ms (`occsim bench --bulk` measures only that).
 
 `occsim bench --soak SECONDS` is a different run: 64 clients doing conditional read-modify-write
 (`if_seq_no`/`if_primary_term`) on a few documents over a delaying, reordering network, with
@@ -384,9 +386,10 @@ def merged(name: str, parts: list[Level]) -> Level:
 
 
 async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
-    """Everything measured on real processes. The three 64-client loads that are compared
-    (occsim untraced, occsim traced, the raw fan-out) run on three systems up side by side,
-    in alternating slices of at most a second, so that a busy machine slows all three alike."""
+    """Everything measured on real processes. The four 64-client loads that are compared
+    (occsim untraced to the primary's node and spread over all nodes, occsim traced, the raw
+    fan-out) run on three systems up side by side, in alternating slices of at most a second
+    (each load in each place of the order alike), so that a busy machine slows all alike."""
     out: dict = {"levels": {}}
     session = new_session(128)
     try:
@@ -445,6 +448,8 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
 
             slice_s = min(1.0, opts.seconds)
             rounds = max(1, round(opts.seconds / slice_s))
+            if rounds > 1:  # every load takes every place in the order equally often
+                rounds = -(-rounds // 4) * 4
             loads = [("64", to_primary, window), ("64_spread", everywhere, None),
                      ("traced_64", to_traced, None), ("raw_fanout_64", to_raw, None)]
             slices: dict[str, list[Level]] = {name: [] for name, _, _ in loads}
@@ -682,8 +687,8 @@ def table(result: dict, real: dict, bulk: dict) -> str:
     ]
     lines = [f"occsim bench: 3 nodes on {HOST}, index of 1 shard + 2 replicas, profile "
              f"{result['profile']}, no injected delay, {result['seconds_per_level']:g}s per "
-             f"level (primary: {primary}); the three 64-client loads to the primary run "
-             "side by side in alternating slices of <= 1s", "",
+             f"level (primary: {primary}); the four 64-client loads run side by side in "
+             "alternating slices of <= 1s", "",
              f"{'load':<34}{'clients':>8}{'writes/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
              f"{'errors':>8}"]
     for label, key in rows:
