@@ -3,7 +3,7 @@ events, drained by whoever collects the trace.
 
 Recording appends one small tuple (kind, node, t, lc, seq, order, fields); the tuples travel
 packed as they are and become the trace's event dicts (`expand`) only when someone reads them.
-The events of messages, most of a trace, keep their fields as a flat list (`add_message`),
+The events of messages, most of a trace, keep their fields as a flat tuple (`add_message`),
 which takes half the time to pack of the dict it stands for.
 With recording off, only the Lamport clock still ticks, so message causality stays right while
 tracing costs nothing.
@@ -64,7 +64,8 @@ class Recorder:
                 flat.append(body[name])
         flat[0] = mask
         order = next(self.sequencer) if self.sequencer is not None else None
-        self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order, flat))
+        self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order,
+                             tuple(flat)))  # a tuple of plain values: the GC stops tracking it
         self._seq += 1
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
@@ -90,8 +91,8 @@ class Recorder:
         return expand(self.drain_raw())
 
 
-def message_fields(flat: list) -> dict:
-    """A message event's fields from `add_message`'s flat list."""
+def message_fields(flat: tuple | list) -> dict:
+    """A message event's fields from `add_message`'s flat tuple (a list once unpacked)."""
     mask, msg, src, dst, mkind, extra, value = flat[:7]
     fields = {"msg": msg, "src": src, "dst": dst, "mkind": mkind, extra: value}
     values = iter(flat[7:])
@@ -106,7 +107,7 @@ def expand(raw: list) -> list[dict]:
     its own fields dict, which a drained recorder no longer holds."""
     events = []
     for kind, node, t, lc, seq, order, fields in raw:
-        if type(fields) is list:
+        if type(fields) is not dict:  # add_message's tuple, a list once unpacked
             fields = message_fields(fields)
         fields["kind"], fields["node"], fields["t"], fields["lc"], fields["seq"] = (
             kind, node, t, lc, seq)
