@@ -3,15 +3,18 @@
 On a real 3-node cluster on loopback with no injected delay it measures acknowledged writes per
 second and p50/p99 latency at 1, 16 and 64 concurrent clients (closed loop: each client sends its
 next write when the previous one answered), the replication messages per second behind them,
-64 clients spread over all nodes, the cost of tracing, start-up time (3 and 10 nodes) and
-memory; then the same 64-client load against the *raw fan-out*: three plain aiohttp processes
-where a "primary" forwards every write with one HTTP POST per replica and answers once both
-replied (the same libraries, none of occsim's logic). Last, the deterministic simulation's speed
-on `reordering_at_scale`, in one process and as a sweep on one process per core, next to one
-real run of the same story, and (with valgrind, not in --quick) its instructions per run, which
-do not depend on the machine's load. And `bulk_2000_s`: the median wall time of 5 `_bulk`
-requests of 2,000 new documents each, on a traced cluster whose links delay every message
-1..30 ms (`occsim bench --bulk` measures only that).
+the cost of tracing, start-up time and memory; then the same 64-client load against the
+*raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
+HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
+logic). Last, the deterministic simulation's speed on `reordering_at_scale`, in one process and
+as a sweep on one process per core, next to one real run of the same story. And `bulk_2000_s`:
+the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
+whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
+
+The loads that are compared run side by side: occsim untraced to the primary's node and spread
+over all nodes, occsim traced and the raw fan-out. It also times a 10-node start, and (with
+valgrind, not in --quick) counts the simulation's instructions per run, a figure the machine's
+load does not move.
 
 `occsim bench --soak SECONDS` is a different run: 64 clients doing conditional read-modify-write
 (`if_seq_no`/`if_primary_term`) on a few documents over a delaying, reordering network, with
@@ -618,8 +621,7 @@ def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
             "sim_failed": len(one.failures) + len(every.failures) + (not first.passed),
             "sim_wall_s": sim_wall, "sim_first_wall_s": first_wall, "real_wall_s": real_wall,
             "real_passed": real.passed, "real_failure": real.failure,
-            "sim_speedup": real_wall / sim_wall,
-            "sim_instructions": None if opts.quick else sim_instructions(say)}
+            "sim_speedup": real_wall / sim_wall}
 
 
 def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
@@ -959,6 +961,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             return 0 if bulk["bulk_2000_s"] > 0 else 1
         opts = options(args)
         sim = measure_sim(opts, say)
+        sim["sim_instructions"] = None if opts.quick else sim_instructions(say)
         real = asyncio.run(measure_real(opts, say))
         bulk = asyncio.run(measure_bulk(say))
     except KeyboardInterrupt:
