@@ -51,7 +51,7 @@ class Recorder:
     def add_message(self, kind: str, env_id: str, src: str, dst: str, mkind: str,
                     extra: str, value: object, body: dict) -> None:
         """The event of a message: `msg`, `src`, `dst`, `mkind`, `extra`=`value`, then the
-        fields of `MESSAGE_FIELDS` that `body` has, kept flat: a bit mask of those present
+        fields of `MESSAGE_FIELDS` that `body` has (names and numbers only), kept flat: a bit mask of those present
         first, then the values (`expand` makes the dict)."""
         self.lc += 1
         if not self.enabled:
@@ -60,8 +60,10 @@ class Recorder:
         flat = [0, env_id, src, dst, mkind, extra, value]
         for bit, name in enumerate(MESSAGE_FIELDS):
             if name in body:
-                mask |= 1 << bit
-                flat.append(body[name])
+                value = body[name]
+                if value.__class__ is not dict:  # a get_ok's `doc` is a document, not an id
+                    mask |= 1 << bit
+                    flat.append(value)
         flat[0] = mask
         order = next(self.sequencer) if self.sequencer is not None else None
         self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order,

@@ -29,6 +29,14 @@ def test_a_message_event_expands_to_the_dict_it_stands_for():
          "kind": "deliver", "node": "n1", "t": 1.5, "lc": 2, "seq": 1}]
 
 
+def test_a_message_event_leaves_out_a_whole_document():
+    rec = Recorder("n1", clock)
+    rec.add_message("deliver", "n2:3", "n2", "n1", "get_ok", "reply_to", "n1:2",
+                    {"doc": {"version": 1, "source": {"x": 1}}, "shard": 0})
+    (event,) = rec.drain()
+    assert "doc" not in event and event["shard"] == 0
+
+
 def test_off_a_message_event_only_ticks_the_clock():
     rec = Recorder("n1", clock, enabled=False)
     rec.add_message("send", "n1:4", "n1", "n2", "replicate", "delay_ms", 0.0, {})
