@@ -51,8 +51,8 @@ class Recorder:
     def add_message(self, kind: str, env_id: str, src: str, dst: str, mkind: str,
                     extra: str, value: object, body: dict) -> None:
         """The event of a message: `msg`, `src`, `dst`, `mkind`, `extra`=`value`, then the
-        fields of `MESSAGE_FIELDS` that `body` has (names and numbers only), kept flat: a bit mask of those present
-        first, then the values (`expand` makes the dict)."""
+        fields of `MESSAGE_FIELDS` that `body` has (names and numbers only), kept flat: a bit
+        mask of those present first, then the values (`expand` makes the dict)."""
         self.lc += 1
         if not self.enabled:
             return
