@@ -33,6 +33,7 @@ from transport.recorder import Recorder, expand
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
+COLLECT_EVERY = 0.25  # seconds between two collections of the nodes' trace events
 
 
 class Launcher(Protocol):
@@ -279,8 +280,9 @@ class Manager:
                                             reason="failed fault detection")
                     self._background(self._node_failed(name))
 
-    async def _collect_regularly(self, every: float = 1.0) -> None:
-        """Fetch events often, so a node killed with SIGKILL loses at most the last moment."""
+    async def _collect_regularly(self, every: float = COLLECT_EVERY) -> None:
+        """Fetch events often, so a node killed with SIGKILL loses at most the last moment, and
+        a busy node's buffer stays small (it packs a batch between its other work)."""
         while True:
             await asyncio.sleep(every)
             await self.collect()
