@@ -7,19 +7,21 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterator
 
 from occsim.node.node import Node, remote_error
 from occsim.node.profiles import Profile
 from occsim.transport.endpoint import MANAGER, Endpoint
-from occsim.transport.message import pack
+from occsim.transport.message import pack, pack_array_header
 from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
 from occsim.transport.recorder import Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")
 REPLICATION_TIMEOUT = 10.0
+EVENTS_PER_SLICE = 1000  # trace events packed between two turns of the event loop
 
 
 class Clock:
@@ -97,6 +99,18 @@ class Member:
         if reply.get("state"):
             await self.node.apply_state(reply["state"])
 
+    async def _packed_events(self) -> dict:
+        """The buffered events as one msgpack array, packed a slice at a time with the event
+        loop's other work in between, so that a busy node's writes never wait for a whole
+        second's worth of trace (events recorded meanwhile go with the next collection)."""
+        events = self.recorder.drain_raw()
+        parts = [pack_array_header(len(events))]
+        for start in range(0, len(events), EVENTS_PER_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            parts.extend(map(pack, events[start:start + EVENTS_PER_SLICE]))
+        return {"packed": b"".join(parts)}
+
     def handle(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
         """Answer a request: at once, or with a coroutine when the answer has to wait."""
         if kind in NODE_KINDS:
@@ -104,7 +118,7 @@ class Member:
         if kind == "control":
             return self.control(body)
         if kind == "events":  # packed here, unpacked only when someone reads the trace
-            return {"packed": pack(self.recorder.drain_raw())}
+            return self._packed_events()
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
         if kind == "held":

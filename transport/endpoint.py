@@ -17,11 +17,10 @@ from typing import Protocol
 
 from occsim.transport.message import Envelope, TransportError
 from occsim.transport.network import MessageInfo, NetworkModel
-from occsim.transport.recorder import Recorder
+from occsim.transport.recorder import MESSAGE_FIELDS, Recorder
 
 MANAGER = "manager"
 MAX_DELAYED = 100_000  # copies waiting out their delay; beyond this, new ones are dropped
-TRACE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 
 # A handler answers a request at once (a dict) when it needs no waiting, as a replica applying
 # an operation does, or with an awaitable: only those cost a task.
@@ -33,7 +32,7 @@ def _trace_fields(body: dict, into: dict | None = None) -> dict:
     to `into` when given. Only names and numbers: a `get_ok`'s `doc` is a whole document, not
     an id, and is left out."""
     fields = {} if into is None else into
-    for name in TRACE_FIELDS:
+    for name in MESSAGE_FIELDS:
         if name in body:
             value = body[name]
             if value.__class__ is not dict:
@@ -160,7 +159,8 @@ class Endpoint:
         record = self.recorder.add
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
             if self.recorder.enabled:
-                record("send", _message_event(env, delay_ms=0.0))
+                self.recorder.add_message("send", env.id, env.src, env.dst, env.kind,
+                                          "delay_ms", 0.0, env.body)
                 env.lc = self.recorder.lc
             self._transmit(env)
             return
@@ -228,7 +228,8 @@ class Endpoint:
         if MANAGER not in (env.src, env.dst):
             self.received[env.src] = self.received.get(env.src, 0) + 1
             if self.recorder.enabled:
-                self.recorder.add("deliver", _message_event(env, reply_to=env.reply_to))
+                self.recorder.add_message("deliver", env.id, env.src, env.dst, env.kind,
+                                          "reply_to", env.reply_to, env.body)
         if env.reply_to is not None:
             future = self._settle(env.reply_to)
             if future is not None:

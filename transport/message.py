@@ -78,6 +78,11 @@ def pack(value: object) -> bytes:
         raise Unencodable(f"cannot be encoded: {exc}") from None
 
 
+def pack_array_header(length: int) -> bytes:
+    """The start of an array of `length` values, to be followed by each value `pack`ed."""
+    return _PACKER.pack_array_header(length)
+
+
 def unpack(data: bytes) -> object:
     """Read back a value `pack` wrote inside the cluster (a node's trace events, a simulated
     message's body): the checks of `decode` are for frames from outside."""

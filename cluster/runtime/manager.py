@@ -32,6 +32,7 @@ from occsim.cluster.errors import ClusterError
 
 JOIN_TIMEOUT = 30.0
 MAX_ALLOCATION_RETRIES = 5  # index.allocation.max_retries: then the copy stays unassigned
+COLLECT_EVERY = 0.25  # seconds between two collections of the nodes' trace events
 
 
 FAULTS = ("kill", "stop", "restart", "pause", "resume")
@@ -231,8 +232,9 @@ class Manager:
                                             reason="failed fault detection")
                     self._background(self._node_failed(name))
 
-    async def _collect_regularly(self, every: float = 1.0) -> None:
-        """Fetch events often, so a node killed with SIGKILL loses at most the last moment."""
+    async def _collect_regularly(self, every: float = COLLECT_EVERY) -> None:
+        """Fetch events often, so a node killed with SIGKILL loses at most the last moment, and
+        a busy node's buffer stays small (it packs a batch between its other work)."""
         while True:
             await asyncio.sleep(every)
             await self.collect()

@@ -14,6 +14,11 @@ And `bulk_2000_s`:
 the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
 whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
 
+The loads that are compared run side by side: occsim untraced to the primary's node and spread
+over all nodes, occsim traced and the raw fan-out. It also times a 10-node start, and (with
+valgrind, not in --quick) counts the simulation's instructions per run, a figure the machine's
+load does not move.
+
 `occsim bench --soak SECONDS` is a different run: 64 clients doing conditional read-modify-write
 (`if_seq_no`/`if_primary_term`) on a few documents over a delaying, reordering network, with
 tracing on; it fails (exit 1) on any error other than a 409, on a checker violation, on copies
@@ -368,6 +373,7 @@ class Options:
     seconds: float = 5.0
     warmup: float = 0.5
     starts: int = 3
+    starts_10: int = 2
     memory_docs: int = MEMORY_DOCS
     sim_seconds: float = 3.0
     quick: bool = False
@@ -389,9 +395,10 @@ def merged(name: str, parts: list[Level]) -> Level:
 
 
 async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
-    """Everything measured on real processes. The three 64-client loads that are compared
-    (occsim untraced, occsim traced, the raw fan-out) run on three systems up side by side,
-    in alternating slices of at most a second, so that a busy machine slows all three alike."""
+    """Everything measured on real processes. The four 64-client loads that are compared
+    (occsim untraced to the primary's node and spread over all nodes, occsim traced, the raw
+    fan-out) run on three systems up side by side, in alternating slices of at most a second
+    (each load in each place of the order alike), so that a busy machine slows all alike."""
     out: dict = {"levels": {}}
     session = new_session(128)
     try:
@@ -400,6 +407,13 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
             async with occsim_cluster(trace=False) as manager:
                 readies.append(manager.ready_s)
             say(f"start {n + 1}: ready in {readies[-1]:.3f}s")
+
+        readies_10 = []
+        for n in range(opts.starts_10):
+            async with occsim_cluster(trace=False, nodes=10) as manager:
+                readies_10.append(manager.ready_s)
+            say(f"10 nodes, start {n + 1}: ready in {readies_10[-1]:.3f}s")
+        out["ready_s_10"], out["ready_all_10"] = min(readies_10, default=0.0), readies_10
 
         async with contextlib.AsyncExitStack() as stack:
             manager = await stack.enter_async_context(occsim_cluster(trace=False))
@@ -443,11 +457,13 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
 
             slice_s = min(1.0, opts.seconds)
             rounds = max(1, round(opts.seconds / slice_s))
-            loads = [("64", to_primary, window), ("traced_64", to_traced, None),
-                     ("raw_fanout_64", to_raw, None)]
+            if rounds > 1:  # every load takes every place in the order equally often
+                rounds = -(-rounds // 4) * 4
+            loads = [("64", to_primary, window), ("64_spread", everywhere, None),
+                     ("traced_64", to_traced, None), ("raw_fanout_64", to_raw, None)]
             slices: dict[str, list[Level]] = {name: [] for name, _, _ in loads}
             for r in range(rounds):
-                for name, urls, edges in loads[r % 3:] + loads[:r % 3]:
+                for name, urls, edges in loads[r % 4:] + loads[:r % 4]:
                     slices[name].append(await closed_loop(
                         session, urls, 64, seconds=slice_s,
                         warmup=opts.warmup if r == 0 else min(opts.warmup, 0.2),
@@ -459,13 +475,10 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
             out["replication_received_per_s"] = moved["rx"] / max(moved["seconds"], 1e-9)
             out["replication_msgs_per_write"] = moved["tx"] / max(1, top.ok)
             say(f"64 clients, {rounds} alternating slices of {slice_s:g}s: occsim "
-                f"{top.writes_per_s:.0f}, traced {out['levels']['traced_64'].writes_per_s:.0f}"
-                f", raw fan-out {out['levels']['raw_fanout_64'].writes_per_s:.0f} writes/s")
-
-            spread = await closed_loop(session, everywhere, 64, seconds=opts.seconds,
-                                       warmup=opts.warmup, name="occsim 64 spread")
-            out["levels"]["64_spread"] = spread
-            say(f"occsim, 64 clients over all nodes: {spread.writes_per_s:.0f} writes/s")
+                f"{top.writes_per_s:.0f}, over all nodes "
+                f"{out['levels']['64_spread'].writes_per_s:.0f}, traced "
+                f"{out['levels']['traced_64'].writes_per_s:.0f}, raw fan-out "
+                f"{out['levels']['raw_fanout_64'].writes_per_s:.0f} writes/s")
 
             await manager.quiesce(timeout=30.0)
             pid = manager.master.state["nodes"][primary]["pid"]
@@ -542,6 +555,46 @@ def silent_report():
     return Silent()
 
 
+# One process that imports the simulation and runs the scenario `argv[1]` times (0: imports only).
+SIM_RUNS = r"""
+import sys
+from occsim.cluster.stories import sweep
+for seed in range(1, int(sys.argv[1]) + 1):
+    sweep.simulate(sys.argv[2], seed)
+"""
+
+
+def instructions(runs: int) -> int | None:
+    """Instructions (callgrind's Ir) of a process that runs `SIM_SCENARIO` `runs` times."""
+    import re
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/out",
+             sys.executable, "-c", SIM_RUNS, str(runs), SIM_SCENARIO],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if done.returncode == 0 and found else None
+
+
+def sim_instructions(say: Callable[[str], None]) -> int | None:
+    """Instructions of one simulated run of `SIM_SCENARIO` (seeds 2 and 3, after a first one), load-
+    independent: callgrind of three runs less callgrind of one; None without valgrind."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return None
+    one, three = instructions(1), instructions(3)
+    if one is None or three is None:
+        say("simulation: callgrind failed")
+        return None
+    say(f"simulation: {(three - one) / 2e6:.0f}M instructions per run (callgrind)")
+    return (three - one) // 2
+
+
 def measure_sim(opts: Options, say: Callable[[str], None]) -> dict:
     """The simulation's speed on `SIM_SCENARIO`: sweeps over seeds on one process and on one
     process per core (messages carried and runs per wall second), and one real run of the same
@@ -603,7 +656,12 @@ def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
         "replication_msgs_per_write": round(real["replication_msgs_per_write"], 3),
         "ready_s": round(real["ready_s"], 4),
         "ready_s_all": [round(r, 4) for r in real["ready_all"]],
+        "ready_s_10": round(real["ready_s_10"], 4),
+        "ready_s_10_all": [round(r, 4) for r in real["ready_all_10"]],
+        "spread_ratio": round(spread.writes_per_s / top.writes_per_s, 4)
+        if top.writes_per_s else 0.0,
         "traced_writes_per_s": round(traced.writes_per_s, 1),
+        "traced_p99_ms": round(traced.percentile_ms(0.99), 3),
         "trace_overhead": round(max(0.0, 1 - traced.writes_per_s / top.writes_per_s), 4)
         if top.writes_per_s else 0.0,
         "rss_mb_per_node": round(sum(rest.values()) / len(rest) / 1024, 2) if rest else 0.0,
@@ -611,6 +669,7 @@ def summarize(real: dict, sim: dict, bulk: dict, opts: Options) -> dict:
         "bytes_per_doc": round(real["bytes_per_doc"], 1),
         "memory_docs": real["memory_docs"],
         "sim_msgs_per_s": round(sim["sim_msgs_per_s"], 1),
+        **({"sim_instructions": sim["sim_instructions"]} if sim.get("sim_instructions") else {}),
         "sim_msgs_per_run": round(sim["sim_msgs_per_run"], 1),
         "sim_runs_per_s": round(sim["sim_runs_per_s"], 3),
         "sweep_jobs": sim["sweep_jobs"],
@@ -646,8 +705,8 @@ def table(result: dict, real: dict, bulk: dict) -> str:
     ]
     lines = [f"occsim bench: 3 nodes on {HOST}, index of 1 shard + 2 replicas, profile "
              f"{result['profile']}, no injected delay, {result['seconds_per_level']:g}s per "
-             f"level (primary: {primary}); the three 64-client loads to the primary run "
-             "side by side in alternating slices of <= 1s", "",
+             f"level (primary: {primary}); the four 64-client loads run side by side in "
+             "alternating slices of <= 1s", "",
              f"{'load':<34}{'clients':>8}{'writes/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
              f"{'errors':>8}"]
     for label, key in rows:
@@ -657,10 +716,15 @@ def table(result: dict, real: dict, bulk: dict) -> str:
     lines += [
         "",
         f"{'occsim / raw fan-out (64 clients)':<44}{result['ratio_vs_raw_fanout']:>10.2f}",
+        f"{'all 3 nodes / primary node (64 clients)':<44}{result['spread_ratio']:>10.2f}",
+        f"{'traced p99 ms / untraced p99 ms':<44}{result['traced_p99_ms']:>10.2f}"
+        f"   / {result['p99_ms']:.2f}",
         f"{'replication messages/s (64 clients)':<44}{result['replication_msgs_per_s']:>10.0f}"
         f"   ({result['replication_msgs_per_write']:.2f} per write)",
         f"{'ready_s (best of ' + str(len(result['ready_s_all'])) + ' starts)':<44}"
         f"{result['ready_s']:>10.3f}",
+        f"{'ready_s_10 (10 nodes, best of ' + str(len(result['ready_s_10_all'])) + ')':<44}"
+        f"{result['ready_s_10']:>10.3f}",
         f"{'trace overhead (64 clients)':<44}{result['trace_overhead'] * 100:>9.1f}%",
         f"{'RSS per node at rest (MB)':<44}{result['rss_mb_per_node']:>10.1f}",
         f"{'memory per stored doc (bytes, primary)':<44}{result['bytes_per_doc']:>10.0f}"
@@ -668,6 +732,9 @@ def table(result: dict, real: dict, bulk: dict) -> str:
         f"{'sim messages/s (' + SIM_SCENARIO + ')':<44}{result['sim_msgs_per_s']:>10.0f}"
         f"   ({result['sim_msgs_per_run']:.0f} per run)",
         f"{'sim runs/s':<44}{result['sim_runs_per_s']:>10.2f}",
+        f"{'sim instructions per run (callgrind)':<44}"
+        + (f"{result['sim_instructions'] / 1e6:>9.0f}M" if "sim_instructions" in result
+           else f"{'-':>10}   (valgrind not installed, or --quick)"),
         f"{'sweep messages/s (' + str(result['sweep_jobs']) + ' processes)':<44}"
         f"{result['sweep_msgs_per_s']:>10.0f}",
         f"{'sweep runs/s (' + str(result['sweep_jobs']) + ' processes)':<44}"
@@ -869,8 +936,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options(args: argparse.Namespace) -> Options:
     opts = Options()
     if args.quick:
-        opts = Options(seconds=1.0, warmup=0.2, starts=3, memory_docs=5000, sim_seconds=1.0,
-                       quick=True)
+        opts = Options(seconds=1.0, warmup=0.2, starts=3, starts_10=1, memory_docs=5000,
+                       sim_seconds=1.0, quick=True)
     if args.duration is not None:
         opts.seconds = max(0.1, args.duration)
         opts.sim_seconds = min(opts.sim_seconds, max(0.5, args.duration))
@@ -914,6 +981,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             return 0 if bulk["bulk_2000_s"] > 0 else 1
         opts = options(args)
         sim = measure_sim(opts, say)
+        sim["sim_instructions"] = None if opts.quick else sim_instructions(say)
         real = asyncio.run(measure_real(opts, say))
         bulk = asyncio.run(measure_bulk(say))
     except KeyboardInterrupt:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-KEYS = ("writes_per_s", "writes_per_s_spread", "raw_fanout_writes_per_s", "ratio_vs_raw_fanout",
+KEYS = ("writes_per_s", "writes_per_s_spread", "spread_ratio", "traced_p99_ms", "ready_s_10",
+        "raw_fanout_writes_per_s", "ratio_vs_raw_fanout",
         "p50_ms", "p99_ms", "replication_msgs_per_s", "ready_s", "rss_mb_per_node",
         "bytes_per_doc", "sim_msgs_per_s", "sim_runs_per_s", "sim_speedup", "bulk_2000_s")
 LEVELS = ("1", "16", "64", "64_spread", "raw_fanout_64", "traced_64")
