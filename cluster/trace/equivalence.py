@@ -1,5 +1,5 @@
 """Trace equivalence: whether two simulated runs of one story did the same thing, so that a change
-made for speed can be shown to change nothing else (`python -m cluster.traceeq`).
+made for speed can be shown to change nothing else (`python -m occsim.cluster.trace.equivalence`).
 
 Two traces are equivalent when every node saw the same events in the same order with the same
 fields, ignoring the ordering counters and clocks (`t`, `lc`, `seq`, `order`) and renaming message
@@ -112,7 +112,7 @@ def diff(before: Path, after: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cluster.traceeq", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m occsim.cluster.trace.equivalence", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dump", help="simulate every scenario x profile x seed into FOLDER")
     d.add_argument("folder", type=Path)

@@ -1,11 +1,11 @@
-"""Trace equivalence (cluster/traceeq.py): counters, clocks and message ids do not matter; what
+"""Trace equivalence (cluster/trace/equivalence.py): counters, clocks and message ids do not matter; what
 a node did, in its order, what a client was answered and what copies end with do."""
 
 from __future__ import annotations
 
 import json
 
-from occsim.cluster import traceeq
+from occsim.cluster.trace import equivalence as traceeq
 
 
 def trace(shift: int = 0, msg: str = "n1:5") -> list[dict]:
