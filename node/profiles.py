@@ -224,6 +224,68 @@ class Profile:
         """`index.number_of_routing_shards` exists from 6.1."""
         return self.major >= 6
 
+    # -- the REST layer's other differences ---------------------------------------------------
+    @property
+    def versioned_write_needs_id(self) -> bool:
+        """7.0+: a write without an id may not set a version or a version type."""
+        return self.major >= 7
+
+    def id_too_long(self, doc_id: str, size: int) -> str:
+        """The validation message of an id over 512 bytes (7.0+ names the id)."""
+        if self.major >= 7:
+            return f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: {size}"
+        return f"id is too long, must be no longer than 512 bytes but was: {size}"
+
+    @property
+    def delete_creates_index(self) -> bool:
+        """Up to 6.x a delete in a missing index creates it; 7.0+ answers 404."""
+        return self.major <= 6
+
+    @property
+    def wrong_method_is_405(self) -> bool:
+        """6.0+: a known URL with another method is a 405 naming the allowed ones."""
+        return self.major >= 6
+
+    @property
+    def content_type_required(self) -> bool:
+        """6.0+: a request body needs a Content-Type header (406 otherwise)."""
+        return self.major >= 6
+
+    @property
+    def create_index_names_index(self) -> bool:
+        """6.0+: the answer to an index creation names the index."""
+        return self.major >= 6
+
+    @property
+    def typeless_mappings(self) -> bool:
+        """7.0+: `GET /{index}` shows mappings without a type level."""
+        return self.major >= 7
+
+    @property
+    def primary_replica_preferences(self) -> bool:
+        """Up to 6.x: `_primary`, `_primary_first`, `_replica`, `_replica_first` exist."""
+        return self.major <= 6
+
+    @property
+    def shards_skipped(self) -> bool:
+        """6.0+: a search's `_shards` counts the skipped shards."""
+        return self.major >= 6
+
+    @property
+    def hits_total_object(self) -> bool:
+        """7.0+: `hits.total` is `{value, relation}` (a number with `rest_total_hits_as_int`),
+        and `track_total_hits` decides how far it counts."""
+        return self.major >= 7
+
+    def hit_type(self, doc_type: str, index_type: str | None) -> str:
+        """A search hit's `_type`: 5.x the document's own, 6.x the index's one type, then
+        `_doc`."""
+        if self.major == 5:
+            return doc_type
+        if self.major == 6:
+            return index_type or "_doc"
+        return "_doc"
+
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:
         """Pre-7.0 indices route over the shard count; 7.0+ over a larger power-of-two multiple."""

@@ -111,7 +111,7 @@ def write_validation_errors(node: Node, op: str, doc_id: str | None, version: in
         if seq_no != UNASSIGNED_SEQ_NO or term != UNASSIGNED_PRIMARY_TERM:
             return ["create operations do not support compare and set. use index instead"]
     if doc_id is None and (version != MATCH_ANY or vt is not VersionType.INTERNAL) \
-            and p.major >= 7:
+            and p.versioned_write_needs_id:
         errors.append("an id must be provided if version type or value are set")
     if not create and not valid_for_writes(vt, version):
         errors.append(f"illegal version value [{version}] for version type [{vt.name}]")
@@ -129,9 +129,7 @@ def write_validation_errors(node: Node, op: str, doc_id: str | None, version: in
     # Java's String.getBytes(UTF_8): a lone surrogate becomes one `?`, never an error
     if doc_id is not None and len(doc_id.encode("utf-8", "replace")) > MAX_ID_BYTES:
         size = len(doc_id.encode("utf-8", "replace"))
-        errors.append(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
-                      f"{size}" if p.major >= 7 else
-                      f"id is too long, must be no longer than 512 bytes but was: {size}")
+        errors.append(p.id_too_long(doc_id, size))
     return errors
 
 def refresh_policy(value: str | None) -> str | None:

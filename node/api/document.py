@@ -85,7 +85,7 @@ async def delete_doc(node: Node, request: Request, params: Params, m: dict) -> R
     deprecations(node, params, index, doc_type, version, vt)
     validate_write(node, DELETE, doc_id, version, vt, seq_no, term, False)
     index = common.concrete_index(node, index, write=True)
-    if node.profile.major >= 7:
+    if not node.profile.delete_creates_index:
         node.index_meta(index)  # 7.x answers 404; earlier versions auto-create the index
     w = DocWrite(index, write_type(node, index, doc_type), doc_id, DELETE, version=version,
                  version_type=vt.value,

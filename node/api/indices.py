@@ -26,7 +26,7 @@ async def create_index(node: Node, request: Request, params: Params, m: dict) ->
                         required=False)
     await node.apply_state(await node.master.create_index(m["index"], body, None))
     answer = {"acknowledged": True, "shards_acknowledged": True}
-    if node.profile.major >= 6:
+    if node.profile.create_index_names_index:
         answer["index"] = m["index"]
     return Response(200, answer)
 
@@ -84,9 +84,10 @@ def _mappings(node: Node, meta: dict, hits: list[dict]) -> dict:
     """Dynamic mappings per generation: typed up to 6.x (5.x one per type), typeless from 7."""
     by_type: dict[str, dict] = {}
     for hit in hits:
-        doc_type = hit["_type"] if node.profile.major == 5 else meta.get("type") or "_doc"
+        doc_type = hit["_type"] if not node.profile.one_type_per_index else (
+            meta.get("type") or "_doc")
         _infer(by_type.setdefault(doc_type, {}), hit["_source"])
-    if node.profile.major >= 7:
+    if node.profile.typeless_mappings:
         properties = {k: v for props in by_type.values() for k, v in props.items()}
         return {"properties": _sorted(properties)} if properties else {}
     if meta.get("type") and meta["type"] not in by_type:

@@ -120,7 +120,7 @@ def _resolve(node: Node, request: Request) -> tuple:
         raise IllegalArgument(f"occsim does not serve the Elasticsearch API [{unserved}] "
                               f"([{request.method} {request.path}]); see the README for the APIs "
                               "it serves")
-    if allowed and node.profile.major >= 6:
+    if allowed and node.profile.wrong_method_is_405:
         raise RestError(405, f"Incorrect HTTP method for uri [{uri}] and method "
                         f"[{request.method}], allowed: [{', '.join(allowed)}]",
                         {"Allow": ",".join(allowed)})
@@ -149,7 +149,7 @@ UNSERVED = {
 
 def _check_content_type(node: Node, request: Request) -> None:
     """6.0 made Content-Type mandatory for request bodies (406 otherwise)."""
-    if node.profile.major < 6 or not request.body:
+    if not node.profile.content_type_required or not request.body:
         return
     content_type = request.headers.get("content-type")
     if content_type is None:
@@ -268,7 +268,7 @@ def _typed(node: Node, m: dict) -> bool:
     5.x routes every type here so that a type starting with `_` is refused by name.
     """
     t = m["type"]
-    return t == "_doc" or node.profile.major == 5 or (
+    return t == "_doc" or not node.profile.doc_endpoint or (
         node.profile.custom_types and not t.startswith("_"))
 
 def _typeless(node: Node, m: dict) -> bool:

@@ -22,6 +22,7 @@ from occsim.node.api.update import fields_with_locations, token
 
 if TYPE_CHECKING:
     from occsim.node.node import Node
+    from occsim.node.profiles import Profile
 
 MAX_RESULT_WINDOW = 10000  # index.max_result_window
 DEFAULT_TRACK_TOTAL_HITS = 10000  # 7.0+
@@ -50,7 +51,7 @@ def choose_copies(node: Node, names: list[str], preference: str | None, *,
         listed, _, rest = preference[len("_shards:"):].partition("|")
         only_shards = {int(s) for s in listed.split(",") if s.strip().isdigit()}
         preference = rest or None
-    if preference and preference.startswith("_") and preference not in _preferences(p.major):
+    if preference and preference.startswith("_") and preference not in _preferences(p):
         raise IllegalArgument(f"no Preference for [{preference}]")
     targets: dict[str, list] = {}
     failures: list[dict] = []
@@ -79,11 +80,11 @@ def choose_copies(node: Node, names: list[str], preference: str | None, *,
     return targets, failures, total
 
 
-def _preferences(major: int) -> tuple[str, ...]:
+def _preferences(p: Profile) -> tuple[str, ...]:
     """The `_`-prefixed preferences (7.0 removed the primary/replica ones)."""
     common = ("_local", "_only_local")
     return common + (("_primary", "_primary_first", "_replica", "_replica_first")
-                     if major <= 6 else ())
+                     if p.primary_replica_preferences else ())
 
 
 def _pick(node: Node, started: list[str], primary: str | None,
@@ -131,7 +132,7 @@ async def run_query(node: Node, names: list[str], query: dict, preference: str |
             hits.extend({"_index": index, "_shard": shard, **h} for h in shard_hits)
     hits.sort(key=lambda h: (h["_index"], h["_shard"], h["_seq_no"]))
     header = {"total": total, "successful": searched}
-    if node.profile.major >= 6:
+    if node.profile.shards_skipped:
         header["skipped"] = 0
     header["failed"] = len(failures)
     if failures:
@@ -174,7 +175,7 @@ def _flag(params: Params, body: dict, name: str) -> bool:
 
 def _total_hits(node: Node, params: Params, body: dict) -> int | bool:
     """`track_total_hits` (7.0+): True for exact, False for none, or the count to stop at."""
-    if node.profile.major < 7:
+    if not node.profile.hits_total_object:
         return True
     value = body.get("track_total_hits", params.str("track_total_hits"))
     if value is None:
@@ -187,11 +188,8 @@ def _total_hits(node: Node, params: Params, body: dict) -> int | bool:
 
 
 def _shown_type(node: Node, hit: dict) -> str:
-    if node.profile.major == 5:
-        return hit["_type"]
-    if node.profile.major == 6:
-        return node.state["indices"].get(hit["_index"], {}).get("type") or "_doc"
-    return "_doc"
+    return node.profile.hit_type(hit.get("_type"),
+                                 node.state["indices"].get(hit["_index"], {}).get("type"))
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
     with_version = _flag(params, body, "version")
     with_seq_no = p.seq_no_cas and _flag(params, body, "seq_no_primary_term")
     track = _total_hits(node, params, body)
-    as_int = p.major >= 7 and params.bool("rest_total_hits_as_int", False)
+    as_int = p.hits_total_object and params.bool("rest_total_hits_as_int", False)
     preference = params.str("preference")
     routing = params.str("routing")
     track_scores = _flag(params, body, "track_scores")
@@ -258,7 +256,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
                     "timed_out": False, "_shards": shards}
     section: dict = {}
     total = len(hits)
-    if p.major < 7 or as_int:
+    if not p.hits_total_object or as_int:
         section["total"] = total
     elif track is not False:
         capped = track is not True and total > track
