@@ -286,6 +286,54 @@ class Profile:
             return index_type or "_doc"
         return "_doc"
 
+    # -- `_update` ----------------------------------------------------------------------------
+    @property
+    def update_body_strict(self) -> bool:
+        """7.0 parses the update body with an ObjectParser: unknown fields are errors (ignored
+        before)."""
+        return self.major >= 7
+
+    @property
+    def update_rejects_version_params(self) -> bool:
+        """7.0's RestUpdateAction refuses `version` / `version_type` outright."""
+        return self.major >= 7
+
+    @property
+    def noop_has_seq_no(self) -> bool:
+        """7.4 added `_seq_no` / `_primary_term` to noop answers."""
+        return self.major >= 7
+
+    @property
+    def update_cas_from_read(self) -> bool:
+        """7.0's UpdateHelper guards the write with the read's seq_no; 5.x/6.x with its
+        version."""
+        return self.major >= 7
+
+    def document_missing_prefix(self, doc_type: str, doc_id: str) -> str:
+        """DocumentMissingException: `[type][id]` up to 7.x, `[id]` from 8.0."""
+        return f"[{doc_type}][{doc_id}]" if self.major <= 7 else f"[{doc_id}]"
+
+    @property
+    def update_validates_versions(self) -> bool:
+        """Up to 6.x the update request validates its type, version type and version
+        itself (7.0+ refuses versions outright)."""
+        return self.major <= 6
+
+    @property
+    def update_upsert_with_version_refused(self) -> bool:
+        """6.x: an update may not carry both an upsert and a version."""
+        return self.major == 6
+
+    @property
+    def update_legacy_params(self) -> bool:
+        """Up to 6.x `_update` accepts `parent`, `fields` and `lang`."""
+        return self.major <= 6
+
+    @property
+    def include_type_name_param(self) -> bool:
+        """6.x and 7.x accept `include_type_name`."""
+        return self.major in (6, 7)
+
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:
         """Pre-7.0 indices route over the shard count; 7.0+ over a larger power-of-two multiple."""

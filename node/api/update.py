@@ -40,33 +40,6 @@ _REJECT_VERSIONS = ("internal versioning can not be used for optimistic concurre
 
 
 
-# -- per-generation rules (Elasticsearch behaviour by major version) ---------------------------
-def strict_body(node: Node) -> bool:
-    """7.0 parses the update body with an ObjectParser: unknown fields are errors (ignored
-    before)."""
-    return node.profile.major >= 7
-
-
-def rejects_version_params(node: Node) -> bool:
-    """7.0's RestUpdateAction refuses `version` / `version_type` outright."""
-    return node.profile.major >= 7
-
-
-def noop_has_seq_no(node: Node) -> bool:
-    """7.4 added `_seq_no` / `_primary_term` to noop answers."""
-    return node.profile.major >= 7
-
-
-def cas_from_read(node: Node) -> bool:
-    """7.0's UpdateHelper guards the write with the read's seq_no; 5.x/6.x with its version."""
-    return node.profile.major >= 7
-
-
-def missing_prefix(node: Node, doc_type: str, doc_id: str) -> str:
-    """DocumentMissingException: `[type][id]` up to 7.x, `[id]` from 8.0."""
-    return f"[{doc_type}][{doc_id}]" if node.profile.major <= 7 else f"[{doc_id}]"
-
-
 # -- the merge ---------------------------------------------------------------------------------
 _ABSENT = object()
 
@@ -235,7 +208,7 @@ def parse_update_body(node: Node, raw: bytes, u: UpdateSpec) -> None:
     except ValueError as exc:
         raise ElasticsearchError(str(exc), status=400, type="x_content_parse_exception") from None
     text = raw.decode("utf-8")
-    strict = strict_body(node)
+    strict = node.profile.update_body_strict
     if not isinstance(body, dict):
         if strict:
             raise _x_parse(location(text, _skip(text, 0)),
@@ -323,14 +296,14 @@ def update_validation_errors(node: Node, u: UpdateSpec) -> list[str]:
     errors: list[str] = []
     if u.index is None:
         errors.append("index is missing")
-    if p.major <= 6:
-        if p.major == 6 and u.version != MATCH_ANY and u.upsert is not None:
+    if p.update_validates_versions:
+        if p.update_upsert_with_version_refused and u.version != MATCH_ANY and u.upsert is not None:
             errors.append("can't provide both upsert request and a version")
         if u.doc_type is None:
             errors.append("type is missing")
     if u.doc_id is None:
         errors.append("id is missing")
-    if p.major <= 6:
+    if p.update_validates_versions:
         if u.version_type is not VersionType.INTERNAL:
             errors.append(f"version type [{u.version_type.name}] is not supported by the "
                           "update API")
@@ -342,7 +315,8 @@ def update_validation_errors(node: Node, u: UpdateSpec) -> list[str]:
                               f"[{u.version_type.name}]")
     if p.seq_no_cas:
         seq_no, term = u.if_seq_no, u.if_primary_term
-        if p.major >= 7 and u.version_type is VersionType.INTERNAL and u.version != MATCH_ANY:
+        if p.update_rejects_version_params and u.version_type is VersionType.INTERNAL \
+                and u.version != MATCH_ANY:
             errors.append(_REJECT_VERSIONS)
         if seq_no != UNASSIGNED_SEQ_NO and (u.version_type is not VersionType.INTERNAL
                                             or u.version != MATCH_ANY):
@@ -389,7 +363,8 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
         if doc is None:
             if u.upsert is None and not u.doc_as_upsert:
                 raise ElasticsearchError(
-                    f"{missing_prefix(node, u.doc_type, u.doc_id)}: document missing",
+                    f"{node.profile.document_missing_prefix(u.doc_type, u.doc_id)}: "
+                    "document missing",
                     status=404, type="document_missing_exception",
                 ).at(u.index, meta["uuid"], shard)
             if u.script and u.scripted_upsert:
@@ -403,9 +378,9 @@ async def run_update(node: Node, u: UpdateSpec, *, in_bulk: bool = False) -> tup
             if u.detect_noop and not modified:
                 return 200, _noop_body(node, u, doc, meta, shard, in_bulk)
             w = _doc_write(node, u, source)
-            if u.if_seq_no != UNASSIGNED_SEQ_NO and not cas_from_read(node):
+            if u.if_seq_no != UNASSIGNED_SEQ_NO and not node.profile.update_cas_from_read:
                 w.if_seq_no, w.if_primary_term = u.if_seq_no, u.if_primary_term
-            elif cas_from_read(node):
+            elif node.profile.update_cas_from_read:
                 w.if_seq_no, w.if_primary_term = doc["seq_no"], doc["term"]
             else:
                 w.version, w.version_type = doc["version"], VersionType.INTERNAL.value
@@ -469,7 +444,7 @@ def _noop_body(node: Node, u: UpdateSpec, doc: dict, meta: dict, shard: int,
                            "failed": 0}
     else:
         body["_shards"] = {"total": 0, "successful": 0, "failed": 0}
-    if noop_has_seq_no(node):
+    if node.profile.noop_has_seq_no:
         body["_seq_no"] = doc["seq_no"]
         body["_primary_term"] = doc["term"]
     if u.fetch_source is not None and u.fetch_source.fetch:
@@ -511,12 +486,12 @@ async def update_doc(node: Node, request: Request, params: Params, m: dict) -> R
     u.refresh = options["refresh"]
     u.doc_as_upsert = params.bool("doc_as_upsert", False)
     u.fetch_source = common.source_filter(node, params)
-    if p.major <= 6:
+    if p.update_legacy_params:
         params.accept("parent", "fields", "lang")
-    if p.major in (6, 7):
+    if p.include_type_name_param:
         params.accept("include_type_name")
     u.retry_on_conflict = int_param(params, "retry_on_conflict", 0)
-    if rejects_version_params(node):
+    if node.profile.update_rejects_version_params:
         if params.has("version") or params.has("version_type"):
             raise ValidationError(_REJECT_VERSIONS)
     else:
