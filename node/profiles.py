@@ -334,6 +334,53 @@ class Profile:
         """6.x and 7.x accept `include_type_name`."""
         return self.major in (6, 7)
 
+    # -- `_bulk` and `_mget` -------------------------------------------------------------------
+    @property
+    def legacy_field_names(self) -> bool:
+        """Up to 6.x, bulk and mget entries also accept the underscore and camel-case
+        spellings (`_routing`, `_version`, `versionType`, ...); 7.0 removed them."""
+        return self.major <= 6
+
+    @property
+    def timestamp_and_ttl(self) -> bool:
+        """5.x: bulk actions accept `_timestamp` and `_ttl`."""
+        return self.major == 5
+
+    @property
+    def fields_param(self) -> bool:
+        """5.x: `_bulk` accepts `fields` (a list) on an action line and in the URL."""
+        return self.major == 5
+
+    @property
+    def bulk_needs_final_newline(self) -> bool:
+        """6.0 refuses a bulk body whose last line has no newline; 5.x drops that line."""
+        return self.major >= 6
+
+    @property
+    def action_line_must_end(self) -> bool:
+        """8.x refuses anything after the action's object on an action line."""
+        return self.major >= 8
+
+    @property
+    def doc_is_the_default_type(self) -> bool:
+        """7.0+: an entry without a type means `_doc` (5.x/6.x: the URL's type, or none)."""
+        return self.major >= 7
+
+    @property
+    def url_type_param(self) -> bool:
+        """Up to 6.x, `_bulk` and `_mget` read a default type from a `type` parameter."""
+        return self.major <= 6
+
+    @property
+    def mget_skips_simple_values(self) -> bool:
+        """5.x skips a top-level value of an mget body such as `"index": "test_2"`."""
+        return self.major == 5
+
+    @property
+    def mget_null_type_when_unmapped(self) -> bool:
+        """7.x answers `_type: null` for an mget entry in a missing or unmapped index."""
+        return self.major == 7
+
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:
         """Pre-7.0 indices route over the shard count; 7.0+ over a larger power-of-two multiple."""

@@ -45,32 +45,22 @@ def _bulk_meta_names(node: Node) -> dict[str, str]:
     names = {"_index": "index", "_id": "id", "routing": "routing", "op_type": "op_type",
              "version": "version", "version_type": "version_type",
              "retry_on_conflict": "retry_on_conflict", "pipeline": "pipeline"}
-    if p.major <= 7:
+    if p.custom_types:
         names["_type"] = "type"
     if p.seq_no_cas:
         names.update(if_seq_no="if_seq_no", if_primary_term="if_primary_term")
-    if p.major >= 7:
+    if p.require_alias:
         names["require_alias"] = "require_alias"
-    if p.major <= 6:
+    if p.legacy_field_names:
         names.update({"_routing": "routing", "_parent": "parent", "parent": "parent",
                       "_version": "version", "_version_type": "version_type",
                       "_versionType": "version_type", "versionType": "version_type",
                       "opType": "op_type", "_retry_on_conflict": "retry_on_conflict",
                       "_retryOnConflict": "retry_on_conflict"})
-    if p.major == 5:
+    if p.timestamp_and_ttl:
         names.update({"_timestamp": "timestamp", "timestamp": "timestamp", "_ttl": "ttl",
                       "ttl": "ttl"})
     return names
-
-
-def _bulk_needs_newline(node: Node) -> bool:
-    """6.0 refuses a bulk body whose last line has no newline; 5.x silently drops that line."""
-    return node.profile.major >= 6
-
-
-def _action_line_must_end(node: Node) -> bool:
-    """8.x refuses anything after the action's object on an action line."""
-    return node.profile.major >= 8
 
 
 def _default_type(node: Node, url_type: str | None) -> str | None:
@@ -78,7 +68,7 @@ def _default_type(node: Node, url_type: str | None) -> str | None:
     7.x `_doc`; 8.x has no types (`_doc` internally)."""
     if url_type is not None:
         return url_type
-    return "_doc" if node.profile.major >= 7 else None
+    return "_doc" if node.profile.doc_is_the_default_type else None
 
 
 # -- bulk: parsing ----------------------------------------------------------------------------
@@ -134,7 +124,7 @@ def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type:
 
     def next_marker(start: int) -> int:
         found = data.find(b"\n", start)
-        if found == -1 and start != len(data) and _bulk_needs_newline(node):
+        if found == -1 and start != len(data) and node.profile.bulk_needs_final_newline:
             raise IllegalArgument("The bulk request must be terminated by a newline [\\n]")
         return found
 
@@ -161,7 +151,7 @@ def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type:
         if not action_obj:
             raise _malformed(line, "expected FIELD_NAME but found [END_OBJECT]")
         action, meta = next(iter(action_obj.items()))
-        if _action_line_must_end(node) and len(action_obj) > 1:
+        if node.profile.action_line_must_end and len(action_obj) > 1:
             raise _malformed(line, "expected END_OBJECT but found [FIELD_NAME]")
         if not isinstance(meta, dict):
             raise _malformed(line, f"expected START_OBJECT or END_OBJECT but found "
@@ -170,7 +160,7 @@ def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type:
         source_param: object = None
         for key, value in meta.items():
             if isinstance(value, list):
-                if key == "fields" and p.major == 5:
+                if key == "fields" and p.fields_param:
                     continue
                 raise _malformed(line, f"expected a simple value for field [{key}] but found "
                                  "[START_ARRAY]")
@@ -185,7 +175,7 @@ def parse_bulk(node: Node, data: bytes, default_index: str | None, default_type:
             if key == "_source":
                 source_param = value
                 continue
-            if key == "fields" and p.major == 5:
+            if key == "fields" and p.fields_param:
                 raise IllegalArgument(f"Action/metadata line [{line}] contains a simple value "
                                       "for parameter [fields] while a list is expected")
             name = names.get(key)
@@ -241,7 +231,7 @@ def _item(node: Node, action: str, line: int, fields: dict, default_index: str |
 
 def _update_item(node: Node, item: BulkItem, fields: dict, source: bytes,
                  source_param: object) -> UpdateSpec:
-    if node.profile.major >= 7 and (item.version != MATCH_ANY
+    if node.profile.update_rejects_version_params and (item.version != MATCH_ANY
                                     or item.version_type is not VersionType.INTERNAL):
         raise IllegalArgument("Update requests do not support versioning. Please use "
                               "`if_seq_no` and `if_primary_term` instead")
@@ -321,7 +311,7 @@ async def _placed(node: Node, item: BulkItem, options: dict) -> DocWrite:
             raise IllegalArgument("if _id is specified it must not be empty")
         common.check_type(node, item.doc_type)
         source = _item_source(node, item.source)
-    elif node.profile.major >= 7 and item.version_type is VersionType.INTERNAL:
+    elif not node.profile.delete_creates_index and item.version_type is VersionType.INTERNAL:
         node.index_meta(item.index)  # a delete does not create its index (7.x answers 404)
     seq_no = None if item.if_seq_no == UNASSIGNED_SEQ_NO else item.if_seq_no
     doc_type = item.doc_type if op == INDEX else common.write_type(node, item.index, item.doc_type)
@@ -387,9 +377,9 @@ async def bulk(node: Node, request: Request, params: Params, m: dict) -> Respons
     alias_only = common.require_alias(node, params)
     options = common.write_options(params)
     default_routing = params.str("routing")
-    url_type = m.get("type") or (params.str("type") if p.major <= 6 else None)
+    url_type = m.get("type") or (params.str("type") if p.url_type_param else None)
     url_filter = common.source_filter(node, params)
-    if p.major == 5:
+    if p.fields_param:
         params.accept("fields")
     if not request.body:
         raise ParseError("request body is required")
@@ -433,13 +423,13 @@ def _mget_items(node: Node, body: dict, index: str | None, doc_type: str | None,
     """MultiGetRequest.add: the entries of `docs` or `ids`."""
     p = node.profile
     names = dict(_MGET_FIELDS)
-    if p.major <= 6:
+    if p.legacy_field_names:
         names.update(_MGET_OLD_FIELDS)
-    if p.major >= 8:
+    if not p.custom_types:
         del names["_type"]
     items: list[dict] = []
     for key, value in body.items():
-        if p.major == 5 and not isinstance(value, (list, dict)):
+        if p.mget_skips_simple_values and not isinstance(value, (list, dict)):
             continue  # 5.x skips a top-level value such as `"index": "test_2"`
         if not isinstance(value, list):
             raise ParseError(f"unexpected token [{token(value)}], expected [docs] or [ids]")
@@ -482,15 +472,15 @@ async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
                     filt: SourceFilter | None) -> dict:
     p = node.profile
     index, doc_id = item["index"], item["id"]
-    requested = item["type"] if p.major <= 6 else (item["type"] or "_doc")
-    if p.major == 7 and item["type"] is None and \
+    requested = (item["type"] or "_doc") if p.doc_is_the_default_type else item["type"]
+    if p.mget_null_type_when_unmapped and item["type"] is None and \
             node.state["indices"].get(index, {}).get("type") is None:
         requested = None  # 7.x: `_type: null` for a missing index or one without a mapping
     head: dict = {"_index": index}
     try:
         index = head["_index"] = common.concrete_index(node, index, write=False)
         meta = node.index_meta(index)
-        lookup = requested or ("_all" if p.major == 5 else meta.get("type") or "_doc")
+        lookup = requested or ("_all" if not p.one_type_per_index else meta.get("type") or "_doc")
         doc = None
         if not (p.one_type_per_index and requested and meta.get("type") not in (None,
                                                                                requested)):
@@ -507,7 +497,7 @@ async def _mget_one(node: Node, item: dict, local_only: bool, realtime: bool,
         return head
     if p.type_in_responses:
         head["_type"] = requested if doc is None else (
-            doc.get("type", lookup) if p.major == 5 else requested or lookup)
+            doc.get("type", lookup) if not p.one_type_per_index else requested or lookup)
     head["_id"] = doc_id
     if doc is None:
         head["found"] = False
