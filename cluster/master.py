@@ -163,8 +163,7 @@ class MasterState:
         validate_index_name(index)
         if index in self.state["indices"]:
             existing = self.state["indices"][index]
-            kind = ("index_already_exists_exception" if self.profile.major == 5
-                    else "resource_already_exists_exception")
+            kind = self.profile.index_exists_type
             raise ElasticsearchError(
                 f"index [{index}/{existing['uuid']}] already exists", status=400, type=kind,
                 meta={"index_uuid": existing["uuid"], "index": index},
@@ -207,7 +206,7 @@ class MasterState:
     def _check_alias(self, alias: str, index: str) -> None:
         """5.x/6.x name the index that has the alias's name; 7.9+ words it for data streams."""
         if alias == index or alias in self.state["indices"]:
-            if self.profile.major >= 7:
+            if self.profile.alias_error_names_data_streams:
                 raise ElasticsearchError(f"Invalid alias name [{alias}]: an index or data stream "
                                          "exists with the same name as the alias", status=400,
                                          type="invalid_alias_name_exception")

@@ -126,7 +126,7 @@ class DocWrite:
     def uid(self, typed_uids: bool) -> str:
         return f"{self.doc_type}#{self.doc_id}" if typed_uids else self.doc_id
 
-    def described(self, major: int) -> str:
+    def described(self, profile: Profile) -> str:
         """The request as Elasticsearch names it in an error (IndexRequest.toString)."""
         return f"index {{[{self.index}][{self.doc_type}][{self.doc_id}]}}"
 
@@ -168,13 +168,14 @@ class ShardBulk:
     def from_wire(cls, d: dict) -> ShardBulk:
         return cls([DocWrite.from_wire(w) for w in d["items"]])
 
-    def described(self, major: int) -> str:
+    def described(self, profile: Profile) -> str:
         """BulkShardRequest.toString: 5.x names the index, 6.0+ the shard, and a single item
         itself."""
-        if major == 5:
+        if profile.bulk_request_names_index:
             what = f"to [{self.index}] containing [{len(self.items)}] requests"
         elif len(self.items) == 1:
-            what = f"[[{self.index}][{self.shard}]] containing [{self.items[0].described(major)}]"
+            item = self.items[0].described(profile)
+            what = f"[[{self.index}][{self.shard}]] containing [{item}]"
         else:
             what = f"[[{self.index}][{self.shard}]] containing [{len(self.items)}] requests"
         refresh = {"true": " and a refresh", "wait_for": " blocking until refresh"}.get(
@@ -385,7 +386,7 @@ class Node:
         """Find a write's shard (auto-creating its index); the index's metadata."""
         meta = await self.ensure_index(w.index, w.doc_type)
         if w.source is not None:  # decided here, once: what passes reaches every copy
-            check_mappable(w.source, w.doc_id, self.profile.major)
+            check_mappable(w.source, w.doc_id, self.profile)
         w.shard = self.shard_of(meta, w.doc_id, w.routing)
         return meta
 
@@ -753,7 +754,7 @@ class Node:
         return ElasticsearchError(
             f"[{w.index}][{w.shard}] Not enough active copies to meet shard count of [{count}] "
             f"(have {active}, needed {needed}). Timeout: [{_fmt_time(w.timeout)}], "
-            f"request: [{w.described(self.profile.major)}]",
+            f"request: [{w.described(self.profile)}]",
             status=503, type="unavailable_shards_exception",
         ).at(w.index, meta["uuid"], w.shard)
 
@@ -934,7 +935,7 @@ class Node:
         """[index, shard, hits] of a query on what each listed copy here made searchable
         (`live`: on every document it holds, for the mappings `GET /{index}` infers)."""
         now = self.clock()
-        matches = compile_query(query, major=self.profile.major)
+        matches = compile_query(query, p=self.profile)
         out = []
         for index, shard in copies:
             copy = self.copies.get((index, shard))
@@ -1003,7 +1004,7 @@ class Node:
         """Refresh every `index.refresh_interval` (default 1s, `-1` never); from 7.0 a shard
         with no explicit interval goes search-idle after 30s without searches."""
         interval = meta.get("refresh_interval")
-        idle = SEARCH_IDLE_AFTER if self.profile.major >= 7 and interval is None else None
+        idle = SEARCH_IDLE_AFTER if self.profile.search_idle and interval is None else None
         copy.schedule_refresh(self.clock(), REFRESH_INTERVAL if interval is None
                               else None if interval < 0 else max(interval, 0.001), idle)
 

@@ -381,6 +381,49 @@ class Profile:
         """7.x answers `_type: null` for an mget entry in a missing or unmapped index."""
         return self.major == 7
 
+    # -- messages of the engine and the master ------------------------------------------------
+    def unknown_query(self, kind: str) -> str:
+        """The parsing_exception reason for a query type Elasticsearch does not have."""
+        return f"no [query] registered for [{kind}]" if self.major == 5 else (
+            f"unknown query [{kind}]")
+
+    @property
+    def big_integer_unmappable(self) -> bool:
+        """Up to 6.x an integer beyond a `long` cannot be mapped at all (7.0+: a `long` field
+        refuses it)."""
+        return self.major <= 6
+
+    def field_parse_error(self, field: str, kind: str, doc_id: str, preview: str) -> str:
+        """FieldMapper.parse's message in each generation."""
+        if self.major >= 7:
+            return (f"failed to parse field [{field}] of type [{kind}] in document with id "
+                    f"'{doc_id}'. Preview of field's value: '{preview}'")
+        if self.major == 6:
+            return (f"failed to parse field [{field}] of type [{kind}] in document with id "
+                    f"'{doc_id}'")
+        return f"failed to parse [{field}]"
+
+    @property
+    def bulk_request_names_index(self) -> bool:
+        """5.x's BulkShardRequest.toString names the index; 6.0+ the shard."""
+        return self.major == 5
+
+    @property
+    def search_idle(self) -> bool:
+        """7.0+: a shard without an explicit refresh interval goes search-idle."""
+        return self.major >= 7
+
+    @property
+    def index_exists_type(self) -> str:
+        """The error type of creating an index that exists."""
+        return ("index_already_exists_exception" if self.major == 5
+                else "resource_already_exists_exception")
+
+    @property
+    def alias_error_names_data_streams(self) -> bool:
+        """7.9+: an alias named as an index is refused in words that name data streams."""
+        return self.major >= 7
+
     # -- routing -----------------------------------------------------------------------------
     def routing_num_shards(self, number_of_shards: int) -> int:
         """Pre-7.0 indices route over the shard count; 7.0+ over a larger power-of-two multiple."""

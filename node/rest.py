@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from occsim.node.errors import ElasticsearchError, IllegalArgument, ParseError, RestError
+from occsim.node.profiles import Profile
 
 MAX_MAPPING_DEPTH = 20  # Elasticsearch's index.mapping.depth.limit
 # occsim's own limit on how deep a body's arrays and objects may nest (Jackson 2.15+, so
@@ -276,38 +277,32 @@ def _failed_to_parse(cause_type: str, cause: str) -> ElasticsearchError:
 _FLOAT_OVERFLOW = 2.0**128 - 2.0**103  # from here on, a double rounds to an infinite float
 
 
-def check_mappable(source: dict, doc_id: str, major: int) -> None:
+def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
     """Refuse, as indexing does, a document holding a number the field its dynamic mapping
     would create cannot hold: an integer beyond a `long` (5.x/6.x cannot map it at all), or a
     number beyond a `float`, the type a floating-point value is mapped to. Everything else is
     kept as sent, lone UTF-16 surrogates in strings included (Elasticsearch does the same)."""
     for field, value in _leaves(source):
         if type(value) is int and not LONG_MIN <= value <= LONG_MAX:
-            if major <= 6:
+            if p.big_integer_unmappable:
                 raise _failed_to_parse("illegal_state_exception",
                                        "No matching token for number_type [BIG_INTEGER]")
-            raise _field_error(field, "long", doc_id, str(value), major, {
+            raise _field_error(field, "long", doc_id, str(value), p, {
                 "type": "input_coercion_exception",
                 "reason": f"Numeric value ({value}) out of range of long ({LONG_MIN} - "
                           f"{LONG_MAX})"})
         if type(value) is float and not abs(value) < _FLOAT_OVERFLOW:
             infinity = "Infinity" if value > 0 else "-Infinity"
-            raise _field_error(field, "float", doc_id, _java_double(value), major, {
+            raise _field_error(field, "float", doc_id, _java_double(value), p, {
                 "type": "illegal_argument_exception",
                 "reason": f"[float] supports only finite values, but got [{infinity}]"})
 
 
-def _field_error(field: str, kind: str, doc_id: str, preview: str, major: int,
+def _field_error(field: str, kind: str, doc_id: str, preview: str, p: Profile,
                  cause: dict) -> ElasticsearchError:
-    """FieldMapper.parse's message in each generation."""
-    if major >= 7:
-        reason = (f"failed to parse field [{field}] of type [{kind}] in document with id "
-                  f"'{doc_id}'. Preview of field's value: '{preview}'")
-    elif major == 6:
-        reason = f"failed to parse field [{field}] of type [{kind}] in document with id '{doc_id}'"
-    else:
-        reason = f"failed to parse [{field}]"
-    return ElasticsearchError(reason, status=400, type="mapper_parsing_exception",
+    """FieldMapper.parse's error in each generation."""
+    return ElasticsearchError(p.field_parse_error(field, kind, doc_id, preview), status=400,
+                              type="mapper_parsing_exception",
                               caused_by=cause)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from occsim.node.errors import ElasticsearchError, IllegalArgument
+from occsim.node.profiles import Profile
 
 
 # -- _source filtering -----------------------------------------------------------------------
@@ -202,7 +203,7 @@ def parsing_error(reason: str) -> ElasticsearchError:
     return ElasticsearchError(reason, status=400, type="parsing_exception")
 
 
-def compile_query(query: object, *, major: int) -> Matcher:
+def compile_query(query: object, *, p: Profile) -> Matcher:
     """A query DSL object as a matcher; unknown queries fail as Elasticsearch's parser does
     (5.x: `no [query] registered for [x]`, later `unknown query [x]`)."""
     if not isinstance(query, dict) or len(query) != 1:
@@ -212,14 +213,13 @@ def compile_query(query: object, *, major: int) -> Matcher:
     (kind, clause), = query.items()
     if kind in SERVED_QUERIES:
         try:
-            return _COMPILERS[kind](clause, major)
+            return _COMPILERS[kind](clause, p)
         except (TypeError, ValueError, AttributeError):  # a value of the wrong JSON type
             raise parsing_error(f"[{kind}] query malformed") from None
     if kind in KNOWN_QUERIES:
         raise IllegalArgument(f"occsim evaluates the queries [{', '.join(SERVED_QUERIES)}] "
                               f"only: the [{kind}] query is not supported")
-    raise parsing_error(f"no [query] registered for [{kind}]" if major == 5
-                        else f"unknown query [{kind}]")
+    raise parsing_error(p.unknown_query(kind))
 
 
 def _field_clause(kind: str, clause: object, value_key: str) -> tuple[str, object, dict]:
@@ -237,16 +237,16 @@ def _field_clause(kind: str, clause: object, value_key: str) -> tuple[str, objec
     return name, spec, {}
 
 
-def _match_all(clause: object, major: int) -> Matcher:
+def _match_all(clause: object, p: Profile) -> Matcher:
     boost = float(clause.get("boost", 1.0)) if isinstance(clause, dict) else 1.0
     return lambda doc_id, source: boost
 
 
-def _match_none(clause: object, major: int) -> Matcher:
+def _match_none(clause: object, p: Profile) -> Matcher:
     return lambda doc_id, source: None
 
 
-def _ids(clause: object, major: int) -> Matcher:
+def _ids(clause: object, p: Profile) -> Matcher:
     values = clause.get("values", []) if isinstance(clause, dict) else None
     if not isinstance(values, list):
         raise parsing_error("[ids] query malformed, no values")
@@ -254,12 +254,12 @@ def _ids(clause: object, major: int) -> Matcher:
     return lambda doc_id, source: 1.0 if doc_id in wanted else None
 
 
-def _term(clause: object, major: int) -> Matcher:
+def _term(clause: object, p: Profile) -> Matcher:
     name, wanted, _ = _field_clause("term", clause, "value")
     return _terms_matcher(name, [wanted])
 
 
-def _terms(clause: object, major: int) -> Matcher:
+def _terms(clause: object, p: Profile) -> Matcher:
     fields = {k: v for k, v in clause.items() if k != "boost"} if isinstance(clause, dict) else {}
     if len(fields) != 1 or not isinstance(next(iter(fields.values())), list):
         raise parsing_error("[terms] query does not support multiple fields" if len(fields) > 1
@@ -280,7 +280,7 @@ def _terms_matcher(name: str, wanted: list) -> Matcher:
     return match
 
 
-def _match(clause: object, major: int) -> Matcher:
+def _match(clause: object, p: Profile) -> Matcher:
     name, text, options = _field_clause("match", clause, "query")
     operator = str(options.get("operator", "or")).lower()
     if operator not in ("or", "and"):
@@ -303,7 +303,7 @@ _RANGE_OPS = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
               "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 
 
-def _range(clause: object, major: int) -> Matcher:
+def _range(clause: object, p: Profile) -> Matcher:
     if not isinstance(clause, dict) or len(clause) != 1 or \
             not isinstance(next(iter(clause.values())), dict):
         raise parsing_error("[range] query malformed, no start_object after query name")
@@ -331,28 +331,28 @@ def _range(clause: object, major: int) -> Matcher:
         within(v) for v in field_values(source, name)) else None
 
 
-def _exists(clause: object, major: int) -> Matcher:
+def _exists(clause: object, p: Profile) -> Matcher:
     name = clause.get("field") if isinstance(clause, dict) else None
     if not isinstance(name, str):
         raise parsing_error("[exists] must be provided with a [field]")
     return lambda doc_id, source: 1.0 if field_values(source, name) else None
 
 
-def _constant_score(clause: object, major: int) -> Matcher:
+def _constant_score(clause: object, p: Profile) -> Matcher:
     if not isinstance(clause, dict) or "filter" not in clause:
         raise parsing_error("[constant_score] requires a 'filter' element")
-    inner = compile_query(clause["filter"], major=major)
+    inner = compile_query(clause["filter"], p=p)
     boost = float(clause.get("boost", 1.0))
     return lambda doc_id, source: boost if inner(doc_id, source) is not None else None
 
 
-def _bool(clause: object, major: int) -> Matcher:
+def _bool(clause: object, p: Profile) -> Matcher:
     if not isinstance(clause, dict):
         raise parsing_error("[bool] query malformed, no start_object after query name")
     parts: dict[str, list[Matcher]] = {}
     for key in ("must", "filter", "should", "must_not"):
         value = clause.get(key, [])
-        parts[key] = [compile_query(q, major=major)
+        parts[key] = [compile_query(q, p=p)
                       for q in (value if isinstance(value, list) else [value])]
     for key in clause:
         if key not in parts and key not in ("minimum_should_match", "boost", "_name",

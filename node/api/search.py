@@ -230,7 +230,7 @@ async def search(node: Node, request: Request, params: Params, m: dict) -> Respo
                               f"negative, found [{start if start < 0 else size}]")
     if start + size > MAX_RESULT_WINDOW:
         raise _window_too_large(start + size)
-    compile_query(query, major=p.major)  # refuse a bad query before asking any shard
+    compile_query(query, p=p)  # refuse a bad query before asking any shard
     if min_score is not None:
         min_score = _float("min_score", min_score)
     hits, shards = await run_query(node, common.expand(node, m.get("index")), query,
@@ -334,7 +334,7 @@ async def count(node: Node, request: Request, params: Params, m: dict) -> Respon
     query = _count_query(node, request) or (query_string(q) if q is not None
                                             else {"match_all": {}})
     params.check_consumed()
-    compile_query(query, major=node.profile.major)
+    compile_query(query, p=node.profile)
     hits, shards = await run_query(node, common.expand(node, m.get("index")), query,
                                    preference, routing=routing)
     if m.get("type"):

@@ -1,9 +1,11 @@
 """The layout keeps its promises: no import cycle among occsim's modules (lazy and
-TYPE_CHECKING imports count), and scenarios import nothing of occsim but the scenario API."""
+TYPE_CHECKING imports count), scenarios import nothing of occsim but the scenario API, and no
+module but node/profiles.py compares generation numbers."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
@@ -77,3 +79,13 @@ def test_scenarios_import_only_the_scenario_api():
     known = {module_name(p) for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
     for path in sorted((ROOT / "scenarios").glob("*.py")):
         assert imports(path, known) <= {"occsim.cluster", "occsim.cluster.scenario"}, path.name
+
+
+def test_only_the_profiles_compare_generations():
+    comparison = re.compile(r"\bmajor\s*(==|!=|<=|>=|<|>|in\b)|(==|!=|<=|>=|<|>)\s*[\w.]*\bmajor\b")
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+             if path != ROOT / "node" / "profiles.py"
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if comparison.search(line)]
+    assert found == []
