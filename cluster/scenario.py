@@ -20,6 +20,7 @@ from occsim.cluster.trace import events as trace
 from occsim.cluster.runtime.client import Client, Printer, Reply, Sender
 from occsim.cluster.master import in_sync_nodes
 from occsim.node.node import shard_for
+from occsim.node.profiles import profile as profile_named
 
 out_of_order = trace.out_of_order  # a trace's deliveries that arrived after a newer one
 
@@ -144,7 +145,7 @@ class Cluster:
         """The condition "unchanged since I read it" for a write, in this profile's words:
         `version` in 5.x, `if_seq_no` and `if_primary_term` from 6.x (Elasticsearch 6.6 on;
         6.7 deprecates internal versions for this, 7.0 refuses them)."""
-        if self.profile == 5:
+        if not profile_named(self.profile).seq_no_cas:
             return {"version": seen["_version"]}
         return {"if_seq_no": seen["_seq_no"], "if_primary_term": seen["_primary_term"]}
 
@@ -156,7 +157,7 @@ class Cluster:
     @property
     def doc_type(self) -> str:
         """The type segment of document URLs this profile prefers (`_doc` from 6.x)."""
-        return "doc" if self.profile == 5 else "_doc"
+        return "_doc" if profile_named(self.profile).doc_endpoint else "doc"
 
     # -- where things live ------------------------------------------------------------------
     def shard_of(self, index: str, doc_id: str) -> int:
