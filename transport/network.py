@@ -64,6 +64,15 @@ class LinkConfig:
         return max(self.delay_max_ms, 1.0) * 2
 
     @classmethod
+    def of(cls, delay: str, distribution: str, reorder: float, loss: float,
+           duplicate: float) -> LinkConfig:
+        """A link as the CLI, a scenario's `Setup` and the pytest options describe it: the
+        delay as text ("1..10ms") and the other faults as they are."""
+        low, high = cls.parse_delay(delay)
+        return cls(delay_min_ms=low, delay_max_ms=high, distribution=distribution,
+                   reorder=reorder, loss=loss, duplicate=duplicate)
+
+    @classmethod
     def parse_delay(cls, text: str) -> tuple[float, float]:
         """Parse "10..120ms", "5ms", "0.1..0.2s" or "0" into (min_ms, max_ms)."""
         m = _DELAY_RE.fullmatch(text) if isinstance(text, str) else None

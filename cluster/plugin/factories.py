@@ -105,11 +105,9 @@ def settings(config: pytest.Config, given: dict[str, Any]) -> dict[str, Any]:
 
 def cluster_settings(values: dict[str, Any]) -> dict[str, Any]:
     """`ClusterConfig` fields from the option values."""
-    low, high = LinkConfig.parse_delay(values["delay"])
     try:
-        link = LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=values["delay_dist"],
-                          reorder=values["reorder"], loss=values["loss"],
-                          duplicate=values["duplicate"])
+        link = LinkConfig.of(values["delay"], values["delay_dist"], values["reorder"],
+                             values["loss"], values["duplicate"])
     except ValueError as exc:
         raise pytest.UsageError(f"occsim: {exc}") from None
     return {"nodes": values["nodes"], "es_compat": values["es_compat"], "seed": values["seed"],

@@ -202,9 +202,8 @@ class Outcome:
 
 
 def config_for(setup: Setup, *, seed: int | None, profile: int, port: int) -> ClusterConfig:
-    low, high = LinkConfig.parse_delay(setup.delay)
-    link = LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=setup.delay_dist,
-                      reorder=setup.reorder, loss=setup.loss, duplicate=setup.duplicate)
+    link = LinkConfig.of(setup.delay, setup.delay_dist, setup.reorder, setup.loss,
+                         setup.duplicate)
     return ClusterConfig(nodes=setup.nodes, port=port, seed=setup.seed if seed is None else seed,
                          link=link, es_compat=profile, trace=True,
                          replication_timeout=setup.replication_timeout)

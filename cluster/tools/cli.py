@@ -38,9 +38,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 def _link(args: argparse.Namespace) -> LinkConfig:
-    low, high = LinkConfig.parse_delay(args.delay)
-    return LinkConfig(delay_min_ms=low, delay_max_ms=high, distribution=args.delay_dist,
-                      reorder=args.reorder, loss=args.loss, duplicate=args.duplicate)
+    return LinkConfig.of(args.delay, args.delay_dist, args.reorder, args.loss, args.duplicate)
 
 
 def cluster_config(args: argparse.Namespace, **overrides: object) -> ClusterConfig:
