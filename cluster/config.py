@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from occsim.node.member import REPLICATION_TIMEOUT
 from occsim.transport.network import LinkConfig
 
 
@@ -21,7 +22,7 @@ class ClusterConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
     es_compat: int = 5
     trace: bool = False
-    replication_timeout: float = 10.0
+    replication_timeout: float = REPLICATION_TIMEOUT
     fd_interval: float = 0.25
     fd_timeout: float = 0.5
     fd_retries: int = 3

@@ -19,6 +19,7 @@ import aiohttp
 from occsim.cluster.trace import events as trace
 from occsim.cluster.runtime.client import Client, Printer, Reply, Sender
 from occsim.cluster.master import in_sync_nodes
+from occsim.node.member import REPLICATION_TIMEOUT
 from occsim.node.node import shard_for
 from occsim.node.profiles import profile as profile_named
 
@@ -64,7 +65,7 @@ class Setup:
     indices: Mapping[str, dict] | tuple[str, ...] = ()
     shards: int | None = None
     replicas: int | None = None
-    replication_timeout: float = 10.0  # seconds a primary waits for a replica's answer
+    replication_timeout: float = REPLICATION_TIMEOUT  # seconds a primary waits for a replica
     expect_violations: Mapping[str, str] = field(default_factory=dict)
     lesson: str = ""
 

@@ -20,7 +20,7 @@ from occsim.transport.recorder import Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")
-REPLICATION_TIMEOUT = 10.0
+REPLICATION_TIMEOUT = 10.0  # seconds a primary waits for a replica: the one default of a cluster
 EVENTS_PER_SLICE = 1000  # trace events packed between two turns of the event loop
 
 

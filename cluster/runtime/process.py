@@ -20,7 +20,7 @@ import time
 from aiohttp import web
 
 from occsim.cluster.master import LocalMaster, MasterState
-from occsim.node.member import Member
+from occsim.node.member import REPLICATION_TIMEOUT, Member
 from occsim.node.node import Node
 from occsim.node.profiles import profile
 from occsim.node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--link", default="{}", help="LinkConfig as JSON")
     parser.add_argument("--trace", action="store_true")
-    parser.add_argument("--replication-timeout", type=float, default=10.0)
+    parser.add_argument("--replication-timeout", type=float, default=REPLICATION_TIMEOUT)
     parser.add_argument("--max-content-length", type=int, default=DEFAULT_MAX_CONTENT_LENGTH)
     parser.add_argument("--incarnation", type=int, default=1, help="1 + times restarted")
     args = parser.parse_args(argv)
