@@ -248,7 +248,7 @@ class Node:
         self.copies: dict[tuple[str, int], ShardCopy] = {}
         self._state_changed = asyncio.Condition()
         self._moves: dict[tuple[str, int, str], asyncio.Future] = {}  # see _primary_move
-        self._resyncs: dict[tuple[str, int], asyncio.Future] = {}  # see _resync
+        self._resyncs: dict[tuple[str, int], asyncio.Future] = {}  # running, see _resync
         self._rng = rng or random.Random()
         self.search_turn = 0  # which copy serves the next search without a preference
 
@@ -286,7 +286,7 @@ class Node:
                 elif routing["primary"] == self.name and copy.term < routing["term"]:
                     copy.term = routing["term"]  # promoted: from now on, this term
                     self.recorder.record("promote", index=index, shard=shard, term=copy.term)
-                    self._resyncs[key] = asyncio.ensure_future(self._resync(index, shard))
+                    self._resync_soon(key)
         for key in [k for k in self.copies if k not in wanted]:
             del self.copies[key]
         for key, moved in list(self._moves.items()):
@@ -298,6 +298,12 @@ class Node:
                     moved.set_result(None)
         async with self._state_changed:
             self._state_changed.notify_all()
+
+    def _resync_soon(self, key: tuple[str, int]) -> None:
+        """Start a promoted copy's resync; writes wait for it while it is in `_resyncs`."""
+        task = self._resyncs[key] = asyncio.ensure_future(self._resync(*key))
+        task.add_done_callback(
+            lambda done: self._resyncs.pop(key) if self._resyncs.get(key) is done else None)
 
     async def _resync(self, index: str, shard: int) -> None:
         """As a newly promoted primary: fill the history's gaps, then hand every replica this
@@ -493,7 +499,7 @@ class Node:
         await self._until_primary(w)
         await self._wait_for_active_shards(w, self.index_meta(w.index))
         resync = self._resyncs.get((w.index, w.shard))
-        if resync is not None and not resync.done():
+        if resync is not None:
             await asyncio.shield(resync)
             await self._until_primary(w)
         meta = self.index_meta(w.index)

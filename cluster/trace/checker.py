@@ -477,11 +477,7 @@ def _check_copies(tr: _Trace) -> tuple[list[Violation], list[Violation]]:
         up, boundary, killed = tr.node_status(node, spos)
         if not up or tr.failed_copy(node, index, shard, spos):
             continue
-        raw_docs = state.get("docs") or []
-        if isinstance(raw_docs, dict):
-            docs = {str(k): v for k, v in raw_docs.items()}
-        else:
-            docs = {d.get("id"): d for d in raw_docs if isinstance(d, dict)}
+        docs = _held_docs(state)
 
         evidence = [(p, t) for p, t in tr.term_evidence.get((node, index, shard), ())
                     if boundary < p]
@@ -588,6 +584,7 @@ def _check_copies(tr: _Trace) -> tuple[list[Violation], list[Violation]]:
 
 
 def _held_docs(state: dict) -> dict:
+    """A state event's documents by id (its `docs` as a list of records, or a dict)."""
     raw = state.get("docs") or []
     if isinstance(raw, dict):
         return {str(k): v for k, v in raw.items()}
