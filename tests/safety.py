@@ -174,15 +174,16 @@ async def run(manager, cluster, *, seed: int, profile: int, steps: int = 6,
     await cluster.wait_for(_green, "every copy started", timeout=120.0)
     await cluster.quiesce()
 
-    copies = await _every_copy(manager)
-    for shard_docs in _by_shard(copies).values():
+    present: set[str] = set()  # on some active copy
+    on_every_copy: set[str] = set()  # on every active copy of its shard
+    for shard_docs in (await _every_copy(manager)).values():
         everyone = set().union(*(set(docs) for docs in shard_docs.values()))
+        present |= everyone
+        on_every_copy |= set.intersection(*(set(docs) for docs in shard_docs.values()))
         for doc in sorted(everyone):
             held = {node: docs.get(doc) for node, docs in shard_docs.items()}
             if len({repr(h) for h in held.values()}) > 1:
                 tally.divergent.append((doc, held))
-    present = {doc for docs in copies.values() for doc in docs}
-    on_every_copy = _on_every_copy(copies)
     for doc in inserted:
         if doc not in on_every_copy:
             tally.lost.append(doc)
@@ -198,31 +199,16 @@ async def run(manager, cluster, *, seed: int, profile: int, steps: int = 6,
     return tally
 
 
-async def _every_copy(manager) -> dict[tuple, dict]:
-    """{(node, shard): {doc: fields}} of every active copy, asked of each node directly."""
-    out = {}
+async def _every_copy(manager) -> dict[int, dict[str, dict]]:
+    """{shard: {node: {doc: fields}}} of every active copy, asked of each node directly."""
+    shards: dict[int, dict] = {}
     routing = manager.master.state["indices"][INDEX]["routing"]
     for node in manager.members():
         reply = await manager.ask(node, "snapshot", {})
         for copy in reply["copies"]:
             if copy["index"] != INDEX or node in routing[copy["shard"]]["initializing"]:
                 continue
-            out[(node, copy["shard"])] = {
+            shards.setdefault(copy["shard"], {})[node] = {
                 d["id"]: {k: d[k] for k in ("version", "seq_no", "term", "digest")}
                 for d in copy["docs"] if not d["deleted"]}
-    return out
-
-
-def _by_shard(copies: dict) -> dict[int, dict]:
-    shards: dict[int, dict] = {}
-    for (node, shard), docs in copies.items():
-        shards.setdefault(shard, {})[node] = docs
     return shards
-
-
-def _on_every_copy(copies: dict) -> set[str]:
-    by_shard = _by_shard(copies)
-    found = set()
-    for docs_by_node in by_shard.values():
-        found |= set.intersection(*(set(d) for d in docs_by_node.values()))
-    return found
