@@ -90,19 +90,79 @@ def classify(outcome: Outcome, expected: tuple[str, ...]) -> tuple:
     return key, copies, answers, verdict, unexpected
 
 
-class _Depth:
-    """The depth-first chooser: the stack of choice points and the states explored."""
+class _Explored:
+    """The states one depth-first search has explored (a set)."""
 
-    def __init__(self, base: list[str]) -> None:
+    def __init__(self) -> None:
+        self.keys: set = set()
+
+    def claim(self, key: frozenset) -> bool:
+        """Mark `key` explored; False if it already was."""
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+    def __contains__(self, key: frozenset) -> bool:
+        return key in self.keys
+
+
+class _SharedExplored:
+    """The states explored by all the processes of one parallel depth-first search: a table of
+    state hashes in shared memory, which forked processes inherit. Claiming is atomic, so each
+    state is explored by exactly one process and none twice. A state is its 64-bit `hash`
+    (the same in forked processes, which share the string hash seed); with a few hundred
+    thousand states, two that collide are about one chance in 10^8."""
+
+    def __init__(self, slots: int) -> None:
+        slots = 1 << max(16, (slots - 1).bit_length())  # a power of two, mostly empty
+        self.table = multiprocessing.RawArray("Q", slots)
+        self.used = multiprocessing.RawValue("Q", 0)
+        self.lock = multiprocessing.Lock()
+        self.mask = slots - 1
+
+    def _find(self, key: frozenset, claim: bool) -> bool:
+        """Whether `key` was there before; with `claim`, it is there after."""
+        h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1  # 0 marks an empty slot
+        table, i = self.table, h & self.mask
+        with self.lock:
+            while table[i]:
+                if table[i] == h:
+                    return True
+                i = (i + 1) & self.mask
+            if claim:
+                if self.used.value * 10 > self.mask * 7:
+                    raise RuntimeError("explore: the table of explored states is full")
+                table[i] = h
+                self.used.value += 1
+            return False
+
+    def claim(self, key: frozenset) -> bool:
+        return not self._find(key, claim=True)
+
+    def __contains__(self, key: frozenset) -> bool:
+        return self._find(key, claim=False)
+
+
+class _Depth:
+    """The depth-first chooser: the stack of choice points and the states explored. With
+    `reverse`, it tries the options of a choice point last first (a second process of a
+    parallel search starts at the other end of the tree)."""
+
+    def __init__(self, base: list[str], explored: _Explored | _SharedExplored,
+                 reverse: bool = False) -> None:
         self.base = base  # the prefix every order here starts with
         self.stack: list[tuple[list[str], list, int]] = []  # labels, keys, index taken
-        self.explored: set = set()
+        self.explored = explored
+        self.reverse = reverse
+
+    def _order(self, keys: list) -> range:
+        return range(len(keys) - 1, -1, -1) if self.reverse else range(len(keys))
 
     def __call__(self, sched: OrderedScheduler, options: list[Choice]) -> int:
         keys = [sched.key_after(c) for c in options]
-        for i, key in enumerate(keys):
-            if key not in self.explored:
-                self.explored.add(key)
+        for i in self._order(keys):
+            if self.explored.claim(keys[i]):
                 self.stack.append(([c.label for c in options], keys, i))
                 return i
         raise Redundant
@@ -115,9 +175,8 @@ class _Depth:
         new; None when there is none (every distinct order was run)."""
         while self.stack:
             labels, keys, _ = self.stack[-1]
-            for j, key in enumerate(keys):
-                if key not in self.explored:
-                    self.explored.add(key)
+            for j in self._order(keys):
+                if self.explored.claim(keys[j]):
                     self.stack[-1] = (labels, keys, j)
                     return [*self.base, *(ls[i] for ls, _, i in self.stack)]
             self.stack.pop()
@@ -147,11 +206,12 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
             links: str = "any", strategy: str = "dfs", max_schedules: int = 10_000,
             timers: bool = False, seed: int = 0, jobs: int = 1,
             dask: str | None = None, independent_docs: bool = False) -> Exploration:
-    """Run `name` in one order after another; group the runs into outcome classes. The
-    sampling strategies spread their runs over `jobs` processes (forked; an order two of them
-    sample counts once); depth-first search is one process, since what it skips depends on
-    every state explored before (split at its first branches, two processes re-ran each
-    other's states and took longer than one)."""
+    """Run `name` in one order after another; group the runs into outcome classes. With
+    `jobs` > 1 the runs are spread over that many forked processes: the sampling strategies
+    each sample on their own (an order two of them sample counts once); a depth-first search
+    shares its explored states between them (`_SharedExplored`), so each state is explored
+    once, and finds the same orders and classes as one process (a class's representative may
+    be another order of the class)."""
     started = time.perf_counter()
     run = dict(name=name, es_compat=es_compat, replica_rule=replica_rule, links=links,
                timers=timers, split_docs=independent_docs)
@@ -161,11 +221,13 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
             parts, _ = on_dask(dask, _search, [run] * jobs, [strategy] * jobs,
                                [max(1, max_schedules // jobs)] * jobs,
                                list(range(seed, seed + jobs)), [[]] * jobs)
-        elif jobs <= 1 or strategy == "dfs":
+        elif jobs <= 1:
             parts = [_search(run, strategy, max_schedules, seed, [])]
         else:
             budget = max(1, max_schedules // jobs)
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            shared = _SharedExplored(64 * max_schedules) if strategy == "dfs" else None
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=_share, initargs=(shared,)) as pool:
                 parts = list(pool.map(_search, itertools.repeat(run), itertools.repeat(strategy),
                                       itertools.repeat(budget), range(seed, seed + jobs),
                                       itertools.repeat([])))
@@ -200,6 +262,15 @@ class _Part:
     pending: int = 0
 
 
+_SHARED: _SharedExplored | None = None  # in a process of a parallel depth-first search
+
+
+def _share(explored: _SharedExplored | None) -> None:
+    """A forked worker's start: the search's shared explored states (inherited, not pickled)."""
+    global _SHARED
+    _SHARED = explored
+
+
 def _once(run: dict, sched: OrderedScheduler) -> Outcome:
     return simloop.run(run_scenario(
         run["name"], es_compat=run["es_compat"], report=Report(io.StringIO()), sim=True,
@@ -210,7 +281,10 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -
     """Explore the orders that start with `base`, at most `budget` runs."""
     expected = load(find(run["name"])).SETUP.expect_violations
     part = _Part()
-    depth = _Depth(base) if strategy == "dfs" else None
+    depth = None
+    if strategy == "dfs":  # in parallel, every other process takes the options last first
+        explored = _SHARED or _Explored()
+        depth = _Depth(base, explored, reverse=_SHARED is not None and seed % 2 == 1)
     rng = random.Random(seed)
     prefix: list[str] | None = list(base)
     runs = 0

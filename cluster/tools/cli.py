@@ -559,8 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "independent (fewer orders; not sound in general, and reported so)")
     exp.add_argument("--seed", type=int, default=0, help="the sampling strategies' seed")
     exp.add_argument("--jobs", type=int, default=1,
-                     help="processes (or Dask tasks) for --strategy random or pct "
-                     "(depth-first is one)")
+                     help="processes to search on (depth-first: they share the states "
+                     "explored), or Dask tasks with --dask")
     exp.add_argument("--dask", metavar="tcp://HOST:PORT",
                      help="with --strategy random or pct: sample on an existing Dask cluster")
     exp.add_argument("--save-dir", default="occsim-explore",

@@ -114,6 +114,35 @@ def test_apply_all_diverges_in_some_orders_and_each_class_replays_as_itself(tmp_
         assert explore.classify(first, ())[1] == cls.copies
 
 
+def _found(result: explore.Exploration) -> tuple:
+    """What a search found, representatives aside: the orders and each class with its count."""
+    return result.orders, result.complete, sorted(
+        (c.count, c.verdict, repr(sorted(c.copies.items())), repr(sorted(c.answers.items())))
+        for c in result.classes)
+
+
+@pytest.mark.parametrize("name, rule", [("two_writers", "apply-all"), ("counter_race", "es")])
+def test_a_depth_first_search_on_two_processes_finds_what_one_finds(name, rule):
+    one = explore.explore(name, replica_rule=rule)
+    two = explore.explore(name, replica_rule=rule, jobs=2)
+    assert _found(two) == _found(one) and two.complete
+    assert two.orders + two.cut >= one.orders  # no state run twice: no order counted twice
+
+
+def test_processes_sharing_the_explored_states_each_claim_a_state_once():
+    shared = explore._SharedExplored(1000)
+    keys = [frozenset({("n1", i), ("n2", i * 7)}) for i in range(500)]
+    with explore.ProcessPoolExecutor(2, mp_context=explore.multiprocessing.get_context("fork"),
+                                     initializer=explore._share, initargs=(shared,)) as pool:
+        claimed = list(pool.map(_claim_all, [keys, keys[::-1]]))
+    assert sum(claimed) == len(keys) and all(k in shared for k in keys)
+    assert frozenset({("n3", 1)}) not in shared
+
+
+def _claim_all(keys: list) -> int:
+    return sum(explore._SHARED.claim(k) for k in keys)
+
+
 def test_the_counter_loses_an_increment_without_a_condition_and_never_with_one():
     result = explore.explore("counter_race")
     assert result.complete and len(result.classes) == 1 and result.classes[0].verdict == "PASS"
