@@ -183,6 +183,11 @@ class Endpoint:
         for delay in decision.delays:
             self._schedule(env, delay)
 
+    def note(self, kind: str, env: Envelope, **extra: object) -> None:
+        """Record the fate of a message this endpoint sent that another party decided: a
+        scheduler's `drop` or `duplicate` (the network model's are recorded in `_send`)."""
+        self.recorder.add(kind, _message_event(env, **extra))
+
     def _schedule(self, env: Envelope, delay: float) -> None:
         if delay <= 0:
             self._transmit(env)

@@ -246,7 +246,9 @@ class OrderedScheduler:
         self.mismatch: str | None = None
         self.stopped = False
         self.history: dict[str, int] = {}  # actor -> hash of its inputs so far, in order
-        self._pool: list[tuple[Envelope, str]] = []
+        # in flight: each message, its label, and whether it is a duplicate's second copy
+        # (which is only delivered: the network model duplicates a message once, never a copy)
+        self._pool: list[tuple[Envelope, str, bool]] = []
         self._asked: dict[str, str] = {}
         self._requests = 0
 
@@ -260,7 +262,7 @@ class OrderedScheduler:
 
     def pool(self, env: Envelope) -> None:
         """A message between nodes is in flight: it waits here to be chosen."""
-        self._pool.append((env, describe(env, self._asked)))
+        self._pool.append((env, describe(env, self._asked), False))
         body = env.body if isinstance(env.body, dict) else {}
         doc = body.get("doc", body.get("doc_id"))
         if self.split_docs and doc is not None:
@@ -292,12 +294,14 @@ class OrderedScheduler:
     def options(self) -> list[Choice]:
         """What can happen next, oldest message first; time passing last."""
         out, links = [], set()
-        for env, label in self._pool:
+        for env, label, second in self._pool:
             if self.fifo:
                 if (env.src, env.dst) in links:
                     continue
                 links.add((env.src, env.dst))
             out.append(Choice(label, "deliver", env))
+            if second:
+                continue
             if self.loss:
                 out.append(Choice("drop " + label, "drop", env))
             if self.duplicate:
@@ -336,13 +340,19 @@ class OrderedScheduler:
             self.waits_left -= 1
             self.history = dict(self.key_after(choice))
             return False
-        self._pool.pop(next(i for i, (env, _) in enumerate(self._pool) if env is choice.env))
+        self._pool.pop(next(i for i, (env, _, _) in enumerate(self._pool)
+                            if env is choice.env))
+        if choice.action != "deliver":  # the sender records it, as the network model does
+            sender = self.network.endpoints.get(choice.env.src)
+            if sender is not None:
+                sender.note(choice.action, choice.env,
+                            **({"reason": "loss"} if choice.action == "drop" else {}))
         if choice.action == "drop":
             self.observe(self._actor(choice.env), ("drop", choice.env.id))
             return self.step()
         if choice.action == "duplicate":
             self.observe(self._actor(choice.env), ("duplicate", choice.env.id))
-            self._pool.append((choice.env, self._label_of(choice)))
+            self._pool.append((choice.env, self._label_of(choice), True))
         self.loop.call_soon(self.network.deliver, choice.env)
         return True
 

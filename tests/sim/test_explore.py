@@ -226,3 +226,45 @@ def test_the_twins_html_page_holds_both_diagrams(tmp_path):
     html = page.read_text()
     assert "PASS seed_004_internal_version" in html
     assert "FAIL seed_004_internal_version [replica-rule apply-all]" in html
+
+
+LOSSY_STORY = '''
+from occsim.cluster.scenario import Setup
+
+SETUP = Setup(nodes=2, profiles=(7,), indices=("pages",), shards=1, replicas=1, loss=0.5,
+              duplicate=0.5, replication_timeout=0.5)
+
+
+async def run(cluster):
+    await cluster.client("alice", node="n1").index("pages", "1", {"by": "alice"})
+    await cluster.quiesce()
+'''
+
+
+def _lossy(tmp_path, prefix: list[str]):
+    story = tmp_path / "lossy_link.py"
+    story.write_text(LOSSY_STORY)
+    sched = OrderedScheduler(prefix)
+    return _run(str(story), sched), sched
+
+
+@pytest.mark.parametrize("fate", ["drop", "duplicate"])
+def test_a_chosen_drop_or_duplicate_is_in_the_trace_as_the_network_models_are(tmp_path, fate):
+    outcome, sched = _lossy(tmp_path, [f"{fate} n1→n2 doc 1 v1"])
+    assert sched.taken[0].startswith(f"{fate} n1→n2 doc 1 v1 #")
+    msg = sched.taken[0].rsplit("#", 1)[1]
+    events = [e for e in outcome.trace if e.get("msg") == msg]
+    kinds = [e["kind"] for e in events]
+    assert kinds[:2] == ["send", fate] and events[1]["node"] == "n1"
+    assert kinds.count("deliver") == (0 if fate == "drop" else 2)
+    if fate == "drop":
+        assert events[1]["reason"] == "loss"
+
+
+def test_a_lossy_duplicating_link_is_explored_to_the_end(tmp_path):
+    story = tmp_path / "lossy_link.py"
+    story.write_text(LOSSY_STORY)
+    result = explore.explore(str(story))  # a duplicate's second copy is not duplicated again
+    assert result.complete
+    held = sorted(sorted(c.copies["pages", "1"]) for c in result.classes)
+    assert held == [["n1"], ["n1", "n2"]]  # n2 failed after its copy was dropped, or holds v1
