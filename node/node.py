@@ -400,7 +400,7 @@ class Node:
         """Route a write to its shard's primary, here or on another node."""
         meta = await self.place(w)
         return await self._on_primary(w, meta, lambda: self.primary_write(w), "forward",
-                                      w.to_wire(), lambda reply: WriteOutcome(**reply))
+                                      lambda reply: WriteOutcome(**reply))
 
     async def write_bulk(self, bulk: ShardBulk) -> list[WriteOutcome | ElasticsearchError]:
         """Route the placed writes of one shard to its primary in one request; per item, in
@@ -408,8 +408,7 @@ class Node:
         primary) is raised."""
         meta = self.index_meta(bulk.index)
         items = await self._on_primary(bulk, meta, lambda: self.primary_write(bulk),
-                                       "forward_bulk", bulk.to_wire(),
-                                       lambda reply: reply["items"])
+                                       "forward_bulk", lambda reply: reply["items"])
         out: list[WriteOutcome | ElasticsearchError] = []
         for item in items:
             try:
@@ -419,9 +418,9 @@ class Node:
         return out
 
     async def _on_primary(self, w: DocWrite | ShardBulk, meta: dict,
-                          here: Callable[[], Awaitable], kind: str, body: dict,
+                          here: Callable[[], Awaitable], kind: str,
                           answer: Callable[[dict], object]):
-        """Run `here()` if this node holds the shard's primary, else send `body` to it as a
+        """Run `here()` if this node holds the shard's primary, else send `w` to it as a
         `kind` request and take `answer` of its reply.
 
         If the primary cannot be reached, or is replaced while the request is on its way, wait
@@ -434,7 +433,7 @@ class Node:
             if primary == self.name:
                 return await here()
             if primary is not None:
-                forward = self._request(primary, kind, body, timeout=w.timeout + 5)
+                forward = self._request(primary, kind, w.to_wire(), timeout=w.timeout + 5)
                 try:
                     done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
                                                  return_when=asyncio.FIRST_COMPLETED)
