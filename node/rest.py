@@ -51,20 +51,35 @@ class Response:
 
 @dataclass(frozen=True)
 class Route:
-    """A path pattern, its handlers by HTTP method, and when it exists (by profile)."""
+    """A path template, its handlers by HTTP method, and when it exists (by profile)."""
 
-    pattern: re.Pattern
+    segments: tuple[str, ...]  # each a literal, or `{name}`: one non-empty path segment
     methods: dict[str, Callable]
     when: Callable[[object, dict], bool] = lambda node, m: True
-
-    segments: int = 0  # how many path segments the pattern has (a quick pre-filter)
 
     @classmethod
     def of(cls, path: str, when: Callable | None = None, **methods: Callable) -> Route:
         """`/{index}/_doc/{id}` style: each `{name}` matches one path segment."""
-        regex = re.sub(r"\{(\w+)\}", lambda g: f"(?P<{g.group(1)}>[^/]+)", path)
-        return cls(re.compile(regex), methods, when or (lambda node, m: True),
-                   path.count("/") if path != "/" else 0)
+        return cls(path_segments(path), methods, when or (lambda node, m: True))
+
+    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
+        """The named segments of a path with as many segments, if it fits this template."""
+        m = {}
+        for template, segment in zip(self.segments, segments):
+            if template[0] == "{":
+                if not segment:
+                    return None
+                m[template[1:-1]] = segment
+            elif template != segment:
+                return None
+        return m
+
+
+def path_segments(path: str) -> tuple[str, ...] | None:
+    """A path's segments between its slashes (`/` has none); None if it starts with none."""
+    if not path.startswith("/"):
+        return None
+    return () if path == "/" else tuple(path.split("/")[1:])
 
 
 class Params:
