@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections import deque
 from collections.abc import Callable
 
 import aiohttp
@@ -69,8 +70,9 @@ class WebSocketWire:
         self.endpoint = endpoint
         self.secret = secret
         self.address_of = address_of
-        self._queues: dict[str, asyncio.Queue] = {}
+        self._queues: dict[str, deque[Envelope]] = {}
         self._writers: dict[str, asyncio.Task] = {}
+        self._idle: dict[str, asyncio.Future] = {}  # what an idle link writer awaits
         self._session: aiohttp.ClientSession | None = None
         self._inbound: set[web.WebSocketResponse] = set()
         endpoint.wire = self
@@ -78,19 +80,24 @@ class WebSocketWire:
     def transmit(self, env: Envelope, *, waited: bool = False) -> None:
         queue = self._queues.get(env.dst)
         if queue is None:
-            queue = self._queues[env.dst] = asyncio.Queue()
-        queue.put_nowait(env)
+            queue = self._queues[env.dst] = deque()
+        queue.append(env)
+        idle = self._idle.pop(env.dst, None)
+        if idle is not None and not idle.done():
+            idle.set_result(None)
         writer = self._writers.get(env.dst)
         if writer is None or writer.done():
             self._writers[env.dst] = asyncio.get_running_loop().create_task(
                 self._write(env.dst, queue))
 
-    async def _write(self, dst: str, queue: asyncio.Queue) -> None:
+    async def _write(self, dst: str, queue: deque[Envelope]) -> None:
         ws = None
         while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            if not queue:
+                idle = self._idle[dst] = asyncio.get_running_loop().create_future()
+                await idle
+            batch = list(queue)
+            queue.clear()
             encoded = [(env, f) for env in batch if (f := self._frame(env)) is not None]
             if not encoded:
                 continue
