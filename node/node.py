@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -513,9 +514,8 @@ class Node:
         body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
         if w.refresh is not None:
             body["refresh"] = True
-        sent = [self._replicate(r, w, "replicate", body, self._acked(r, w, op))
-                for r in routing["replicas"] if r is not None]
-        outcomes = [await outcome for outcome in sent]  # all in flight at once
+        outcomes = await self._replicate(w, "replicate", body, [
+            (r, self._acked(r, w, op)) for r in routing["replicas"] if r is not None])
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:
             await self._fail_replica(w, failure["_node"], op.term)
@@ -546,9 +546,8 @@ class Node:
                     "ops": [{"doc": w.doc_id, **op.to_wire()} for w, op in done]}
             if bulk.refresh is not None:
                 body["refresh"] = True
-            sent = [self._replicate(r, bulk, "replicate_bulk", body, self._bulk_acked(r, bulk))
-                    for r in routing["replicas"] if r is not None]
-            outcomes = [await outcome for outcome in sent]  # all in flight at once
+            outcomes = await self._replicate(bulk, "replicate_bulk", body, [
+                (r, self._bulk_acked(r, bulk)) for r in routing["replicas"] if r is not None])
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:  # once per replica, before any item is answered
             await self._fail_replica(bulk, failure["_node"], done[0][1].term)
@@ -598,19 +597,27 @@ class Node:
         return 1 + sum(1 for o in outcomes if o == "applied" or (
             o == "discarded" and self.profile.replicas_order_by_seq_no))
 
-    def _replicate(self, replica: str, w: DocWrite | ShardBulk, kind: str, body: dict,
-                   read: Callable[[dict], object]) -> asyncio.Future:
-        """Send one replica the resolved operation(s); the future of what came of it, taken
-        as soon as the replica answers: `read` of its answer, or a failure entry."""
-        outcome = asyncio.get_running_loop().create_future()
+    def _replicate(self, w: DocWrite | ShardBulk, kind: str, body: dict,
+                   readers: list[tuple[str, Callable[[dict], object]]]) -> asyncio.Future:
+        """Send every replica the resolved operation(s) at once; the future of what came of
+        it, per replica in order, each taken as soon as that replica answers: its `read` of
+        the answer, or a failure entry."""
+        outcomes: list = [None] * len(readers)
+        every = asyncio.get_running_loop().create_future()
+        waiting = [len(readers)]
 
-        def answered(reply: asyncio.Future) -> None:
-            if not outcome.done():
-                outcome.set_result(self._replicated(replica, w, reply, read))
+        def answered(i: int, replica: str, read: Callable, reply: asyncio.Future) -> None:
+            outcomes[i] = self._replicated(replica, w, reply, read)
+            waiting[0] -= 1
+            if not waiting[0] and not every.done():  # (done: its write was cancelled)
+                every.set_result(outcomes)
 
-        self._request(replica, kind, body,
-                      timeout=self.replication_timeout).add_done_callback(answered)
-        return outcome
+        for i, (replica, read) in enumerate(readers):
+            self._request(replica, kind, body, timeout=self.replication_timeout
+                          ).add_done_callback(functools.partial(answered, i, replica, read))
+        if not readers:
+            every.set_result(outcomes)
+        return every
 
     def _acked(self, replica: str, w: DocWrite, op: Operation) -> Callable[[dict], str]:
         """What a replica's answer to one operation says: 'applied' or 'discarded'."""
