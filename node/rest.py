@@ -56,22 +56,27 @@ class Route:
     segments: tuple[str, ...]  # each a literal, or `{name}`: one non-empty path segment
     methods: dict[str, Callable]
     when: Callable[[object, dict], bool] = lambda node, m: True
+    literals: tuple[tuple[int, str], ...] = ()  # (position, text) of the literal segments
+    params: tuple[tuple[int, str], ...] = ()  # (position, name) of the `{name}` segments
 
     @classmethod
     def of(cls, path: str, when: Callable | None = None, **methods: Callable) -> Route:
         """`/{index}/_doc/{id}` style: each `{name}` matches one path segment."""
-        return cls(path_segments(path), methods, when or (lambda node, m: True))
+        segments = path_segments(path)
+        return cls(segments, methods, when or (lambda node, m: True),
+                   tuple((i, s) for i, s in enumerate(segments) if s[0] != "{"),
+                   tuple((i, s[1:-1]) for i, s in enumerate(segments) if s[0] == "{"))
 
     def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
         """The named segments of a path with as many segments, if it fits this template."""
-        m = {}
-        for template, segment in zip(self.segments, segments):
-            if template[0] == "{":
-                if not segment:
-                    return None
-                m[template[1:-1]] = segment
-            elif template != segment:
+        for i, text in self.literals:
+            if segments[i] != text:
                 return None
+        m = {}
+        for i, name in self.params:
+            if not segments[i]:
+                return None
+            m[name] = segments[i]
         return m
 
 

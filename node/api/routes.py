@@ -40,7 +40,8 @@ async def dispatch(node: Node, request: Request) -> Response:
     media_type = node.profile.json_media_type
     params = Params(request)
     try:
-        await _until_joined(node, request)
+        if not node.joined():
+            await _until_joined(node, request)
         media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
