@@ -1,7 +1,7 @@
 """The real wire: one persistent aiohttp websocket per destination, reused for every message.
 
 Each link has an ordered queue and one writer task; whatever is queued when the writer wakes
-goes out as one websocket message (a msgpack array of envelope frames), so a busy link batches
+goes out as one websocket message (a batch, `message.encode_batch`), so a busy link batches
 by itself and an idle one sends at once. A message that cannot be encoded fails alone (its
 request at once, a reply as an error reply); the writer never dies of it. Incoming websockets are served at
 `/_internal/channel`; a single request can also be posted to `/_internal/message` and answered
@@ -16,12 +16,11 @@ from collections import deque
 from collections.abc import Callable
 
 import aiohttp
-import msgpack
 from aiohttp import web
 
 from occsim.transport.endpoint import Endpoint
-from occsim.transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode, encode,
-                               error_reply)
+from occsim.transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode,
+                                     decode_batch, encode, encode_batch, error_reply)
 
 SECRET_HEADER = "X-Occsim-Secret"
 _SECRET_KEY = SECRET_HEADER.lower().encode()
@@ -42,24 +41,6 @@ def check_secret(request: web.Request, secret: str | None) -> web.Response | Non
     reason = "missing cluster secret" if not offered else "wrong cluster secret"
     return web.json_response({"error": {"type": "security_exception", "reason": reason},
                               "status": status}, status=status)
-
-
-def pack_batch(frames: list[bytes]) -> bytes:
-    return msgpack.packb(frames, use_bin_type=True)
-
-
-def unpack_batch(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> list[bytes]:
-    """Split one websocket message into frames; BadFrame if it is not a batch."""
-    if len(data) > max_bytes:
-        raise BadFrame(f"batch of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
-    try:
-        frames = msgpack.unpackb(data, raw=False, max_bin_len=max_bytes, max_str_len=0,
-                                 max_array_len=len(data), max_map_len=0)
-    except Exception as exc:
-        raise BadFrame(f"not a batch of frames: {exc or type(exc).__name__}") from None
-    if not isinstance(frames, list) or not all(isinstance(f, bytes) for f in frames):
-        raise BadFrame("a batch must be an array of binary frames")
-    return frames
 
 
 class WebSocketWire:
@@ -102,7 +83,7 @@ class WebSocketWire:
             if not encoded:
                 continue
             batch = [env for env, _ in encoded]
-            frame = pack_batch([f for _, f in encoded])
+            frame = encode_batch([f for _, f in encoded])
             for attempt in (1, 2):  # a cached connection may be to a peer that restarted
                 fresh = ws is None or ws.closed
                 try:
@@ -164,7 +145,7 @@ class WebSocketWire:
                 await ws.close(code=1003, message=b"binary frames only")
                 break
             try:
-                envelopes = [decode(frame) for frame in unpack_batch(msg.data)]
+                envelopes = decode_batch(msg.data)
             except BadFrame as exc:
                 await ws.close(code=1007, message=str(exc).encode()[:120])
                 break
