@@ -436,12 +436,11 @@ class Node:
             if primary is not None:
                 forward = self._request(primary, kind, w.to_wire(), timeout=w.timeout + 5)
                 try:
-                    done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    await _either(forward, self._primary_move(w, primary))
                 except asyncio.CancelledError:
                     forward.cancel()  # nobody waits for its answer any more
                     raise
-                if forward in done:
+                if forward.done():
                     try:
                         return answer(_checked(forward.result()))
                     except TransportError:
@@ -1050,6 +1049,23 @@ class Node:
                         "primary": routing["primary"] == self.name, "term": copy.term,
                         "active": self.name not in routing["initializing"], "docs": docs})
         return out
+
+
+async def _either(a: asyncio.Future, b: asyncio.Future) -> None:
+    """Wait until one of two futures is done (`asyncio.wait` FIRST_COMPLETED, for two)."""
+    either = asyncio.get_running_loop().create_future()
+
+    def done(_: asyncio.Future) -> None:
+        if not either.done():
+            either.set_result(None)
+
+    a.add_done_callback(done)
+    b.add_done_callback(done)
+    try:
+        await either
+    finally:
+        a.remove_done_callback(done)
+        b.remove_done_callback(done)
 
 
 def _copy_failure(index: str, shard: int, holder: str | None,
