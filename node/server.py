@@ -92,10 +92,6 @@ def make_server(
                       **PARSER_LIMITS)
 
 
-def make_runner(server: web.Server) -> web.ServerRunner:
-    return web.ServerRunner(server)
-
-
 async def _expect(request: web.BaseRequest) -> None:
     """What aiohttp's router does for an `Expect` header: `100 Continue`, else 417."""
     expect = request.headers[hdrs.EXPECT]

@@ -7,6 +7,7 @@ turned into a frame of bytes and back. The wire format is one msgpack array:
 
 and a batch of messages (one websocket message) is one msgpack array of such arrays, each
 encoded on its own (`encode_batch`) and read back in one pass (`decode_batch`).
+
 `decode` is strict: anything that is not exactly such an array of valid fields raises
 `BadFrame` (a ValueError) with a message that says what was wrong, and nothing else escapes.
 `encode` carries any str, a lone UTF-16 surrogate included (Elasticsearch keeps one in a

@@ -294,6 +294,5 @@ ROUTES = [
     *indices.ROUTES,
 ]
 _BY_LENGTH: dict[int, list[Route]] = {}  # the routes in order, by their number of segments
-for _route in ROUTES:
-    _BY_LENGTH.setdefault(len(_route.segments), []).append(_route)
-del _route
+for route in ROUTES:
+    _BY_LENGTH.setdefault(len(route.segments), []).append(route)
