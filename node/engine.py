@@ -47,13 +47,16 @@ class Doc:
     seq_no: int
     term: int
     source: dict | None
-    digest: str
     deleted_at: float = 0.0
     routing: str | None = None  # the custom routing it was indexed with (GET's `_routing`)
 
     @property
     def deleted(self) -> bool:
         return self.source is None
+
+    @property
+    def digest(self) -> str:
+        return digest(self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +84,17 @@ class Operation:
     seq_no: int
     term: int
     source: dict | None
-    digest: str
     version_type: VersionType  # the replication version type (profile 5 replicas use it)
     routing: str | None = None
 
+    @property
+    def digest(self) -> str:
+        """The source's fingerprint, computed when a trace or a state event asks for it."""
+        return digest(self.source)
+
     def to_wire(self) -> dict:
         wire = {"uid": self.uid, "op": self.op, "version": self.version, "seq_no": self.seq_no,
-                "term": self.term, "source": self.source, "digest": self.digest,
-                "vt": self.version_type.value}
+                "term": self.term, "source": self.source, "vt": self.version_type.value}
         if self.routing is not None:
             wire["routing"] = self.routing
         return wire
@@ -96,7 +102,7 @@ class Operation:
     @classmethod
     def from_wire(cls, d: dict) -> Operation:
         return cls(d["uid"], d["op"], d["version"], d["seq_no"], d["term"], d["source"],
-                   d["digest"], VersionType(d["vt"]), d.get("routing"))
+                   VersionType(d["vt"]), d.get("routing"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +121,7 @@ class ReplicaResult:
 
 
 def digest(source: dict | None) -> str:
-    """A short, stable fingerprint of a document source."""
+    """A short, stable fingerprint of a document source ("" for a delete's none)."""
     if source is None:
         return ""
     canonical = json.dumps(source, sort_keys=True, separators=(",", ":"))
@@ -194,7 +200,6 @@ class ShardCopy:
             version=new_version(w.version_type, current, expected),
             seq_no=self.max_seq_no + 1, term=self.term,
             source=w.source if w.op == INDEX else None,
-            digest=digest(w.source) if w.op == INDEX else "",
             version_type=w.version_type.for_replication(),
             routing=w.routing if w.op == INDEX else None,
         )
@@ -242,7 +247,7 @@ class ShardCopy:
     def export(self) -> list[Operation]:
         """Every document and tombstone as the operation that produced it (for recovery)."""
         return [Operation(uid, DELETE if d.deleted else INDEX, d.version, d.seq_no, d.term,
-                          d.source, d.digest, VersionType.EXTERNAL, d.routing)
+                          d.source, VersionType.EXTERNAL, d.routing)
                 for uid, d in self.docs.items()]
 
     def recover(self, ops: list[Operation], *, primary_term: int, checkpoint: int,
@@ -283,7 +288,7 @@ class ShardCopy:
     # -- bookkeeping -----------------------------------------------------------------------
     def _store(self, op: Operation, now: float) -> None:
         self._scheduled_refresh(now)  # a refresh due before this change sees the state before it
-        self.docs[op.uid] = Doc(op.version, op.seq_no, op.term, op.source, op.digest,
+        self.docs[op.uid] = Doc(op.version, op.seq_no, op.term, op.source,
                                 now if op.op == DELETE else 0.0, op.routing)
         if op.seq_no > self.max_seq_no:
             self.max_seq_no = op.seq_no

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -400,7 +401,7 @@ class Node:
         """Route a write to its shard's primary, here or on another node."""
         meta = await self.place(w)
         return await self._on_primary(w, meta, lambda: self.primary_write(w), "forward",
-                                      w.to_wire(), lambda reply: WriteOutcome(**reply))
+                                      lambda reply: WriteOutcome(**reply))
 
     async def write_bulk(self, bulk: ShardBulk) -> list[WriteOutcome | ElasticsearchError]:
         """Route the placed writes of one shard to its primary in one request; per item, in
@@ -408,8 +409,7 @@ class Node:
         primary) is raised."""
         meta = self.index_meta(bulk.index)
         items = await self._on_primary(bulk, meta, lambda: self.primary_write(bulk),
-                                       "forward_bulk", bulk.to_wire(),
-                                       lambda reply: reply["items"])
+                                       "forward_bulk", lambda reply: reply["items"])
         out: list[WriteOutcome | ElasticsearchError] = []
         for item in items:
             try:
@@ -419,9 +419,9 @@ class Node:
         return out
 
     async def _on_primary(self, w: DocWrite | ShardBulk, meta: dict,
-                          here: Callable[[], Awaitable], kind: str, body: dict,
+                          here: Callable[[], Awaitable], kind: str,
                           answer: Callable[[dict], object]):
-        """Run `here()` if this node holds the shard's primary, else send `body` to it as a
+        """Run `here()` if this node holds the shard's primary, else send `w` to it as a
         `kind` request and take `answer` of its reply.
 
         If the primary cannot be reached, or is replaced while the request is on its way, wait
@@ -434,14 +434,13 @@ class Node:
             if primary == self.name:
                 return await here()
             if primary is not None:
-                forward = self._request(primary, kind, body, timeout=w.timeout + 5)
+                forward = self._request(primary, kind, w.to_wire(), timeout=w.timeout + 5)
                 try:
-                    done, _ = await asyncio.wait({forward, self._primary_move(w, primary)},
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    await _either(forward, self._primary_move(w, primary))
                 except asyncio.CancelledError:
                     forward.cancel()  # nobody waits for its answer any more
                     raise
-                if forward in done:
+                if forward.done():
                     try:
                         return answer(_checked(forward.result()))
                     except TransportError:
@@ -514,9 +513,8 @@ class Node:
         body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
         if w.refresh is not None:
             body["refresh"] = True
-        sent = [self._replicate(r, w, "replicate", body, self._acked(r, w, op))
-                for r in routing["replicas"] if r is not None]
-        outcomes = [await outcome for outcome in sent]  # all in flight at once
+        outcomes = await self._replicate(w, "replicate", body, [
+            (r, self._acked(r, w, op)) for r in routing["replicas"] if r is not None])
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:
             await self._fail_replica(w, failure["_node"], op.term)
@@ -547,9 +545,8 @@ class Node:
                     "ops": [{"doc": w.doc_id, **op.to_wire()} for w, op in done]}
             if bulk.refresh is not None:
                 body["refresh"] = True
-            sent = [self._replicate(r, bulk, "replicate_bulk", body, self._bulk_acked(r, bulk))
-                    for r in routing["replicas"] if r is not None]
-            outcomes = [await outcome for outcome in sent]  # all in flight at once
+            outcomes = await self._replicate(bulk, "replicate_bulk", body, [
+                (r, self._bulk_acked(r, bulk)) for r in routing["replicas"] if r is not None])
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:  # once per replica, before any item is answered
             await self._fail_replica(bulk, failure["_node"], done[0][1].term)
@@ -599,19 +596,27 @@ class Node:
         return 1 + sum(1 for o in outcomes if o == "applied" or (
             o == "discarded" and self.profile.replicas_order_by_seq_no))
 
-    def _replicate(self, replica: str, w: DocWrite | ShardBulk, kind: str, body: dict,
-                   read: Callable[[dict], object]) -> asyncio.Future:
-        """Send one replica the resolved operation(s); the future of what came of it, taken
-        as soon as the replica answers: `read` of its answer, or a failure entry."""
-        outcome = asyncio.get_running_loop().create_future()
+    def _replicate(self, w: DocWrite | ShardBulk, kind: str, body: dict,
+                   readers: list[tuple[str, Callable[[dict], object]]]) -> asyncio.Future:
+        """Send every replica the resolved operation(s) at once; the future of what came of
+        it, per replica in order, each taken as soon as that replica answers: its `read` of
+        the answer, or a failure entry."""
+        outcomes: list = [None] * len(readers)
+        every = asyncio.get_running_loop().create_future()
+        waiting = [len(readers)]
 
-        def answered(reply: asyncio.Future) -> None:
-            if not outcome.done():
-                outcome.set_result(self._replicated(replica, w, reply, read))
+        def answered(i: int, replica: str, read: Callable, reply: asyncio.Future) -> None:
+            outcomes[i] = self._replicated(replica, w, reply, read)
+            waiting[0] -= 1
+            if not waiting[0] and not every.done():  # (done: its write was cancelled)
+                every.set_result(outcomes)
 
-        self._request(replica, kind, body,
-                      timeout=self.replication_timeout).add_done_callback(answered)
-        return outcome
+        for i, (replica, read) in enumerate(readers):
+            self._request(replica, kind, body, timeout=self.replication_timeout
+                          ).add_done_callback(functools.partial(answered, i, replica, read))
+        if not readers:
+            every.set_result(outcomes)
+        return every
 
     def _acked(self, replica: str, w: DocWrite, op: Operation) -> Callable[[dict], str]:
         """What a replica's answer to one operation says: 'applied' or 'discarded'."""
@@ -1044,6 +1049,23 @@ class Node:
                         "primary": routing["primary"] == self.name, "term": copy.term,
                         "active": self.name not in routing["initializing"], "docs": docs})
         return out
+
+
+async def _either(a: asyncio.Future, b: asyncio.Future) -> None:
+    """Wait until one of two futures is done (`asyncio.wait` FIRST_COMPLETED, for two)."""
+    either = asyncio.get_running_loop().create_future()
+
+    def done(_: asyncio.Future) -> None:
+        if not either.done():
+            either.set_result(None)
+
+    a.add_done_callback(done)
+    b.add_done_callback(done)
+    try:
+        await either
+    finally:
+        a.remove_done_callback(done)
+        b.remove_done_callback(done)
 
 
 def _copy_failure(index: str, shard: int, holder: str | None,

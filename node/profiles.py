@@ -4,6 +4,7 @@ One frozen `Profile` per generation (5, 6, 7, 8, 9) holds every difference the r
 asks about: version numbers for `GET /`, default shard counts, which URLs and types exist, which
 response fields are present, how a conflict's reason is prefixed, which version types a write
 may use, and the routing formula. Nothing else in the code compares profile numbers for these.
+Each answer is worked out once per profile (`cached_property`): every request asks many.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Profile:
     major: int
     number: str  # the version number `GET /` reports
@@ -23,66 +25,66 @@ class Profile:
     min_wire: str
     min_index: str
 
-    @property
+    @cached_property
     def default_shards(self) -> int:
         return 5 if self.major <= 6 else 1
 
     # -- URLs and types --------------------------------------------------------------------
-    @property
+    @cached_property
     def custom_types(self) -> bool:
         """Whether `/{index}/{type}/{id}` with a type of the user's choice exists."""
         return self.major <= 7
 
-    @property
+    @cached_property
     def doc_endpoint(self) -> bool:
         """Whether `_doc` is a valid type name (5.x rejects names starting with `_`)."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def typeless_endpoints(self) -> bool:
         """Whether `/{index}/_create/{id}` and `/{index}/_update/{id}` exist."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def one_type_per_index(self) -> bool:
         return self.major >= 6
 
     # -- response bodies -------------------------------------------------------------------
-    @property
+    @cached_property
     def type_in_responses(self) -> bool:
         return self.major <= 7
 
-    @property
+    @cached_property
     def seq_no_in_responses(self) -> bool:
         return self.major >= 6
 
-    @property
+    @cached_property
     def created_found_flags(self) -> bool:
         """5.x carries `created` (index) and `found` (delete) booleans in write responses."""
         return self.major == 5
 
-    @property
+    @cached_property
     def product_header(self) -> bool:
         """7.14+ answers every request with `X-Elastic-Product: Elasticsearch`."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def build_flavor(self) -> bool:
         return self.major >= 6
 
-    @property
+    @cached_property
     def health_waits_for_no_initializing_shards(self) -> bool:
         """`_cluster/health?wait_for_no_initializing_shards` (6.2+; 5.x rejects the parameter)."""
         return self.major >= 6
 
     # -- media types -------------------------------------------------------------------------
-    @property
+    @cached_property
     def vendor_media_types(self) -> bool:
         """Whether `application/vnd.elasticsearch+json` is a known media type (7.x reads it as
         JSON, dropping `compatible-with`; 5.x guesses every body, 6.x refuses it with 406)."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def rest_api_versions(self) -> tuple[int, int] | None:
         """The `compatible-with=N` majors a request may ask for (8.0+: this major or the
         previous one, else 400 `media_type_header_exception`; a vendor-type request is answered
@@ -90,36 +92,36 @@ class Profile:
         answered in plain JSON."""
         return (self.major, self.major - 1) if self.major >= 8 else None
 
-    @property
+    @cached_property
     def json_media_type(self) -> str:
         """The Content-Type of a JSON answer to a plain request."""
         return "application/json; charset=UTF-8" if self.major <= 7 else "application/json"
 
     # -- versioning rules --------------------------------------------------------------------
-    @property
+    @cached_property
     def internal_version_occ(self) -> bool:
         """Whether an explicit internal `version` may guard a write (rejected from 7.0)."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def force_version_type(self) -> bool:
         return self.major == 5
 
-    @property
+    @cached_property
     def seq_no_cas(self) -> bool:
         """`if_seq_no` / `if_primary_term` (6.6+)."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def replicas_order_by_seq_no(self) -> bool:
         return self.major >= 6
 
-    @property
+    @cached_property
     def says_document_does_not_exist(self) -> bool:
         """6.x+ explains an internal write to a missing doc as `document does not exist`."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def duplicate_keys_rejected(self) -> bool:
         """6.0 turned on strict duplicate-key detection in JSON bodies."""
         return self.major >= 6
@@ -133,7 +135,7 @@ class Profile:
         where = f"[{index}][{doc_type}][{doc_id}]" if self.major <= 7 else f"[{index}][{doc_id}]"
         return f"get {where}: routing [{'null' if routing is None else routing}]"
 
-    @property
+    @cached_property
     def read_allowed_states(self) -> str:
         """IndexShard's readAllowedStates as a shard refusing a read prints them (5.x still had
         the RELOCATED shard state)."""
@@ -144,14 +146,14 @@ class Profile:
         return "no such index" if self.major <= 6 else f"no such index [{index}]"
 
     # -- reads ----------------------------------------------------------------------------
-    @property
+    @cached_property
     def source_filter_params(self) -> tuple[tuple[str, str], ...]:
         """The `_source` includes/excludes URL parameters, the first given winning: up to 6.x
         the singular `_source_include` over the plural (both read), 7.0 the plural only."""
         plural = ("_source_includes", "_source_excludes")
         return (("_source_include", "_source_exclude"), plural) if self.major <= 6 else (plural,)
 
-    @property
+    @cached_property
     def singular_source_params_deprecated(self) -> bool:
         """6.6 deprecated `_source_include`/`_source_exclude` (7.0 removed them)."""
         return self.major == 6
@@ -178,7 +180,7 @@ class Profile:
                 f"on [{field_name}] in order to load field data by uninverting the inverted "
                 "index. Note that this can use significant memory.")
 
-    @property
+    @cached_property
     def wrong_type_is_missing(self) -> bool:
         """6.x/7.x: a GET naming a type the index does not have finds nothing (404)."""
         return self.major in (6, 7)
@@ -193,39 +195,39 @@ class Profile:
         date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
         return f'{agent} "{date}"'
 
-    @property
+    @cached_property
     def internal_occ_deprecated(self) -> bool:
         """6.7+ warns about an explicit internal `version` on a write (7.0 refuses it)."""
         return self.major == 6
 
-    @property
+    @cached_property
     def doc_means_the_index_type(self) -> bool:
         """6.x: `_doc` in a delete or update URL targets the index's one type, whatever its
         name (the answer still says `_doc`)."""
         return self.major == 6
 
-    @property
+    @cached_property
     def destructive_requires_name(self) -> bool:
         """8.0 made `action.destructive_requires_name` default to true: no `DELETE /_all`."""
         return self.major >= 8
 
-    @property
+    @cached_property
     def write_index_message(self) -> bool:
         """6.4 added write indices: a write through a multi-index alias names that."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def require_alias(self) -> bool:
         """The `require_alias` write parameter (7.10+)."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def routing_shards_setting(self) -> bool:
         """`index.number_of_routing_shards` exists from 6.1."""
         return self.major >= 6
 
     # -- the REST layer's other differences ---------------------------------------------------
-    @property
+    @cached_property
     def versioned_write_needs_id(self) -> bool:
         """7.0+: a write without an id may not set a version or a version type."""
         return self.major >= 7
@@ -236,42 +238,42 @@ class Profile:
             return f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: {size}"
         return f"id is too long, must be no longer than 512 bytes but was: {size}"
 
-    @property
+    @cached_property
     def delete_creates_index(self) -> bool:
         """Up to 6.x a delete in a missing index creates it; 7.0+ answers 404."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def wrong_method_is_405(self) -> bool:
         """6.0+: a known URL with another method is a 405 naming the allowed ones."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def content_type_required(self) -> bool:
         """6.0+: a request body needs a Content-Type header (406 otherwise)."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def create_index_names_index(self) -> bool:
         """6.0+: the answer to an index creation names the index."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def typeless_mappings(self) -> bool:
         """7.0+: `GET /{index}` shows mappings without a type level."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def primary_replica_preferences(self) -> bool:
         """Up to 6.x: `_primary`, `_primary_first`, `_replica`, `_replica_first` exist."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def shards_skipped(self) -> bool:
         """6.0+: a search's `_shards` counts the skipped shards."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def hits_total_object(self) -> bool:
         """7.0+: `hits.total` is `{value, relation}` (a number with `rest_total_hits_as_int`),
         and `track_total_hits` decides how far it counts."""
@@ -287,23 +289,23 @@ class Profile:
         return "_doc"
 
     # -- `_update` ----------------------------------------------------------------------------
-    @property
+    @cached_property
     def update_body_strict(self) -> bool:
         """7.0 parses the update body with an ObjectParser: unknown fields are errors (ignored
         before)."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def update_rejects_version_params(self) -> bool:
         """7.0's RestUpdateAction refuses `version` / `version_type` outright."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def noop_has_seq_no(self) -> bool:
         """7.4 added `_seq_no` / `_primary_term` to noop answers."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def update_cas_from_read(self) -> bool:
         """7.0's UpdateHelper guards the write with the read's seq_no; 5.x/6.x with its
         version."""
@@ -313,70 +315,70 @@ class Profile:
         """DocumentMissingException: `[type][id]` up to 7.x, `[id]` from 8.0."""
         return f"[{doc_type}][{doc_id}]" if self.major <= 7 else f"[{doc_id}]"
 
-    @property
+    @cached_property
     def update_validates_versions(self) -> bool:
         """Up to 6.x the update request validates its type, version type and version
         itself (7.0+ refuses versions outright)."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def update_upsert_with_version_refused(self) -> bool:
         """6.x: an update may not carry both an upsert and a version."""
         return self.major == 6
 
-    @property
+    @cached_property
     def update_legacy_params(self) -> bool:
         """Up to 6.x `_update` accepts `parent`, `fields` and `lang`."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def include_type_name_param(self) -> bool:
         """6.x and 7.x accept `include_type_name`."""
         return self.major in (6, 7)
 
     # -- `_bulk` and `_mget` -------------------------------------------------------------------
-    @property
+    @cached_property
     def legacy_field_names(self) -> bool:
         """Up to 6.x, bulk and mget entries also accept the underscore and camel-case
         spellings (`_routing`, `_version`, `versionType`, ...); 7.0 removed them."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def timestamp_and_ttl(self) -> bool:
         """5.x: bulk actions accept `_timestamp` and `_ttl`."""
         return self.major == 5
 
-    @property
+    @cached_property
     def fields_param(self) -> bool:
         """5.x: `_bulk` accepts `fields` (a list) on an action line and in the URL."""
         return self.major == 5
 
-    @property
+    @cached_property
     def bulk_needs_final_newline(self) -> bool:
         """6.0 refuses a bulk body whose last line has no newline; 5.x drops that line."""
         return self.major >= 6
 
-    @property
+    @cached_property
     def action_line_must_end(self) -> bool:
         """8.x refuses anything after the action's object on an action line."""
         return self.major >= 8
 
-    @property
+    @cached_property
     def doc_is_the_default_type(self) -> bool:
         """7.0+: an entry without a type means `_doc` (5.x/6.x: the URL's type, or none)."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def url_type_param(self) -> bool:
         """Up to 6.x, `_bulk` and `_mget` read a default type from a `type` parameter."""
         return self.major <= 6
 
-    @property
+    @cached_property
     def mget_skips_simple_values(self) -> bool:
         """5.x skips a top-level value of an mget body such as `"index": "test_2"`."""
         return self.major == 5
 
-    @property
+    @cached_property
     def mget_null_type_when_unmapped(self) -> bool:
         """7.x answers `_type: null` for an mget entry in a missing or unmapped index."""
         return self.major == 7
@@ -387,7 +389,7 @@ class Profile:
         return f"no [query] registered for [{kind}]" if self.major == 5 else (
             f"unknown query [{kind}]")
 
-    @property
+    @cached_property
     def big_integer_unmappable(self) -> bool:
         """Up to 6.x an integer beyond a `long` cannot be mapped at all (7.0+: a `long` field
         refuses it)."""
@@ -403,23 +405,23 @@ class Profile:
                     f"'{doc_id}'")
         return f"failed to parse [{field}]"
 
-    @property
+    @cached_property
     def bulk_request_names_index(self) -> bool:
         """5.x's BulkShardRequest.toString names the index; 6.0+ the shard."""
         return self.major == 5
 
-    @property
+    @cached_property
     def search_idle(self) -> bool:
         """7.0+: a shard without an explicit refresh interval goes search-idle."""
         return self.major >= 7
 
-    @property
+    @cached_property
     def index_exists_type(self) -> str:
         """The error type of creating an index that exists."""
         return ("index_already_exists_exception" if self.major == 5
                 else "resource_already_exists_exception")
 
-    @property
+    @cached_property
     def alias_error_names_data_streams(self) -> bool:
         """7.9+: an alias named as an index is refused in words that name data streams."""
         return self.major >= 7

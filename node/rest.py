@@ -51,20 +51,40 @@ class Response:
 
 @dataclass(frozen=True)
 class Route:
-    """A path pattern, its handlers by HTTP method, and when it exists (by profile)."""
+    """A path template, its handlers by HTTP method, and when it exists (by profile)."""
 
-    pattern: re.Pattern
+    segments: tuple[str, ...]  # each a literal, or `{name}`: one non-empty path segment
     methods: dict[str, Callable]
     when: Callable[[object, dict], bool] = lambda node, m: True
-
-    segments: int = 0  # how many path segments the pattern has (a quick pre-filter)
+    literals: tuple[tuple[int, str], ...] = ()  # (position, text) of the literal segments
+    params: tuple[tuple[int, str], ...] = ()  # (position, name) of the `{name}` segments
 
     @classmethod
     def of(cls, path: str, when: Callable | None = None, **methods: Callable) -> Route:
         """`/{index}/_doc/{id}` style: each `{name}` matches one path segment."""
-        regex = re.sub(r"\{(\w+)\}", lambda g: f"(?P<{g.group(1)}>[^/]+)", path)
-        return cls(re.compile(regex), methods, when or (lambda node, m: True),
-                   path.count("/") if path != "/" else 0)
+        segments = path_segments(path)
+        return cls(segments, methods, when or (lambda node, m: True),
+                   tuple((i, s) for i, s in enumerate(segments) if s[0] != "{"),
+                   tuple((i, s[1:-1]) for i, s in enumerate(segments) if s[0] == "{"))
+
+    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
+        """The named segments of a path with as many segments, if it fits this template."""
+        for i, text in self.literals:
+            if segments[i] != text:
+                return None
+        m = {}
+        for i, name in self.params:
+            if not segments[i]:
+                return None
+            m[name] = segments[i]
+        return m
+
+
+def path_segments(path: str) -> tuple[str, ...] | None:
+    """A path's segments between its slashes (`/` has none); None if it starts with none."""
+    if not path.startswith("/"):
+        return None
+    return () if path == "/" else tuple(path.split("/")[1:])
 
 
 class Params:

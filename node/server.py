@@ -7,13 +7,18 @@ aiohttp cannot decode (`Content-Encoding: gzip` on a body that is not gzip) clos
 connection without an answer, as Elasticsearch's HTTP layer does ("caught exception while
 handling client http traffic, closing connection"). Routes under `/_internal/` go to the
 handler the transport installs, after the cluster secret is checked (before any routing).
+
+Every request reaches one handler, so it is served by aiohttp's low-level `web.Server` (no
+application, router or middlewares); `Expect: 100-continue` is answered as aiohttp's router
+answers it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from occsim.node.api.routes import dispatch
@@ -29,23 +34,30 @@ MAX_HEADER_SIZE = 8192  # http.max_header_size
 # `handle`, which refuses them as Elasticsearch does (bounded well above those limits).
 PARSER_LIMITS = {"max_line_size": 1024 * 1024, "max_field_size": 1024 * 1024}
 
-Internal = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Internal = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-def make_app(
+def make_server(
     node: Node,
     *,
     internal: Internal | None = None,
     secret: str | None = None,
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
-) -> web.Application:
-    """One aiohttp application serving the REST API and, with a secret, the internal routes."""
+) -> web.Server:
+    """One aiohttp server serving the REST API and, with a secret, the internal routes."""
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.headers.get(hdrs.EXPECT):
+            await _expect(request)
         if request.path.startswith("/_internal/"):
             refused = check_secret(request, secret)
             return refused or await internal(request)
-        too_long = _too_long(request)
+        headers = {}
+        header_bytes = 0
+        for k, v in request.raw_headers:
+            headers[k.decode("latin-1").lower()] = v.decode("latin-1")
+            header_bytes += len(k) + len(v) + 4
+        too_long = _too_long(request, header_bytes)
         if too_long:
             error = ElasticsearchError(too_long, status=400, type="too_long_frame_exception")
             return web.Response(status=400, body=render(error.body(), pretty=False),
@@ -58,11 +70,9 @@ def make_app(
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=400)  # never sent: the connection is closed
-        rest = Request(
-            method=request.method, path=request.path, query=dict(request.query),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                     for k, v in request.raw_headers}, body=body,
-        )
+        rest = Request(method=request.method, path=request.path,
+                       query=dict(request.query) if request.query_string else {},
+                       headers=headers, body=body)
         response = await dispatch(node, rest)
         pretty = "pretty" in rest.query and rest.query["pretty"] != "false"
         headers = {"Content-Type": JSON, **response.headers}
@@ -71,21 +81,32 @@ def make_app(
             return web.Response(status=response.status, headers=headers)
         return web.Response(status=response.status, body=payload, headers=headers)
 
-    app = web.Application(client_max_size=max_content_length)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
+    loop = asyncio.get_running_loop()
+
+    def request_factory(message, payload, protocol, writer, task) -> web.BaseRequest:
+        return web.BaseRequest(message, payload, protocol, writer, task, loop,
+                               client_max_size=max_content_length)
+
+    # the parser leaves the request size limits to Elasticsearch's (`_too_long`)
+    return web.Server(handle, request_factory=request_factory, access_log=None,
+                      **PARSER_LIMITS)
 
 
-def make_runner(app: web.Application) -> web.AppRunner:
-    """An aiohttp runner whose parser leaves the request size limits to Elasticsearch's."""
-    return web.AppRunner(app, access_log=None, **PARSER_LIMITS)
+async def _expect(request: web.BaseRequest) -> None:
+    """What aiohttp's router does for an `Expect` header: `100 Continue`, else 417."""
+    expect = request.headers[hdrs.EXPECT]
+    if request.version == HttpVersion11:
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
+        await request.writer.drain()
 
 
-def _too_long(request: web.Request) -> str | None:
+def _too_long(request: web.BaseRequest, header_bytes: int) -> str | None:
     line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1") + 1
     if line > MAX_INITIAL_LINE_LENGTH:
         return f"An HTTP line is larger than {MAX_INITIAL_LINE_LENGTH} bytes."
-    headers = sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
-    if headers > MAX_HEADER_SIZE:
+    if header_bytes > MAX_HEADER_SIZE:
         return f"HTTP header is larger than {MAX_HEADER_SIZE} bytes."
     return None

@@ -5,6 +5,9 @@ turned into a frame of bytes and back. The wire format is one msgpack array:
 
     [PROTOCOL_VERSION, id, src, dst, kind, lc, reply_to, body]
 
+and a batch of messages (one websocket message) is one msgpack array of such arrays, each
+encoded on its own (`encode_batch`) and read back in one pass (`decode_batch`).
+
 `decode` is strict: anything that is not exactly such an array of valid fields raises
 `BadFrame` (a ValueError) with a message that says what was wrong, and nothing else escapes.
 `encode` carries any str, a lone UTF-16 surrogate included (Elasticsearch keeps one in a
@@ -98,8 +101,26 @@ def _bad_field(name: str, expected: str, value: object) -> BadFrame:
     return BadFrame(f"field [{name}] must be {expected}, got {type(value).__name__} {_show(value)}")
 
 
+def encode_batch(frames: list[bytes]) -> bytes:
+    """Envelopes `encode`d one by one, joined as one batch: an array of them."""
+    return _PACKER.pack_array_header(len(frames)) + b"".join(frames)
+
+
 def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Envelope:
     """Parse one frame into an envelope; raise BadFrame for anything invalid."""
+    return _envelope(_unpack_frame(frame, max_bytes))
+
+
+def decode_batch(data: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> list[Envelope]:
+    """Parse a batch into its envelopes, in order; raise BadFrame for anything invalid."""
+    items = _unpack_frame(data, max_bytes)
+    if not isinstance(items, list):
+        raise BadFrame(f"a batch must be a msgpack array, got {type(items).__name__}")
+    return [_envelope(item) for item in items]
+
+
+def _unpack_frame(frame: bytes, max_bytes: int) -> object:
+    """Unpack bytes from outside, bounded by their size; BadFrame if they are not msgpack."""
     if not isinstance(frame, (bytes, bytearray, memoryview)):
         raise BadFrame(f"frame must be bytes, got {type(frame).__name__}")
     size = memoryview(frame).nbytes
@@ -126,7 +147,11 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Envelope:
     except Exception as e:  # the unpacker raises several types; callers get only BadFrame
         detail = str(e) or _UNPACK_ERRORS.get(type(e), type(e).__name__)
         raise BadFrame(f"invalid msgpack frame of {size} bytes: {detail}") from None
+    return obj
 
+
+def _envelope(obj: object) -> Envelope:
+    """The envelope an unpacked frame holds; BadFrame if it is not exactly one."""
     if not isinstance(obj, list):
         raise BadFrame(f"frame must be a msgpack array, got {type(obj).__name__}")
     if not obj:

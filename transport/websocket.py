@@ -1,7 +1,7 @@
 """The real wire: one persistent aiohttp websocket per destination, reused for every message.
 
 Each link has an ordered queue and one writer task; whatever is queued when the writer wakes
-goes out as one websocket message (a msgpack array of envelope frames), so a busy link batches
+goes out as one websocket message (a batch, `message.encode_batch`), so a busy link batches
 by itself and an idle one sends at once. A message that cannot be encoded fails alone (its
 request at once, a reply as an error reply); the writer never dies of it. Incoming websockets are served at
 `/_internal/channel`; a single request can also be posted to `/_internal/message` and answered
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections import deque
 from collections.abc import Callable
 
 import aiohttp
-import msgpack
 from aiohttp import web
 
 from occsim.transport.endpoint import Endpoint
-from occsim.transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode, encode,
-                               error_reply)
+from occsim.transport.message import (MAX_FRAME_BYTES, BadFrame, Envelope, Unencodable, decode,
+                                     decode_batch, encode, encode_batch, error_reply)
 
 SECRET_HEADER = "X-Occsim-Secret"
 _SECRET_KEY = SECRET_HEADER.lower().encode()
@@ -43,24 +43,6 @@ def check_secret(request: web.Request, secret: str | None) -> web.Response | Non
                               "status": status}, status=status)
 
 
-def pack_batch(frames: list[bytes]) -> bytes:
-    return msgpack.packb(frames, use_bin_type=True)
-
-
-def unpack_batch(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> list[bytes]:
-    """Split one websocket message into frames; BadFrame if it is not a batch."""
-    if len(data) > max_bytes:
-        raise BadFrame(f"batch of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
-    try:
-        frames = msgpack.unpackb(data, raw=False, max_bin_len=max_bytes, max_str_len=0,
-                                 max_array_len=len(data), max_map_len=0)
-    except Exception as exc:
-        raise BadFrame(f"not a batch of frames: {exc or type(exc).__name__}") from None
-    if not isinstance(frames, list) or not all(isinstance(f, bytes) for f in frames):
-        raise BadFrame("a batch must be an array of binary frames")
-    return frames
-
-
 class WebSocketWire:
     """Carries an endpoint's envelopes to other parties over persistent websockets."""
 
@@ -69,8 +51,9 @@ class WebSocketWire:
         self.endpoint = endpoint
         self.secret = secret
         self.address_of = address_of
-        self._queues: dict[str, asyncio.Queue] = {}
+        self._queues: dict[str, deque[Envelope]] = {}
         self._writers: dict[str, asyncio.Task] = {}
+        self._idle: dict[str, asyncio.Future] = {}  # what an idle link writer awaits
         self._session: aiohttp.ClientSession | None = None
         self._inbound: set[web.WebSocketResponse] = set()
         endpoint.wire = self
@@ -78,24 +61,29 @@ class WebSocketWire:
     def transmit(self, env: Envelope, *, waited: bool = False) -> None:
         queue = self._queues.get(env.dst)
         if queue is None:
-            queue = self._queues[env.dst] = asyncio.Queue()
-        queue.put_nowait(env)
+            queue = self._queues[env.dst] = deque()
+        queue.append(env)
+        idle = self._idle.pop(env.dst, None)
+        if idle is not None and not idle.done():
+            idle.set_result(None)
         writer = self._writers.get(env.dst)
         if writer is None or writer.done():
             self._writers[env.dst] = asyncio.get_running_loop().create_task(
                 self._write(env.dst, queue))
 
-    async def _write(self, dst: str, queue: asyncio.Queue) -> None:
+    async def _write(self, dst: str, queue: deque[Envelope]) -> None:
         ws = None
         while True:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            if not queue:
+                idle = self._idle[dst] = asyncio.get_running_loop().create_future()
+                await idle
+            batch = list(queue)
+            queue.clear()
             encoded = [(env, f) for env in batch if (f := self._frame(env)) is not None]
             if not encoded:
                 continue
             batch = [env for env, _ in encoded]
-            frame = pack_batch([f for _, f in encoded])
+            frame = encode_batch([f for _, f in encoded])
             for attempt in (1, 2):  # a cached connection may be to a peer that restarted
                 fresh = ws is None or ws.closed
                 try:
@@ -157,7 +145,7 @@ class WebSocketWire:
                 await ws.close(code=1003, message=b"binary frames only")
                 break
             try:
-                envelopes = [decode(frame) for frame in unpack_batch(msg.data)]
+                envelopes = decode_batch(msg.data)
             except BadFrame as exc:
                 await ws.close(code=1007, message=str(exc).encode()[:120])
                 break

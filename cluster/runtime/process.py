@@ -23,7 +23,7 @@ from occsim.cluster.master import LocalMaster, MasterState
 from occsim.node.member import REPLICATION_TIMEOUT, Member
 from occsim.node.node import Node
 from occsim.node.profiles import profile
-from occsim.node.server import DEFAULT_MAX_CONTENT_LENGTH, make_app, make_runner
+from occsim.node.server import DEFAULT_MAX_CONTENT_LENGTH, make_server
 from occsim.transport.endpoint import MANAGER
 from occsim.transport.network import LinkConfig
 from occsim.transport.recorder import Recorder
@@ -46,7 +46,7 @@ async def serve_standalone(*, host: str, port: int, major: int, name: str,
     node = Node(name, p, clock=time.time, timer=asyncio.get_running_loop().time,
                 recorder=Recorder(name, time.time, enabled=False), master=LocalMaster(master))
     await node.apply_state(master.state)
-    runner = make_runner(make_app(node, max_content_length=max_content_length))
+    runner = web.ServerRunner(make_server(node, max_content_length=max_content_length))
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     stop = stop or _stop_on_signals()
@@ -75,8 +75,8 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
         return f"{info['ip']}:{info['port']}" if info else None
 
     wire = WebSocketWire(member.endpoint, secret=secret, address_of=address_of)
-    runner = make_runner(make_app(member.node, internal=wire.serve, secret=secret,
-                                  max_content_length=max_content_length))
+    runner = web.ServerRunner(make_server(member.node, internal=wire.serve, secret=secret,
+                                          max_content_length=max_content_length))
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     # Ctrl-C in the terminal reaches the whole process group; it is the manager's to handle:

@@ -15,7 +15,8 @@ from occsim.node.api import bulk, cat, indices, search as searching, update
 from occsim.node.api.document import create_doc, delete_doc, get_doc, get_source, put_doc, root
 from occsim.node.errors import ElasticsearchError, IllegalArgument, RestError
 from occsim.node.node import INITIAL_STATE_TIMEOUT, Node
-from occsim.node.rest import Request, Response, Route, error_response, Params, to_yaml
+from occsim.node.rest import (Request, Response, Route, error_response, Params, path_segments,
+                              to_yaml)
 from occsim.transport.message import TransportError
 
 _VENDOR = "application/vnd.elasticsearch+"
@@ -39,7 +40,8 @@ async def dispatch(node: Node, request: Request) -> Response:
     media_type = node.profile.json_media_type
     params = Params(request)
     try:
-        await _until_joined(node, request)
+        if not node.joined():
+            await _until_joined(node, request)
         media_type = negotiate(node, request)
         if handler is None:
             raise unrouted
@@ -99,18 +101,15 @@ def _record_response(node: Node, request: Request, response: Response, route: di
 def _resolve(node: Node, request: Request) -> tuple:
     """The handler Elasticsearch of this profile has for the method and path."""
     allowed: list[str] = []
-    segments = 0 if request.path == "/" else request.path.count("/")
-    for route in ROUTES:
-        if route.segments != segments:
-            continue
-        match = route.pattern.fullmatch(request.path)
-        if not match or not route.when(node, match.groupdict()):
+    segments = path_segments(request.path)
+    for route in _BY_LENGTH.get(-1 if segments is None else len(segments), ()):
+        m = route.match(segments)
+        if m is None or not route.when(node, m):
             continue
         handler = route.methods.get(request.method)
         if handler is None:
             allowed.extend(m for m in route.methods if m not in allowed)
             continue
-        m = match.groupdict()
         if m.get("index") in UNSERVED or m.get("type") in UNSERVED:  # `/_mapping` is no index
             break
         return handler, m
@@ -294,3 +293,6 @@ ROUTES = [
     Route.of("/{index}/{type}", _typed, POST=put_doc),
     *indices.ROUTES,
 ]
+_BY_LENGTH: dict[int, list[Route]] = {}  # the routes in order, by their number of segments
+for route in ROUTES:
+    _BY_LENGTH.setdefault(len(route.segments), []).append(route)

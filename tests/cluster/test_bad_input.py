@@ -4,6 +4,7 @@ and nobody gets into the internal routes without the cluster's secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -252,3 +253,20 @@ async def test_a_garbage_websocket_frame_closes_only_that_channel(cluster):
         msg = await ws.receive()
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     assert await fingerprint(manager, session) == before
+
+
+@pytest.mark.parametrize("expect,status", [("100-continue", b"200"), ("something-else", b"417")])
+async def test_an_expect_header_is_answered_before_the_body(cluster, expect, status):
+    """curl sends `Expect: 100-continue` with a body over 1 KB and waits for the go-ahead; an
+    expectation the server does not know is refused with a 417."""
+    manager, session, base = cluster
+    reader, writer = await asyncio.open_connection("127.0.0.1", manager.ports["n1"])
+    body = b'{"a": 1}'
+    writer.write(b"PUT /idx/_doc/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Expect: %s\r\nContent-Length: %d\r\n\r\n" % (expect.encode(), len(body)))
+    if expect == "100-continue":
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+    answer = await reader.readuntil(b"\r\n")
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 " + status)

@@ -1,6 +1,7 @@
 """Unit tests for transport.message: the envelope codec and every BadFrame case."""
 
 import random
+import re
 
 import msgpack
 import pytest
@@ -13,7 +14,9 @@ from occsim.transport.message import (
     TransportError,
     Unencodable,
     decode,
+    decode_batch,
     encode,
+    encode_batch,
     error_reply,
 )
 
@@ -200,3 +203,22 @@ def test_error_reply_keeps_the_routing():
     reply = error_reply(_env(reply_to="n2:3"), "boom")
     assert (reply.id, reply.dst, reply.reply_to) == ("n1:17", "n2", "n2:3")
     assert reply.body == {"error": {"type": "exception", "reason": "boom"}, "status": 500}
+
+
+def test_a_batch_is_an_array_of_envelopes_read_back_in_order():
+    envelopes = [_env(id=f"n1:{i}", lc=i) for i in range(3)]
+    data = encode_batch([encode(env) for env in envelopes])
+    assert msgpack.unpackb(data)[1] == msgpack.unpackb(encode(envelopes[1]))
+    assert decode_batch(data) == envelopes
+    assert decode_batch(encode_batch([])) == []
+
+
+@pytest.mark.parametrize("data,reason", [
+    (msgpack.packb({"a": 1}), "a batch must be a msgpack array, got dict"),
+    (msgpack.packb([GOOD, [*GOOD[:-1], []]]), "field [body] must be a map"),
+    (msgpack.packb([GOOD, 7]), "frame must be a msgpack array, got int"),
+    (b"\xc1", "invalid msgpack frame"),
+])
+def test_a_bad_batch_is_a_bad_frame(data, reason):
+    with pytest.raises(BadFrame, match=re.escape(reason)):
+        decode_batch(data)
