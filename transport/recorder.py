@@ -20,9 +20,9 @@ from msgpack import ExtType, Packer
 
 from occsim.transport.message import pack, pack_array_header, unpack
 
-# The operation fields a message event copies from the message's body, in this order.
+# The fields of an operation, in this order: those a message event copies from the message's
+# body, and the first fields of an event about a write.
 MESSAGE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
-_WRITE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
 
 # The events recorded with their fields as a tuple of values, by kind: the fields' names, in
 # the order of the event's dict. A value `ABSENT` is a field that event does not have.
@@ -30,12 +30,12 @@ SHAPES = {
     "client_request": ("client", "method", "path", "msg", "index", "doc"),
     "response": ("client", "status", "method", "path", "msg", "result", "index", "doc",
                  "version", "seq_no", "term", "reason"),
-    "primary_write": (*_WRITE_FIELDS, "digest", "result", "version_type", "expected_version",
+    "primary_write": (*MESSAGE_FIELDS, "digest", "result", "version_type", "expected_version",
                       "if_seq_no", "if_primary_term"),
     "send": ("msg", "src", "dst", "mkind", "delay_ms", *MESSAGE_FIELDS),
     "deliver": ("msg", "src", "dst", "mkind", "reply_to", *MESSAGE_FIELDS),
-    "apply": _WRITE_FIELDS,
-    "discard": (*_WRITE_FIELDS, "held_version", "held_seq_no", "reason"),
+    "apply": MESSAGE_FIELDS,
+    "discard": (*MESSAGE_FIELDS, "held_version", "held_seq_no", "reason"),
     "ack": ("src", "dst", "index", "shard", "doc", "version", "seq_no", "term", "outcome"),
 }
 # msgpack carries it and reads it back equal; no value of a trace field is of its type.
