@@ -40,7 +40,6 @@ SHAPES = {
 }
 # msgpack carries it and reads it back equal; no value of a trace field is of its type.
 ABSENT = ExtType(0, b"")
-_NO_FIELDS = (ABSENT,) * len(MESSAGE_FIELDS)
 
 
 class Recorder:
@@ -86,12 +85,14 @@ class Recorder:
         self.lc += 1
         if not self.enabled:
             return
-        fields = tuple(map(body.get, MESSAGE_FIELDS, _NO_FIELDS))
+        get = body.get
+        fields = (env_id, src, dst, mkind, value, get("index", ABSENT), get("shard", ABSENT),
+                  get("doc", ABSENT), get("op", ABSENT), get("version", ABSENT),
+                  get("seq_no", ABSENT), get("term", ABSENT))  # SHAPES["send"]
         if dict in map(type, fields):
             fields = tuple(ABSENT if type(v) is dict else v for v in fields)
         order = next(self.sequencer) if self.sequencer is not None else None
-        self._keep((kind, self.name, self.clock(), self.lc, self._seq, order,
-                    (env_id, src, dst, mkind, value, *fields)))
+        self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
 
     def _keep(self, event: tuple) -> None:
         if self._packer is None:
