@@ -86,11 +86,12 @@ class Recorder:
         if not self.enabled:
             return
         get = body.get
+        doc = get("doc", ABSENT)
+        if doc.__class__ is dict:  # every other operation field is a name or a number
+            doc = ABSENT
         fields = (env_id, src, dst, mkind, value, get("index", ABSENT), get("shard", ABSENT),
-                  get("doc", ABSENT), get("op", ABSENT), get("version", ABSENT),
-                  get("seq_no", ABSENT), get("term", ABSENT))  # SHAPES["send"]
-        if dict in map(type, fields):
-            fields = tuple(ABSENT if type(v) is dict else v for v in fields)
+                  doc, get("op", ABSENT), get("version", ABSENT), get("seq_no", ABSENT),
+                  get("term", ABSENT))  # SHAPES["send"]
         order = next(self.sequencer) if self.sequencer is not None else None
         self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
 
