@@ -62,7 +62,8 @@ class Recorder:
         # with lone surrogates included), a value msgpack cannot hold as its repr
         self._packer = Packer(use_bin_type=True, unicode_errors="surrogatepass",
                               autoreset=False, default=repr) if packed else None
-        self._packed = 0  # events in the packer's buffer
+        self._keep = self._events.append if self._packer is None else self._packer.pack
+        self._drained = 0  # the seq of the first event still buffered
 
     def record(self, kind: str, **fields: object) -> None:
         """Tick the Lamport clock and, when enabled, buffer one event."""
@@ -76,6 +77,7 @@ class Recorder:
             return
         order = next(self.sequencer) if self.sequencer is not None else None
         self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
+        self._seq += 1
 
     def add_message(self, kind: str, env_id: str, src: str, dst: str, mkind: str,
                     value: object, body: dict) -> None:
@@ -94,13 +96,6 @@ class Recorder:
                   get("term", ABSENT))  # SHAPES["send"]
         order = next(self.sequencer) if self.sequencer is not None else None
         self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
-
-    def _keep(self, event: tuple) -> None:
-        if self._packer is None:
-            self._events.append(event)
-        else:
-            self._packer.pack(event)
-            self._packed += 1
         self._seq += 1
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
@@ -120,16 +115,17 @@ class Recorder:
         """Hand over and forget the buffered events, as recorded (lists, once packed)."""
         if self._packer is not None:
             return unpack(self.drain_packed())
-        events, self._events = self._events, []
+        events = self._events.copy()
+        self._events.clear()
         return events
 
     def drain_packed(self) -> bytes:
         """Hand over and forget the buffered events, as one msgpack array (to ship)."""
         if self._packer is None:
             return pack(self.drain_raw())
-        data = pack_array_header(self._packed) + self._packer.bytes()
+        data = pack_array_header(self._seq - self._drained) + self._packer.bytes()
         self._packer.reset()
-        self._packed = 0
+        self._drained = self._seq
         return data
 
     def drain(self) -> list[dict]:
