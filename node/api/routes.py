@@ -82,11 +82,11 @@ def _wants_yaml(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return accept.split(";")[0].strip().lower() == "application/yaml"
 
-def _record_response(node: Node, request: tuple, response: Response, route: dict) -> None:
-    """The `response` event: the request's `client_request` fields (client, method, path,
-    msg), what the body says of the document (else the route's index and id), the error's
-    reason."""
-    client, method, path, msg = request
+def _record_response(node: Node, traced: tuple, response: Response, route: dict) -> None:
+    """The `response` event: the request's fields as its `client_request` has them (client,
+    method, path, msg), what the body says of the document (else the route's index and id),
+    the error's reason."""
+    client, method, path, msg = traced
     body = response.body if isinstance(response.body, dict) else {}
     get = body.get
     error = get("error")
