@@ -7,21 +7,18 @@ simulation (behind an in-memory wire and a virtual clock); only the wire and the
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterator
 
 from occsim.node.node import Node, remote_error
 from occsim.node.profiles import Profile
 from occsim.transport.endpoint import MANAGER, Endpoint
-from occsim.transport.message import pack, pack_array_header
 from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
 from occsim.transport.recorder import Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")
 REPLICATION_TIMEOUT = 10.0  # seconds a primary waits for a replica: the one default of a cluster
-EVENTS_PER_SLICE = 1000  # trace events packed between two turns of the event loop
 
 
 class Clock:
@@ -79,10 +76,11 @@ class Member:
                  timer: Callable[[], float], seed: int, link: LinkConfig, trace: bool,
                  replication_timeout: float = REPLICATION_TIMEOUT,
                  sequencer: Iterator[int] | None = None, incarnation: int = 1,
-                 apply_all: bool = False) -> None:
+                 apply_all: bool = False, pack_events: bool = False) -> None:
         self.name = name
         self.clock = Clock(base_clock)
-        self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer)
+        self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer,
+                                 packed=pack_events)
         self.network = NetworkModel(link, seed=seed)
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
                                  handler=self.handle, incarnation=incarnation)
@@ -99,18 +97,6 @@ class Member:
         if reply.get("state"):
             await self.node.apply_state(reply["state"])
 
-    async def _packed_events(self) -> dict:
-        """The buffered events as one msgpack array, packed a slice at a time with the event
-        loop's other work in between, so that a busy node's writes never wait for a whole
-        second's worth of trace (events recorded meanwhile go with the next collection)."""
-        events = self.recorder.drain_raw()
-        parts = [pack_array_header(len(events))]
-        for start in range(0, len(events), EVENTS_PER_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            parts.extend(map(pack, events[start:start + EVENTS_PER_SLICE]))
-        return {"packed": b"".join(parts)}
-
     def handle(self, src: str, kind: str, body: dict) -> dict | Awaitable[dict]:
         """Answer a request: at once, or with a coroutine when the answer has to wait."""
         if kind in NODE_KINDS:
@@ -118,7 +104,7 @@ class Member:
         if kind == "control":
             return self.control(body)
         if kind == "events":  # packed here, unpacked only when someone reads the trace
-            return self._packed_events()
+            return {"packed": self.recorder.drain_packed()}
         if kind == "snapshot":
             return {"copies": self.node.snapshot()}
         if kind == "held":

@@ -31,6 +31,7 @@ from occsim.node.search import compile_query
 from occsim.node.versioning import MATCH_ANY, VersionType
 from occsim.node.rest import check_mappable
 from occsim.transport.message import TransportError
+from occsim.transport.recorder import ABSENT, SHAPES
 
 
 REFRESH_INTERVAL = 1.0  # Elasticsearch's default index.refresh_interval (seconds)
@@ -584,10 +585,11 @@ class Node:
             raise
         if self.recorder.enabled:
             op = done.operation
-            self.recorder.add("primary_write", {
-                "index": w.index, "shard": w.shard, "doc": w.doc_id, "op": op.op,
-                "version": op.version, "seq_no": op.seq_no, "term": op.term,
-                "digest": op.digest, "result": done.result, **_condition_fields(w)})
+            guarded = w.if_seq_no is not None
+            self.recorder.add("primary_write", (  # recorder.SHAPES["primary_write"]
+                w.index, w.shard, w.doc_id, op.op, op.version, op.seq_no, op.term, op.digest,
+                done.result, w.version_type, ABSENT if w.version == MATCH_ANY else w.version,
+                w.if_seq_no if guarded else ABSENT, w.if_primary_term if guarded else ABSENT))
         return done
 
     def _successful(self, outcomes: list) -> int:
@@ -623,9 +625,8 @@ class Node:
         def read(answer: dict) -> str:
             outcome = "applied" if answer["applied"] else "discarded"
             if self.recorder.enabled:
-                self.recorder.record("ack", src=replica, dst=self.name, index=w.index,
-                                     shard=w.shard, doc=w.doc_id, version=op.version,
-                                     seq_no=op.seq_no, term=op.term, outcome=outcome)
+                self.recorder.add("ack", (replica, self.name, w.index, w.shard, w.doc_id,
+                                          op.version, op.seq_no, op.term, outcome))
             return outcome
         return read
 
@@ -722,19 +723,18 @@ class Node:
                op: Operation) -> ReplicaResult:
         """Apply one replicated operation if newer; traced as `apply`, `discard` or `reject`
         (StaleTerm, raised)."""
-        fields = dict(index=index, shard=shard, doc=doc, op=op.op, version=op.version,
-                      seq_no=op.seq_no, term=op.term)
+        fields = (index, shard, doc, op.op, op.version, op.seq_no, op.term)
         try:
             result = copy.replicate(op, self.clock())
         except StaleTerm as exc:
-            self.recorder.record("reject", reason=exc.reason, **fields)
+            self.recorder.record("reject", reason=exc.reason,
+                                 **dict(zip(SHAPES["apply"], fields)))
             raise
         if result.applied:
             self.recorder.add("apply", fields)
         else:
-            fields.update(held_version=result.held_version, held_seq_no=result.held_seq_no,
-                          reason="stale")
-            self.recorder.add("discard", fields)
+            self.recorder.add("discard", (*fields, result.held_version, result.held_seq_no,
+                                          "stale"))
         return result
 
     async def _wait_for_active_shards(self, w: DocWrite | ShardBulk, meta: dict) -> None:
@@ -1083,16 +1083,6 @@ def _copy_failure(index: str, shard: int, holder: str | None,
 
 def _reason(exc: Exception) -> str:
     return exc.reason if isinstance(exc, ElasticsearchError) else str(exc)
-
-
-def _condition_fields(w: DocWrite) -> dict:
-    fields: dict = {"version_type": w.version_type}
-    if w.version != MATCH_ANY:
-        fields["expected_version"] = w.version
-    if w.if_seq_no is not None:
-        fields["if_seq_no"] = w.if_seq_no
-        fields["if_primary_term"] = w.if_primary_term
-    return fields
 
 
 def _fmt_time(seconds: float) -> str:

@@ -38,6 +38,8 @@ class Request:
         return self.headers.get("x-opaque-id", "client")
 
     def describe(self) -> str:
+        if not self.query:  # most requests: nothing to join
+            return self.path
         qs = "&".join(f"{k}={v}" if v else k for k, v in self.query.items())
         return f"{self.path}?{qs}" if qs else self.path
 

@@ -159,8 +159,8 @@ class Endpoint:
         record = self.recorder.add
         if self.network.plain(env.src, env.dst):  # the common case: deliver now
             if self.recorder.enabled:
-                self.recorder.add_message("send", env.id, env.src, env.dst, env.kind,
-                                          "delay_ms", 0.0, env.body)
+                self.recorder.add_message("send", env.id, env.src, env.dst, env.kind, 0.0,
+                                          env.body)
                 env.lc = self.recorder.lc
             self._transmit(env)
             return
@@ -234,7 +234,7 @@ class Endpoint:
             self.received[env.src] = self.received.get(env.src, 0) + 1
             if self.recorder.enabled:
                 self.recorder.add_message("deliver", env.id, env.src, env.dst, env.kind,
-                                          "reply_to", env.reply_to, env.body)
+                                          env.reply_to, env.body)
         if env.reply_to is not None:
             future = self._settle(env.reply_to)
             if future is not None:

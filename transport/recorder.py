@@ -1,20 +1,45 @@
 """The event recorder every node (and the manager) keeps: a Lamport clock and a buffer of trace
 events, drained by whoever collects the trace.
 
-Recording appends one small tuple (kind, node, t, lc, seq, order, fields); the tuples travel
+Recording makes one small tuple (kind, node, t, lc, seq, order, fields); the tuples travel
 packed as they are and become the trace's event dicts (`expand`) only when someone reads them.
-The events of messages, most of a trace, keep their fields as a flat tuple (`add_message`),
-which takes half the time to pack of the dict it stands for.
-With recording off, only the Lamport clock still ticks, so message causality stays right while
-tracing costs nothing.
+The events a write records (`SHAPES`: the request and its response, the primary's write, each
+message sent and delivered, each replica's apply and ack) keep their fields as a tuple of
+values in their shape's order, so that recording builds no dict and packing writes no names;
+every other event keeps its fields as a dict. A recorder whose events leave its process (a node
+process's) packs each one as it is recorded, into one growing buffer: it keeps no object per
+event, and draining it is a copy. With recording off, only the Lamport clock still ticks, so
+message causality stays right while tracing costs nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-# The operation fields a message event copies from the message's body, in this order.
+from msgpack import ExtType, Packer
+
+from occsim.transport.message import pack, pack_array_header, unpack
+
+# The fields of an operation, in this order: those a message event copies from the message's
+# body, and the first fields of an event about a write.
 MESSAGE_FIELDS = ("index", "shard", "doc", "op", "version", "seq_no", "term")
+
+# The events recorded with their fields as a tuple of values, by kind: the fields' names, in
+# the order of the event's dict. A value `ABSENT` is a field that event does not have.
+SHAPES = {
+    "client_request": ("client", "method", "path", "msg", "index", "doc"),
+    "response": ("client", "status", "method", "path", "msg", "result", "index", "doc",
+                 "version", "seq_no", "term", "reason"),
+    "primary_write": (*MESSAGE_FIELDS, "digest", "result", "version_type", "expected_version",
+                      "if_seq_no", "if_primary_term"),
+    "send": ("msg", "src", "dst", "mkind", "delay_ms", *MESSAGE_FIELDS),
+    "deliver": ("msg", "src", "dst", "mkind", "reply_to", *MESSAGE_FIELDS),
+    "apply": MESSAGE_FIELDS,
+    "discard": (*MESSAGE_FIELDS, "held_version", "held_seq_no", "reason"),
+    "ack": ("src", "dst", "index", "shard", "doc", "version", "seq_no", "term", "outcome"),
+}
+# msgpack carries it and reads it back equal; no value of a trace field is of its type.
+ABSENT = ExtType(0, b"")
 
 
 class Recorder:
@@ -25,7 +50,7 @@ class Recorder:
     """
 
     def __init__(self, name: str, clock: Callable[[], float], *, enabled: bool = True,
-                 sequencer: Iterator[int] | None = None) -> None:
+                 sequencer: Iterator[int] | None = None, packed: bool = False) -> None:
         self.name = name
         self.clock = clock
         self.enabled = enabled
@@ -33,41 +58,44 @@ class Recorder:
         self.lc = 0
         self._seq = 0
         self._events: list[tuple] = []
+        # packed: each event appended to one buffer as the frame codec packs it (strings
+        # with lone surrogates included), a value msgpack cannot hold as its repr
+        self._packer = Packer(use_bin_type=True, unicode_errors="surrogatepass",
+                              autoreset=False, default=repr) if packed else None
+        self._keep = self._events.append if self._packer is None else self._packer.pack
+        self._drained = 0  # the seq of the first event still buffered
 
     def record(self, kind: str, **fields: object) -> None:
         """Tick the Lamport clock and, when enabled, buffer one event."""
         self.add(kind, fields)
 
-    def add(self, kind: str, fields: dict) -> None:
-        """`record` with the fields in a dict the event then owns (no copy: a hot path that
-        builds the dict anyway skips the keyword arguments' merging)."""
+    def add(self, kind: str, fields: dict | tuple) -> None:
+        """`record` with the fields in a dict the event then owns (no copy), or, for a kind of
+        `SHAPES`, as the tuple of their values in its order."""
         self.lc += 1
         if not self.enabled:
             return
         order = next(self.sequencer) if self.sequencer is not None else None
-        self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
+        self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
         self._seq += 1
 
     def add_message(self, kind: str, env_id: str, src: str, dst: str, mkind: str,
-                    extra: str, value: object, body: dict) -> None:
-        """The event of a message: `msg`, `src`, `dst`, `mkind`, `extra`=`value`, then the
-        fields of `MESSAGE_FIELDS` that `body` has (names and numbers only), kept flat: a bit
-        mask of those present first, then the values (`expand` makes the dict)."""
+                    value: object, body: dict) -> None:
+        """The `send` (`value`: its delay_ms) or `deliver` (`value`: reply_to) of a message:
+        then the fields of `MESSAGE_FIELDS` that `body` has, but a whole document (a get_ok's
+        `doc`), which a trace leaves out."""
         self.lc += 1
         if not self.enabled:
             return
-        mask = 0
-        flat = [0, env_id, src, dst, mkind, extra, value]
-        for bit, name in enumerate(MESSAGE_FIELDS):
-            if name in body:
-                value = body[name]
-                if value.__class__ is not dict:  # a get_ok's `doc` is a document, not an id
-                    mask |= 1 << bit
-                    flat.append(value)
-        flat[0] = mask
+        get = body.get
+        doc = get("doc", ABSENT)
+        if doc.__class__ is dict:  # every other operation field is a name or a number
+            doc = ABSENT
+        fields = (env_id, src, dst, mkind, value, get("index", ABSENT), get("shard", ABSENT),
+                  doc, get("op", ABSENT), get("version", ABSENT), get("seq_no", ABSENT),
+                  get("term", ABSENT))  # SHAPES["send"]
         order = next(self.sequencer) if self.sequencer is not None else None
-        self._events.append((kind, self.name, self.clock(), self.lc, self._seq, order,
-                             tuple(flat)))  # a tuple of plain values: the GC stops tracking it
+        self._keep((kind, self.name, self.clock(), self.lc, self._seq, order, fields))
         self._seq += 1
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
@@ -84,24 +112,25 @@ class Recorder:
             self.lc = remote_lc
 
     def drain_raw(self) -> list[tuple]:
-        """Hand over and forget the buffered events, as recorded (to pack and ship)."""
-        events, self._events = self._events, []
+        """Hand over and forget the buffered events, as recorded (lists, once packed)."""
+        if self._packer is not None:
+            return unpack(self.drain_packed())
+        events = self._events.copy()
+        self._events.clear()
         return events
+
+    def drain_packed(self) -> bytes:
+        """Hand over and forget the buffered events, as one msgpack array (to ship)."""
+        if self._packer is None:
+            return pack(self.drain_raw())
+        data = pack_array_header(self._seq - self._drained) + self._packer.bytes()
+        self._packer.reset()
+        self._drained = self._seq
+        return data
 
     def drain(self) -> list[dict]:
         """Hand over and forget the buffered events, as trace event dicts."""
         return expand(self.drain_raw())
-
-
-def message_fields(flat: tuple | list) -> dict:
-    """A message event's fields from `add_message`'s flat tuple (a list once unpacked)."""
-    mask, msg, src, dst, mkind, extra, value = flat[:7]
-    fields = {"msg": msg, "src": src, "dst": dst, "mkind": mkind, extra: value}
-    values = iter(flat[7:])
-    for bit, name in enumerate(MESSAGE_FIELDS):
-        if mask >> bit & 1:
-            fields[name] = next(values)
-    return fields
 
 
 def expand(raw: list) -> list[dict]:
@@ -109,8 +138,9 @@ def expand(raw: list) -> list[dict]:
     its own fields dict, which a drained recorder no longer holds."""
     events = []
     for kind, node, t, lc, seq, order, fields in raw:
-        if type(fields) is not dict:  # add_message's tuple, a list once unpacked
-            fields = message_fields(fields)
+        if type(fields) is not dict:  # a tuple of SHAPES, a list once unpacked
+            fields = {name: value for name, value in zip(SHAPES[kind], fields)
+                      if type(value) is not ExtType}
         fields["kind"], fields["node"], fields["t"], fields["lc"], fields["seq"] = (
             kind, node, t, lc, seq)
         if order is not None:

@@ -234,7 +234,7 @@ class Manager:
 
     async def _collect_regularly(self, every: float = COLLECT_EVERY) -> None:
         """Fetch events often, so a node killed with SIGKILL loses at most the last moment, and
-        a busy node's buffer stays small (it packs a batch between its other work)."""
+        a busy node's buffer stays small."""
         while True:
             await asyncio.sleep(every)
             await self.collect()

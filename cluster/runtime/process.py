@@ -66,7 +66,7 @@ async def serve_member(*, name: str, host: str, port: int, manager: str, secret:
     member = Member(name, profile(major), base_clock=time.time,
                     timer=asyncio.get_running_loop().time, seed=seed, link=link,
                     trace=trace, replication_timeout=replication_timeout,
-                    incarnation=incarnation)
+                    incarnation=incarnation, pack_events=True)  # they go to the manager
 
     def address_of(dst: str) -> str | None:
         if dst == MANAGER:

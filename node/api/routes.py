@@ -18,6 +18,7 @@ from occsim.node.node import INITIAL_STATE_TIMEOUT, Node
 from occsim.node.rest import (Request, Response, Route, error_response, Params, path_segments,
                               to_yaml)
 from occsim.transport.message import TransportError
+from occsim.transport.recorder import ABSENT
 
 _VENDOR = "application/vnd.elasticsearch+"
 
@@ -34,9 +35,9 @@ async def dispatch(node: Node, request: Request) -> Response:
         handler, m, unrouted = None, {}, exc
     tracing = node.recorder.enabled
     if tracing:
-        node.recorder.record("client_request", client=request.actor, method=request.method,
-                             path=request.describe(), msg=request.headers.get("x-occsim-rid"),
-                             index=m.get("index"), doc=m.get("id"))
+        traced = (request.actor, request.method, request.describe(),
+                  request.headers.get("x-occsim-rid"))  # client, method, path, msg
+        node.recorder.add("client_request", (*traced, m.get("index"), m.get("id")))
     media_type = node.profile.json_media_type
     params = Params(request)
     try:
@@ -59,7 +60,7 @@ async def dispatch(node: Node, request: Request) -> Response:
     if node.profile.product_header:
         response.headers["X-elastic-product"] = "Elasticsearch"
     if tracing:
-        _record_response(node, request, response, m)
+        _record_response(node, traced, response, m)
     if isinstance(response.body, (dict, list)) and _wants_yaml(request):
         response.body = to_yaml(response.body)
         media_type = "application/yaml"
@@ -83,20 +84,19 @@ def _wants_yaml(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return accept.split(";")[0].strip().lower() == "application/yaml"
 
-def _record_response(node: Node, request: Request, response: Response, route: dict) -> None:
+def _record_response(node: Node, traced: tuple, response: Response, route: dict) -> None:
+    """The `response` event: the request's fields as its `client_request` has them (client,
+    method, path, msg), what the body says of the document (else the route's index and id),
+    the error's reason."""
+    client, method, path, msg = traced
     body = response.body if isinstance(response.body, dict) else {}
-    fields = {"client": request.actor, "status": response.status, "method": request.method,
-              "path": request.describe(), "msg": request.headers.get("x-occsim-rid")}
-    if "result" in body:
-        fields["result"] = body["result"]
-    fields["index"], fields["doc"] = route.get("index"), route.get("id")
-    for key, name in (("_index", "index"), ("_id", "doc"), ("_version", "version"),
-                      ("_seq_no", "seq_no"), ("_primary_term", "term")):
-        if key in body:
-            fields[name] = body[key]
-    if "error" in body and isinstance(body["error"], dict):
-        fields["reason"] = body["error"].get("reason")
-    node.recorder.add("response", fields)
+    get = body.get
+    error = get("error")
+    node.recorder.add("response", (  # recorder.SHAPES["response"]
+        client, response.status, method, path, msg, get("result", ABSENT),
+        get("_index", route.get("index")), get("_id", route.get("id")),
+        get("_version", ABSENT), get("_seq_no", ABSENT), get("_primary_term", ABSENT),
+        error.get("reason") if isinstance(error, dict) else ABSENT))
 
 def _resolve(node: Node, request: Request) -> tuple:
     """The handler Elasticsearch of this profile has for the method and path."""

@@ -1,26 +1,30 @@
-"""The recorder's compact message events and the member's sliced packing give back exactly the
-event dicts a trace reader expects."""
+"""The recorder's compact events give back exactly the event dicts a trace reader expects,
+whether kept as recorded (the simulation, the manager) or packed as recorded (a node process)."""
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
 from occsim.node import member
 from occsim.node.profiles import profile
 from occsim.transport.message import unpack
 from occsim.transport.network import LinkConfig
-from occsim.transport.recorder import Recorder, expand
+from occsim.transport.recorder import ABSENT, Recorder, expand
 
 
 def clock() -> float:
     return 1.5
 
 
-def test_a_message_event_expands_to_the_dict_it_stands_for():
-    rec = Recorder("n1", clock)
-    rec.add_message("send", "n1:4", "n1", "n2", "replicate", "delay_ms", 0.0,
+BOTH = pytest.mark.parametrize("packed", [False, True], ids=["kept", "packed"])
+
+
+@BOTH
+def test_a_message_event_expands_to_the_dict_it_stands_for(packed):
+    rec = Recorder("n1", clock, packed=packed)
+    rec.add_message("send", "n1:4", "n1", "n2", "replicate", 0.0,
                     {"index": "i", "doc": "d", "seq_no": 7, "term": 1, "source": {"x": 1}})
-    rec.add_message("deliver", "n2:9", "n2", "n1", "replicate_ok", "reply_to", "n1:4", {})
+    rec.add_message("deliver", "n2:9", "n2", "n1", "replicate_ok", "n1:4", {})
     assert rec.drain() == [
         {"msg": "n1:4", "src": "n1", "dst": "n2", "mkind": "replicate", "delay_ms": 0.0,
          "index": "i", "doc": "d", "seq_no": 7, "term": 1,
@@ -29,36 +33,63 @@ def test_a_message_event_expands_to_the_dict_it_stands_for():
          "kind": "deliver", "node": "n1", "t": 1.5, "lc": 2, "seq": 1}]
 
 
-def test_a_message_event_leaves_out_a_whole_document():
-    rec = Recorder("n1", clock)
-    rec.add_message("deliver", "n2:3", "n2", "n1", "get_ok", "reply_to", "n1:2",
+@BOTH
+def test_a_message_event_leaves_out_a_whole_document(packed):
+    rec = Recorder("n1", clock, packed=packed)
+    rec.add_message("deliver", "n2:3", "n2", "n1", "get_ok", "n1:2",
                     {"doc": {"version": 1, "source": {"x": 1}}, "shard": 0})
     (event,) = rec.drain()
     assert "doc" not in event and event["shard"] == 0
 
 
-def test_off_a_message_event_only_ticks_the_clock():
-    rec = Recorder("n1", clock, enabled=False)
-    rec.add_message("send", "n1:4", "n1", "n2", "replicate", "delay_ms", 0.0, {})
-    assert rec.lc == 1 and rec.drain() == []
+@BOTH
+def test_a_shaped_event_has_its_fields_in_order_but_the_absent_ones(packed):
+    rec = Recorder("n1", clock, packed=packed)
+    rec.add("response", ("alice", 409, "PUT", "/i/_doc/1?version=1", None, ABSENT, "i", "1",
+                         ABSENT, ABSENT, ABSENT, "version conflict"))
+    rec.add("primary_write", ("i", 0, "1", "index", 2, 1, 1, "ab12", "updated", "external", 2,
+                              ABSENT, ABSENT))
+    response, write = rec.drain()
+    assert list(response.items()) == [
+        ("client", "alice"), ("status", 409), ("method", "PUT"),
+        ("path", "/i/_doc/1?version=1"), ("msg", None), ("index", "i"), ("doc", "1"),
+        ("reason", "version conflict"), ("kind", "response"), ("node", "n1"), ("t", 1.5),
+        ("lc", 1), ("seq", 0)]
+    assert list(write)[:12] == ["index", "shard", "doc", "op", "version", "seq_no", "term",
+                                "digest", "result", "version_type", "expected_version", "kind"]
+
+
+@BOTH
+def test_off_an_event_only_ticks_the_clock(packed):
+    rec = Recorder("n1", clock, enabled=False, packed=packed)
+    rec.add_message("send", "n1:4", "n1", "n2", "replicate", 0.0, {})
+    rec.add("ack", ("n2", "n1", "i", 0, "1", 1, 0, 1, "applied"))
+    assert rec.lc == 2 and rec.drain() == []
+
+
+def test_a_packed_value_msgpack_cannot_hold_becomes_its_repr():
+    rec = Recorder("n1", clock, packed=True)
+    rec.record("fault", action="kill", target=2 ** 70)
+    rec.record("fault", action="heal", target="*")
+    assert [e["target"] for e in rec.drain()] == [repr(2 ** 70), "*"]
 
 
 def fill(rec: Recorder) -> None:
     for n in range(5):
         rec.record("fault", action="kill", target=f"n{n}")
-        rec.add_message("send", f"n1:{n}", "n1", "n2", "forward", "delay_ms", 1.0,
-                        {"doc": str(n)})
+        rec.add_message("send", f"n1:{n}", "n1", "n2", "forward", 1.0, {"doc": str(n)})
 
 
-def test_events_packed_in_slices_read_back_as_one_batch(monkeypatch):
-    monkeypatch.setattr(member, "EVENTS_PER_SLICE", 2)
+@BOTH
+def test_a_members_events_are_shipped_as_one_packed_batch(packed):
     m = member.Member("n1", profile(7), base_clock=clock, timer=clock, seed=1, link=LinkConfig(),
-                      trace=True)
+                      trace=True, pack_events=packed)
     m.recorder.drain_raw()
     alike = Recorder("n1", m.recorder.clock)
     alike.lc, alike._seq = m.recorder.lc, m.recorder._seq
     fill(m.recorder)
     fill(alike)
-    reply = asyncio.run(m.handle("manager", "events", {}))
+    reply = m.handle("manager", "events", {})
     assert expand(unpack(reply["packed"])) == alike.drain()
     assert m.recorder.drain_raw() == []
+    assert unpack(m.handle("manager", "events", {})["packed"]) == []
