@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import gc
 import heapq
+import inspect
 import itertools
 import selectors
 from asyncio import events
@@ -200,5 +201,9 @@ def run(coro, *, start: float = 0.0):
         for task in asyncio.all_tasks(loop):
             task.cancel()
         loop.run_until_complete(asyncio.sleep(0))
+        for task in asyncio.all_tasks(loop):  # begun by the cancelled ones' `finally` blocks
+            coro = task.get_coro()  # and never to run: closed, not left to warn when collected
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
         loop.close()
         gc.set_threshold(*thresholds)

@@ -107,6 +107,10 @@ class _Explored:
         return key in self.keys
 
 
+class TableFull(Exception):
+    """The shared table of explored states has no room left: the search stops there."""
+
+
 class _SharedExplored:
     """The states explored by all the processes of one parallel depth-first search: a table of
     state hashes in shared memory, which forked processes inherit. Claiming is atomic, so each
@@ -114,12 +118,22 @@ class _SharedExplored:
     (the same in forked processes, which share the string hash seed); with a few hundred
     thousand states, two that collide are about one chance in 10^8."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, budget: int) -> None:
         slots = 1 << max(16, (slots - 1).bit_length())  # a power of two, mostly empty
         self.table = multiprocessing.RawArray("Q", slots)
         self.used = multiprocessing.RawValue("Q", 0)
+        self.runs = multiprocessing.RawValue("Q", 0)  # of all the processes, at most `budget`
+        self.budget = budget
         self.lock = multiprocessing.Lock()
         self.mask = slots - 1
+
+    def take_run(self) -> bool:
+        """Count one more run, if the search's budget allows it."""
+        with self.lock:
+            if self.runs.value >= self.budget:
+                return False
+            self.runs.value += 1
+            return True
 
     def _find(self, key: frozenset, claim: bool) -> bool:
         """Whether `key` was there before; with `claim`, it is there after."""
@@ -132,7 +146,7 @@ class _SharedExplored:
                 i = (i + 1) & self.mask
             if claim:
                 if self.used.value * 10 > self.mask * 7:
-                    raise RuntimeError("explore: the table of explored states is full")
+                    raise TableFull
                 table[i] = h
                 self.used.value += 1
             return False
@@ -145,24 +159,17 @@ class _SharedExplored:
 
 
 class _Depth:
-    """The depth-first chooser: the stack of choice points and the states explored. With
-    `reverse`, it tries the options of a choice point last first (a second process of a
-    parallel search starts at the other end of the tree)."""
+    """The depth-first chooser: the stack of choice points and the states explored."""
 
-    def __init__(self, base: list[str], explored: _Explored | _SharedExplored,
-                 reverse: bool = False) -> None:
+    def __init__(self, base: list[str], explored: _Explored | _SharedExplored) -> None:
         self.base = base  # the prefix every order here starts with
         self.stack: list[tuple[list[str], list, int]] = []  # labels, keys, index taken
         self.explored = explored
-        self.reverse = reverse
-
-    def _order(self, keys: list) -> range:
-        return range(len(keys) - 1, -1, -1) if self.reverse else range(len(keys))
 
     def __call__(self, sched: OrderedScheduler, options: list[Choice]) -> int:
         keys = [sched.key_after(c) for c in options]
-        for i in self._order(keys):
-            if self.explored.claim(keys[i]):
+        for i, key in enumerate(keys):
+            if self.explored.claim(key):
                 self.stack.append(([c.label for c in options], keys, i))
                 return i
         raise Redundant
@@ -175,12 +182,23 @@ class _Depth:
         new; None when there is none (every distinct order was run)."""
         while self.stack:
             labels, keys, _ = self.stack[-1]
-            for j in self._order(keys):
-                if self.explored.claim(keys[j]):
+            for j, key in enumerate(keys):
+                if self.explored.claim(key):
                     self.stack[-1] = (labels, keys, j)
                     return [*self.base, *(ls[i] for ls, _, i in self.stack)]
             self.stack.pop()
         return None
+
+    def split(self) -> list[list[str]]:
+        """Hand over every alternative still untried, as the prefixes of searches of their
+        own (the shallowest, whose subtrees are the largest, first); this search is done."""
+        prefixes = []
+        for depth, (labels, keys, _) in enumerate(self.stack):
+            taken = [*self.base, *(ls[i] for ls, _, i in self.stack[:depth])]
+            prefixes += [[*taken, labels[j]] for j, key in enumerate(keys)
+                         if self.explored.claim(key)]
+        self.stack.clear()
+        return prefixes
 
 
 class _Sample:
@@ -223,11 +241,11 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
                                list(range(seed, seed + jobs)), [[]] * jobs)
         elif jobs <= 1:
             parts = [_search(run, strategy, max_schedules, seed, [])]
+        elif strategy == "dfs":
+            parts = _parallel_dfs(run, max_schedules, jobs)
         else:
             budget = max(1, max_schedules // jobs)
-            shared = _SharedExplored(64 * max_schedules) if strategy == "dfs" else None
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=_share, initargs=(shared,)) as pool:
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
                 parts = list(pool.map(_search, itertools.repeat(run), itertools.repeat(strategy),
                                       itertools.repeat(budget), range(seed, seed + jobs),
                                       itertools.repeat([])))
@@ -260,15 +278,37 @@ class _Part:
     cut: int = 0
     complete: bool = False
     pending: int = 0
+    bases: list = field(default_factory=list)  # prefixes handed to other searches (`split`)
 
 
-_SHARED: _SharedExplored | None = None  # in a process of a parallel depth-first search
+_SHARED: _SharedExplored | None = None  # in the processes of a parallel depth-first search
 
 
 def _share(explored: _SharedExplored | None) -> None:
-    """A forked worker's start: the search's shared explored states (inherited, not pickled)."""
+    """A process's part in a parallel search: the states explored by all (inherited by the
+    forked workers, not pickled)."""
     global _SHARED
     _SHARED = explored
+
+
+def _parallel_dfs(run: dict, budget: int, jobs: int) -> list[_Part]:
+    """A depth-first search on `jobs` processes: this one searches until the stack holds a few
+    untried alternatives per process, then each becomes a search of its own, taken by the next
+    idle process, all claiming the states they explore in one shared table."""
+    # a run claims a state per choice it makes: a few hundred in a long story
+    shared = _SharedExplored(512 * budget, budget)
+    _share(shared)
+    try:
+        first = _search(run, "dfs", budget, 0, [], split=2 * jobs)
+        if not first.bases:
+            return [first]
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_share, initargs=(shared,)) as pool:
+            return [first, *pool.map(_search, itertools.repeat(run), itertools.repeat("dfs"),
+                                     itertools.repeat(budget), itertools.repeat(0),
+                                     first.bases)]
+    finally:
+        _share(None)
 
 
 def _once(run: dict, sched: OrderedScheduler) -> Outcome:
@@ -277,18 +317,18 @@ def _once(run: dict, sched: OrderedScheduler) -> Outcome:
         replica_rule=run["replica_rule"], links=run["links"], scheduler=sched))
 
 
-def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -> _Part:
-    """Explore the orders that start with `base`, at most `budget` runs."""
+def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str],
+            split: int = 0) -> _Part:
+    """Explore the orders that start with `base`, at most `budget` runs (of all the processes
+    of a parallel search). With `split`, a depth-first search stops once that many
+    alternatives are untried and hands them over (`_Part.bases`)."""
     expected = load(find(run["name"])).SETUP.expect_violations
     part = _Part()
-    depth = None
-    if strategy == "dfs":  # in parallel, every other process takes the options last first
-        explored = _SHARED or _Explored()
-        depth = _Depth(base, explored, reverse=_SHARED is not None and seed % 2 == 1)
+    depth = _Depth(base, _SHARED or _Explored()) if strategy == "dfs" else None
     rng = random.Random(seed)
     prefix: list[str] | None = list(base)
     runs = 0
-    while prefix is not None and runs < budget:
+    while prefix is not None and (_SHARED.take_run() if _SHARED else runs < budget):
         runs += 1
         chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
         sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"],
@@ -297,6 +337,8 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -
             outcome = _once(run, sched)
         except Redundant:
             part.cut += 1
+        except TableFull:  # the search ends here, incomplete (`pending` says what is left)
+            return _ended(part, depth, complete=False)
         else:
             final = frozenset(sched.history.items())
             if final in part.finals:  # a sampled order already seen
@@ -307,8 +349,21 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str]) -
                 if key not in part.classes:
                     part.classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
                                                      list(sched.taken))
-        prefix = depth.next_prefix() if depth is not None else []
-    part.complete = depth is not None and prefix is None
+        try:
+            if split and depth.pending() >= split:
+                part.bases = depth.split()
+                return _ended(part, depth, complete=True)  # the rest is the bases' searches'
+            prefix = depth.next_prefix() if depth is not None else []
+        except TableFull:
+            return _ended(part, depth, complete=False)
+    if not runs and depth is not None:  # the budget was spent before this search began
+        part.pending = 1
+        return part
+    return _ended(part, depth, complete=depth is not None and prefix is None)
+
+
+def _ended(part: _Part, depth: _Depth | None, *, complete: bool) -> _Part:
+    part.complete = complete
     part.pending = depth.pending() if depth is not None else 0
     return part
 

@@ -65,3 +65,4 @@ def test_a_story_that_waits_past_the_limit_is_reported():
             loop.run_until_complete(asyncio.sleep(61))
     finally:
         loop.close()
+
