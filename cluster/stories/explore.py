@@ -18,13 +18,11 @@ and the verdict. Its representative's schedule is saved, so `occsim run --schedu
 
 from __future__ import annotations
 
-import gc
 import io
 import itertools
 import multiprocessing
 import random
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,23 +231,20 @@ def explore(name: str, *, es_compat: int | None = None, replica_rule: str = "es"
     started = time.perf_counter()
     run = dict(name=name, es_compat=es_compat, replica_rule=replica_rule, links=links,
                timers=timers, split_docs=independent_docs)
-    with warnings.catch_warnings():  # a run stopped midway leaves coroutines never started
-        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
-        if dask is not None and strategy != "dfs":
-            parts, _ = on_dask(dask, _search, [run] * jobs, [strategy] * jobs,
-                               [max(1, max_schedules // jobs)] * jobs,
-                               list(range(seed, seed + jobs)), [[]] * jobs)
-        elif jobs <= 1:
-            parts = [_search(run, strategy, max_schedules, seed, [])]
-        elif strategy == "dfs":
-            parts = _parallel_dfs(run, max_schedules, jobs)
-        else:
-            budget = max(1, max_schedules // jobs)
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                parts = list(pool.map(_search, itertools.repeat(run), itertools.repeat(strategy),
-                                      itertools.repeat(budget), range(seed, seed + jobs),
-                                      itertools.repeat([])))
-        gc.collect()
+    if dask is not None and strategy != "dfs":
+        parts, _ = on_dask(dask, _search, [run] * jobs, [strategy] * jobs,
+                           [max(1, max_schedules // jobs)] * jobs,
+                           list(range(seed, seed + jobs)), [[]] * jobs)
+    elif jobs <= 1:
+        parts = [_search(run, strategy, max_schedules, seed, [])]
+    elif strategy == "dfs":
+        parts = _parallel_dfs(run, max_schedules, jobs)
+    else:
+        budget = max(1, max_schedules // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_search, itertools.repeat(run), itertools.repeat(strategy),
+                                  itertools.repeat(budget), range(seed, seed + jobs),
+                                  itertools.repeat([])))
     result = Exploration(name, strategy, seconds=0.0)
     finals: dict = {}
     classes: dict = {}
