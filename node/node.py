@@ -18,7 +18,7 @@ import base64
 import functools
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import mmh3
@@ -118,7 +118,16 @@ class DocWrite:
     refresh: str | None = None  # None, "true" (refresh now) or "wait_for"
 
     def to_wire(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        """The write as it travels: what names it (and the fields a trace shows of a
+        message: index, shard, op, version) always, each other field only when it is not
+        its default (`from_wire` restores those)."""
+        wire = {"index": self.index, "doc_type": self.doc_type, "doc_id": self.doc_id,
+                "op": self.op, "version": self.version, "shard": self.shard}
+        for name, default in _DOC_WRITE_OPTIONAL:
+            value = getattr(self, name)
+            if value != default or value.__class__ is not default.__class__:
+                wire[name] = value
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict) -> DocWrite:
@@ -130,6 +139,12 @@ class DocWrite:
     def described(self, profile: Profile) -> str:
         """The request as Elasticsearch names it in an error (IndexRequest.toString)."""
         return f"index {{[{self.index}][{self.doc_type}][{self.doc_id}]}}"
+
+
+_DOC_WRITE_OPTIONAL = tuple((f.name, f.default) for f in fields(DocWrite)
+                            if f.name in ("source", "version_type", "if_seq_no",
+                                          "if_primary_term", "create", "routing",
+                                          "wait_for_active_shards", "timeout", "refresh"))
 
 
 @dataclass(slots=True)
