@@ -26,6 +26,7 @@ from occsim.node.versioning import (
     MATCH_ANY,
     MATCH_DELETED,
     NOT_FOUND,
+    VERSION_TYPES,
     VersionType,
     conflicts_for_reads,
     conflicts_for_writes,
@@ -102,7 +103,7 @@ class Operation:
     @classmethod
     def from_wire(cls, d: dict) -> Operation:
         return cls(d["uid"], d["op"], d["version"], d["seq_no"], d["term"], d["source"],
-                   VersionType(d["vt"]), d.get("routing"))
+                   VERSION_TYPES[d["vt"]], d.get("routing"))
 
 
 @dataclass(frozen=True, slots=True)

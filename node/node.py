@@ -28,7 +28,7 @@ from occsim.node.errors import (ElasticsearchError, IndexNotFound, NoShardAvaila
                          VersionConflict)
 from occsim.node.profiles import Profile
 from occsim.node.search import compile_query
-from occsim.node.versioning import MATCH_ANY, VersionType
+from occsim.node.versioning import MATCH_ANY, VERSION_TYPES, VersionType
 from occsim.node.rest import check_mappable
 from occsim.transport.message import TransportError
 
@@ -585,7 +585,7 @@ class Node:
         `conflict`), resolve and apply it (traced as a `primary_write`)."""
         request = Write(
             uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
-            version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
+            version_type=VERSION_TYPES[w.version_type], if_seq_no=w.if_seq_no,
             if_primary_term=w.if_primary_term, create=w.create, routing=w.routing,
         )
         try:
