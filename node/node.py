@@ -470,14 +470,16 @@ class Node:
                 raise self._unavailable(w, meta, 0)
             await self._newer_state(version, min(remaining, 1.0))  # then route again
 
+    def _primary_here(self, w: DocWrite | ShardBulk) -> bool:
+        """Whether the state applied here makes this node the write's primary, copy held."""
+        meta = self.state["indices"].get(w.index)
+        return (meta is not None and meta["routing"][w.shard]["primary"] == self.name
+                and (w.index, w.shard) in self.copies)
+
     async def _until_primary(self, w: DocWrite | ShardBulk, patience: float = 5.0) -> None:
         """A forwarded write may arrive before this node applied the state that made it
         primary: wait for that state a little, else refuse so the coordinator routes again."""
-        def primary_here() -> bool:
-            meta = self.state["indices"].get(w.index)
-            return (meta is not None and meta["routing"][w.shard]["primary"] == self.name
-                    and (w.index, w.shard) in self.copies)
-
+        primary_here = functools.partial(self._primary_here, w)
         if primary_here():
             return
         async with self._state_changed:
@@ -510,8 +512,10 @@ class Node:
         """Check the condition, resolve and apply the write, replicate it, count `_shards`;
         or the same for each write of a shard's bulk (`_primary_bulk`), once this copy may
         take writes."""
-        await self._until_primary(w)
-        await self._wait_for_active_shards(w, self.index_meta(w.index))
+        if not self._primary_here(w):  # (the usual write awaits neither wait)
+            await self._until_primary(w)
+        if w.wait_for_active_shards != 1:
+            await self._wait_for_active_shards(w, self.index_meta(w.index))
         resync = self._resyncs.get((w.index, w.shard))
         if resync is not None:
             await asyncio.shield(resync)
