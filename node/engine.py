@@ -12,6 +12,9 @@ A copy made with `apply_all` is the counterfactual Elasticsearch must not be: it
 applies every operation as it arrives, with no comparison at all (for teaching, `--replica-rule`).
 
 Deletes leave tombstones that count for `gc_deletes` seconds (reference §4).
+
+A write, its operation and their results are made on every copy for every write and never
+changed after: plain slotted dataclasses (a frozen one's `__init__` costs five times as much).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from occsim.node.versioning import (
     MATCH_ANY,
     MATCH_DELETED,
     NOT_FOUND,
+    VERSION_TYPES,
     VersionType,
     conflicts_for_reads,
     conflicts_for_writes,
@@ -59,7 +63,7 @@ class Doc:
         return digest(self.source)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     """A write as the primary receives it. `uid` keys the document inside the shard."""
 
@@ -74,7 +78,7 @@ class Write:
     routing: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Operation:
     """A resolved write: what the primary applied and every replica receives."""
 
@@ -102,16 +106,16 @@ class Operation:
     @classmethod
     def from_wire(cls, d: dict) -> Operation:
         return cls(d["uid"], d["op"], d["version"], d["seq_no"], d["term"], d["source"],
-                   VersionType(d["vt"]), d.get("routing"))
+                   VERSION_TYPES[d["vt"]], d.get("routing"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WriteResult:
     operation: Operation
     result: str  # created, updated, deleted, not_found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReplicaResult:
     """What a replica did with an operation: applied, or kept what it held."""
 

@@ -18,7 +18,7 @@ import base64
 import functools
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import mmh3
@@ -28,7 +28,7 @@ from occsim.node.errors import (ElasticsearchError, IndexNotFound, NoShardAvaila
                          VersionConflict)
 from occsim.node.profiles import Profile
 from occsim.node.search import compile_query
-from occsim.node.versioning import MATCH_ANY, VersionType
+from occsim.node.versioning import MATCH_ANY, VERSION_TYPES, VersionType
 from occsim.node.rest import check_mappable
 from occsim.transport.message import TransportError
 from occsim.transport.recorder import ABSENT, SHAPES
@@ -119,7 +119,16 @@ class DocWrite:
     refresh: str | None = None  # None, "true" (refresh now) or "wait_for"
 
     def to_wire(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        """The write as it travels: what names it (and the fields a trace shows of a
+        message: index, shard, op, version) always, each other field only when it is not
+        its default (`from_wire` restores those)."""
+        wire = {"index": self.index, "doc_type": self.doc_type, "doc_id": self.doc_id,
+                "op": self.op, "version": self.version, "shard": self.shard}
+        for name, default in _DOC_WRITE_OPTIONAL:
+            value = getattr(self, name)
+            if value != default or value.__class__ is not default.__class__:
+                wire[name] = value
+        return wire
 
     @classmethod
     def from_wire(cls, d: dict) -> DocWrite:
@@ -131,6 +140,12 @@ class DocWrite:
     def described(self, profile: Profile) -> str:
         """The request as Elasticsearch names it in an error (IndexRequest.toString)."""
         return f"index {{[{self.index}][{self.doc_type}][{self.doc_id}]}}"
+
+
+_DOC_WRITE_OPTIONAL = tuple((f.name, f.default) for f in fields(DocWrite)
+                            if f.name in ("source", "version_type", "if_seq_no",
+                                          "if_primary_term", "create", "routing",
+                                          "wait_for_active_shards", "timeout", "refresh"))
 
 
 @dataclass(slots=True)
@@ -456,14 +471,16 @@ class Node:
                 raise self._unavailable(w, meta, 0)
             await self._newer_state(version, min(remaining, 1.0))  # then route again
 
+    def _primary_here(self, w: DocWrite | ShardBulk) -> bool:
+        """Whether the state applied here makes this node the write's primary, copy held."""
+        meta = self.state["indices"].get(w.index)
+        return (meta is not None and meta["routing"][w.shard]["primary"] == self.name
+                and (w.index, w.shard) in self.copies)
+
     async def _until_primary(self, w: DocWrite | ShardBulk, patience: float = 5.0) -> None:
         """A forwarded write may arrive before this node applied the state that made it
         primary: wait for that state a little, else refuse so the coordinator routes again."""
-        def primary_here() -> bool:
-            meta = self.state["indices"].get(w.index)
-            return (meta is not None and meta["routing"][w.shard]["primary"] == self.name
-                    and (w.index, w.shard) in self.copies)
-
+        primary_here = functools.partial(self._primary_here, w)
         if primary_here():
             return
         async with self._state_changed:
@@ -496,8 +513,10 @@ class Node:
         """Check the condition, resolve and apply the write, replicate it, count `_shards`;
         or the same for each write of a shard's bulk (`_primary_bulk`), once this copy may
         take writes."""
-        await self._until_primary(w)
-        await self._wait_for_active_shards(w, self.index_meta(w.index))
+        if not self._primary_here(w):  # (the usual write awaits neither wait)
+            await self._until_primary(w)
+        if w.wait_for_active_shards != 1:
+            await self._wait_for_active_shards(w, self.index_meta(w.index))
         resync = self._resyncs.get((w.index, w.shard))
         if resync is not None:
             await asyncio.shield(resync)
@@ -571,7 +590,7 @@ class Node:
         `conflict`), resolve and apply it (traced as a `primary_write`)."""
         request = Write(
             uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
-            version_type=VersionType(w.version_type), if_seq_no=w.if_seq_no,
+            version_type=VERSION_TYPES[w.version_type], if_seq_no=w.if_seq_no,
             if_primary_term=w.if_primary_term, create=w.create, routing=w.routing,
         )
         try:

@@ -252,7 +252,9 @@ class Endpoint:
         data_plane = MANAGER not in (env.src, env.dst)
         self.running += data_plane
         try:
-            body = await _await_answer(answer)
+            body = await answer
+        except Exception as exc:
+            body = _crash_body(exc)
         finally:
             self.running -= data_plane
         self._send(self._reply(env, body))
@@ -271,7 +273,7 @@ class Endpoint:
 
     def _reply(self, env: Envelope, body: dict) -> Envelope:
         return Envelope(f"{self._id_prefix}:{next(self._ids)}", self.name, env.src,
-                        env.kind + "_ok", body, lc=self.recorder.lc, reply_to=env.id)
+                        env.kind + "_ok", body, self.recorder.lc, env.id)
 
     # -- observation -----------------------------------------------------------------------
     def traffic(self) -> dict:

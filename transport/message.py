@@ -165,13 +165,15 @@ def _envelope(obj: object) -> Envelope:
         raise BadFrame(f"frame has {len(obj)} fields, expected {len(_FIELDS)} {list(_FIELDS)}")
 
     _, id_, src, dst, kind, lc, reply_to, body = obj
-    for name, value in (("id", id_), ("src", src), ("dst", dst), ("kind", kind)):
-        if not isinstance(value, str) or not value:
-            raise _bad_field(name, "a non-empty str", value)
+    if not (id_.__class__ is src.__class__ is dst.__class__ is kind.__class__ is str
+            and id_ and src and dst and kind):  # (what msgpack gives: one test for four)
+        for name, value in (("id", id_), ("src", src), ("dst", dst), ("kind", kind)):
+            if not isinstance(value, str) or not value:
+                raise _bad_field(name, "a non-empty str", value)
     if type(lc) is not int or lc < 0:
         raise _bad_field("lc", "a non-negative int", lc)
     if reply_to is not None and not isinstance(reply_to, str):
         raise _bad_field("reply_to", "a str or nil", reply_to)
     if not isinstance(body, dict):
         raise _bad_field("body", "a map", body)
-    return Envelope(id=id_, src=src, dst=dst, kind=kind, body=body, lc=lc, reply_to=reply_to)
+    return Envelope(id_, src, dst, kind, body, lc, reply_to)
