@@ -8,10 +8,9 @@ the cost of tracing, start-up time and memory; then the same 64-client load agai
 HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
 logic; on asyncio's own event loop, where occsim's nodes run uvloop). Last, the deterministic
 simulation's speed on `reordering_at_scale`, in one process and as a sweep on one process per
-core, next to one real run of the same story; and how many schedules per second `occsim explore --jobs 2` runs on `two_writers`, next to the runs per
-second of a sweep of seed-004 on 2 processes (`explore_schedules_per_s`,
-`seed_004_sweep_runs_per_s`).
-And `bulk_2000_s`:
+core, next to one real run of the same story; and how many schedules per second `occsim explore
+--jobs 2` runs on `two_writers`, next to the runs per second of a sweep of seed-004 on 2
+processes (`explore_schedules_per_s`, `seed_004_sweep_runs_per_s`). And `bulk_2000_s`:
 the median wall time of 5 `_bulk` requests of 2,000 new documents each, on a traced cluster
 whose links delay every message 1..30 ms (`occsim bench --bulk` measures only that).
 
