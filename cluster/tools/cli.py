@@ -287,8 +287,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         print(f"occsim explore: {exc}", file=sys.stderr)
         return 2
     if args.dask and args.strategy == "dfs":
-        print("occsim explore: --dask works with --strategy random or pct (depth-first search "
-              "is one process)", file=sys.stderr)
+        print("occsim explore: --dask works with --strategy random or pct (a depth-first "
+              "search shares its explored states in memory: use --jobs)", file=sys.stderr)
         return 2
     try:
         result = explore.explore(str(path), es_compat=args.es_compat,
