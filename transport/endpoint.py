@@ -252,9 +252,7 @@ class Endpoint:
         data_plane = MANAGER not in (env.src, env.dst)
         self.running += data_plane
         try:
-            body = await answer
-        except Exception as exc:
-            body = _crash_body(exc)
+            body = await _await_answer(answer)
         finally:
             self.running -= data_plane
         self._send(self._reply(env, body))
