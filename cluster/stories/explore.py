@@ -323,34 +323,32 @@ def _search(run: dict, strategy: str, budget: int, seed: int, base: list[str],
     rng = random.Random(seed)
     prefix: list[str] | None = list(base)
     runs = 0
-    while prefix is not None and (_SHARED.take_run() if _SHARED else runs < budget):
-        runs += 1
-        chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
-        sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"],
-                                 split_docs=run["split_docs"])
-        try:
-            outcome = _once(run, sched)
-        except Redundant:
-            part.cut += 1
-        except TableFull:  # the search ends here, incomplete (`pending` says what is left)
-            return _ended(part, depth, complete=False)
-        else:
-            final = frozenset(sched.history.items())
-            if final in part.finals:  # a sampled order already seen
+    try:
+        while prefix is not None and (_SHARED.take_run() if _SHARED else runs < budget):
+            runs += 1
+            chooser = depth if depth is not None else _Sample(rng, strategy == "pct")
+            sched = OrderedScheduler(prefix, chooser=chooser, timers=run["timers"],
+                                     split_docs=run["split_docs"])
+            try:
+                outcome = _once(run, sched)
+            except Redundant:
                 part.cut += 1
             else:
-                key, copies, answers, verdict, unexpected = classify(outcome, expected)
-                part.finals[final] = key
-                if key not in part.classes:
-                    part.classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
-                                                     list(sched.taken))
-        try:
+                final = frozenset(sched.history.items())
+                if final in part.finals:  # a sampled order already seen
+                    part.cut += 1
+                else:
+                    key, copies, answers, verdict, unexpected = classify(outcome, expected)
+                    part.finals[final] = key
+                    if key not in part.classes:
+                        part.classes[key] = OutcomeClass(copies, answers, verdict, unexpected,
+                                                         list(sched.taken))
             if split and depth.pending() >= split:
                 part.bases = depth.split()
                 return _ended(part, depth, complete=True)  # the rest is the bases' searches'
             prefix = depth.next_prefix() if depth is not None else []
-        except TableFull:
-            return _ended(part, depth, complete=False)
+    except TableFull:  # the search ends here, incomplete (`pending` says what is left)
+        return _ended(part, depth, complete=False)
     if not runs and depth is not None:  # the budget was spent before this search began
         part.pending = 1
         return part

@@ -297,3 +297,18 @@ def test_a_run_cut_short_leaves_no_coroutine_unawaited():
                 explore._once(run, OrderedScheduler(chooser=cut))
             gc.collect()
     assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+def test_a_search_whose_shared_table_fills_ends_incomplete_and_says_so():
+    shared = explore._SharedExplored(1, budget=100)  # the smallest table: 65,536 slots
+    with pytest.raises(explore.TableFull):
+        for n in range(65_536):
+            shared.claim(frozenset({("n1", n)}))
+    run = dict(name="two_writers", es_compat=None, replica_rule="es", links="any",
+               timers=False, split_docs=False)
+    explore._share(shared)
+    try:
+        part = explore._search(run, "dfs", 100, 0, [])
+    finally:
+        explore._share(None)
+    assert not part.complete and not part.finals
