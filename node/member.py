@@ -14,7 +14,7 @@ from occsim.node.node import Node, remote_error
 from occsim.node.profiles import Profile
 from occsim.transport.endpoint import MANAGER, Endpoint
 from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
-from occsim.transport.recorder import Recorder
+from occsim.transport.recorder import PackedRecorder, Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")
@@ -79,8 +79,9 @@ class Member:
                  apply_all: bool = False, pack_events: bool = False) -> None:
         self.name = name
         self.clock = Clock(base_clock)
-        self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer,
-                                 packed=pack_events)
+        # a node process ships its events, packed as recorded; the simulation keeps them
+        self.recorder = (PackedRecorder(name, self.clock, enabled=trace) if pack_events else
+                         Recorder(name, self.clock, enabled=trace, sequencer=sequencer))
         self.network = NetworkModel(link, seed=seed)
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
                                  handler=self.handle, incarnation=incarnation)
