@@ -11,10 +11,10 @@ computed when it is read: a `primary_write` records its document's source (never
 written), and its `digest` is taken when the event is expanded.
 
 A recorder whose events leave its process (a node process's) packs each one as it is
-recorded, into one growing buffer: it keeps no object per event, and draining it is a copy.
-Such an event is packed as (kind, t, lc, fields): its node (the recorder's) and its seq (one
-more than the event before) are written once per drained batch (`unpack_batch`), and a node
-process has no sequencer. With recording off, only the Lamport clock still ticks, so message
+recorded: it keeps one bytes object per event (no container the garbage collector walks),
+and draining it is a join. Such an event is packed as (kind, t, lc, fields): its node (the
+recorder's) and its seq (one more than the event before) are written once per drained batch
+(`unpack_batch`), and a node process has no sequencer. With recording off, only the Lamport clock still ticks, so message
 causality stays right while tracing costs nothing.
 """
 
@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 
-from msgpack import ExtType, Packer
+from msgpack import Packer
 
 from occsim.transport.message import pack, pack_array_header, unpack
 
@@ -47,8 +47,9 @@ SHAPES = {
     "discard": (*MESSAGE_FIELDS, "held_version", "held_seq_no", "reason"),
     "ack": ("src", "dst", "index", "shard", "doc", "version", "seq_no", "term", "outcome"),
 }
-# msgpack carries it and reads it back equal; no value of a trace field is of its type.
-ABSENT = ExtType(0, b"")
+# msgpack carries it and reads it back equal, faster than any other marker; no value of a
+# trace field is of its type (bytes).
+ABSENT = b""
 
 
 class Recorder:
@@ -130,22 +131,18 @@ class PackedRecorder(Recorder):
     def __init__(self, name: str, clock: Callable[[], float], *,
                  enabled: bool = True) -> None:
         super().__init__(name, clock, enabled=enabled)
-        # as the frame codec packs (strings with lone surrogates included), a value msgpack
-        # cannot hold as its repr
-        self._packer = Packer(use_bin_type=True, unicode_errors="surrogatepass",
-                              autoreset=False, default=repr)
         self._drained = 0  # the seq of the first event still buffered
 
     def add(self, kind: str, fields: dict | tuple) -> None:
         self.lc += 1
         if self.enabled:
-            self._packer.pack((kind, self.clock(), self.lc, fields))
+            self._events.append(_pack_event((kind, self.clock(), self.lc, fields)))
             self._seq += 1
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
         self.lc += 1
         if self.enabled:
-            self._packer.pack((kind, self.clock(), self.lc, fields, node))
+            self._events.append(_pack_event((kind, self.clock(), self.lc, fields, node)))
             self._seq += 1
 
     def drain_raw(self) -> list[tuple]:
@@ -154,11 +151,24 @@ class PackedRecorder(Recorder):
     def drain_packed(self) -> bytes:
         """Hand over and forget the buffered events, as one msgpack array (to ship): this
         recorder's name, the seq of the first event, then each event."""
-        data = (pack_array_header(self._seq - self._drained + 2) + pack(self.name)
-                + pack(self._drained) + self._packer.bytes())
-        self._packer.reset()
+        events, self._events = self._events, []
+        data = (pack_array_header(len(events) + 2) + pack(self.name) + pack(self._drained)
+                + b"".join(events))
         self._drained = self._seq
         return data
+
+
+# strict UTF-8 is the fast way to pack a string; a value msgpack cannot hold becomes its repr
+_pack_strict = Packer(use_bin_type=True, default=repr).pack
+_pack_text = Packer(use_bin_type=True, unicode_errors="surrogatepass", default=repr).pack
+
+
+def _pack_event(event: tuple) -> bytes:
+    """One event packed as the frame codec packs (strings with lone surrogates included)."""
+    try:
+        return _pack_strict(event)
+    except UnicodeEncodeError:
+        return _pack_text(event)
 
 
 def unpack_batch(data: bytes) -> list[tuple]:
@@ -175,7 +185,7 @@ def expand(raw: list) -> list[dict]:
     for kind, node, t, lc, seq, order, fields in raw:
         if type(fields) is not dict:  # a tuple of SHAPES, a list once unpacked
             fields = {name: value for name, value in zip(SHAPES[kind], fields)
-                      if type(value) is not ExtType}
+                      if type(value) is not bytes}
             if kind == "primary_write":
                 fields["digest"] = digest(fields["digest"])
         fields["kind"], fields["node"], fields["t"], fields["lc"], fields["seq"] = (
