@@ -131,19 +131,17 @@ class PackedRecorder(Recorder):
     def __init__(self, name: str, clock: Callable[[], float], *,
                  enabled: bool = True) -> None:
         super().__init__(name, clock, enabled=enabled)
-        self._drained = 0  # the seq of the first event still buffered
+        self._drained = 0  # the seq of the first event still buffered (the next: + its count)
 
     def add(self, kind: str, fields: dict | tuple) -> None:
         self.lc += 1
         if self.enabled:
             self._events.append(_pack_event((kind, self.clock(), self.lc, fields)))
-            self._seq += 1
 
     def record_as(self, node: str, kind: str, **fields: object) -> None:
         self.lc += 1
         if self.enabled:
             self._events.append(_pack_event((kind, self.clock(), self.lc, fields, node)))
-            self._seq += 1
 
     def drain_raw(self) -> list[tuple]:
         return unpack_batch(self.drain_packed())
@@ -152,9 +150,9 @@ class PackedRecorder(Recorder):
         """Hand over and forget the buffered events, as one msgpack array (to ship): this
         recorder's name, the seq of the first event, then each event."""
         events, self._events = self._events, []
-        data = (pack_array_header(len(events) + 2) + pack(self.name) + pack(self._drained)
-                + b"".join(events))
-        self._drained = self._seq
+        data = b"".join([pack_array_header(len(events) + 2), pack(self.name),
+                         pack(self._drained), *events])
+        self._drained += len(events)
         return data
 
 

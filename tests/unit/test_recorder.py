@@ -107,10 +107,21 @@ def test_a_members_events_are_shipped_as_one_packed_batch():
                       trace=True, pack_events=True)
     m.recorder.drain_raw()
     alike = Recorder("n1", m.recorder.clock)
-    alike.lc, alike._seq = m.recorder.lc, m.recorder._seq
+    alike.lc, alike._seq = m.recorder.lc, m.recorder._drained
     fill(m.recorder)
     fill(alike)
     reply = m.handle("manager", "events", {})
     assert expand(unpack_batch(reply["packed"])) == alike.drain()
     assert m.recorder.drain_raw() == []
     assert unpack_batch(m.handle("manager", "events", {})["packed"]) == []
+
+
+@BOTH
+def test_a_members_events_read_its_clock_with_the_offset_it_was_advanced_by(packed):
+    m = member.Member("n1", profile(7), base_clock=clock, timer=clock, seed=1, link=LinkConfig(),
+                      trace=True, pack_events=packed)
+    m.recorder.drain_raw()
+    m.recorder.record("fault", action="before")
+    assert m.handle("manager", "control", {"op": "advance_clock", "seconds": 60}) == {"ok": True}
+    m.recorder.record("fault", action="after")
+    assert [e["t"] for e in m.recorder.drain()] == [1.5, 61.5]
