@@ -11,9 +11,10 @@ computed when it is read: a `primary_write` records its document's source (never
 written), and its `digest` is taken when the event is expanded.
 
 A recorder whose events leave its process (a node process's, `PackedRecorder`) packs each
-one as it is recorded: it keeps one bytes object per event, and draining it is a join. Such an event is packed as (kind, t, lc, fields):
-its node (the recorder's) and its seq (one more than the event before) are written once per
-drained batch (`unpack_batch`), and a node process has no sequencer.
+one as it is recorded: it keeps one bytes object per event, and draining it is a join. Such
+an event is packed as (kind, t, lc, fields): its node (the recorder's) and its seq (one more
+than the event before) are written once per drained batch (`unpack_batch`), and a node
+process has no sequencer.
 
 With recording off, only the Lamport clock still ticks, so message causality stays right
 while tracing costs nothing.
