@@ -19,8 +19,6 @@ changed after: plain slotted dataclasses (a frozen one's `__init__` costs five t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 
@@ -38,6 +36,7 @@ from occsim.node.versioning import (
     explain_write_conflict,
     new_version,
 )
+from occsim.transport.recorder import digest
 
 INDEX = "index"
 DELETE = "delete"
@@ -91,11 +90,6 @@ class Operation:
     version_type: VersionType  # the replication version type (profile 5 replicas use it)
     routing: str | None = None
 
-    @property
-    def digest(self) -> str:
-        """The source's fingerprint, computed when a trace or a state event asks for it."""
-        return digest(self.source)
-
     def to_wire(self) -> dict:
         wire = {"uid": self.uid, "op": self.op, "version": self.version, "seq_no": self.seq_no,
                 "term": self.term, "source": self.source, "vt": self.version_type.value}
@@ -122,14 +116,6 @@ class ReplicaResult:
     applied: bool
     held_version: int | None = None
     held_seq_no: int | None = None
-
-
-def digest(source: dict | None) -> str:
-    """A short, stable fingerprint of a document source ("" for a delete's none)."""
-    if source is None:
-        return ""
-    canonical = json.dumps(source, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(canonical.encode(), digest_size=6).hexdigest()
 
 
 class ShardCopy:

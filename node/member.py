@@ -14,7 +14,7 @@ from occsim.node.node import Node, remote_error
 from occsim.node.profiles import Profile
 from occsim.transport.endpoint import MANAGER, Endpoint
 from occsim.transport.network import HoldRule, LinkConfig, NetworkModel
-from occsim.transport.recorder import Recorder
+from occsim.transport.recorder import PackedRecorder, Recorder
 
 NODE_KINDS = ("replicate", "replicate_bulk", "forward", "forward_bulk", "get", "stats",
               "cluster_state", "recover", "recovery")
@@ -79,8 +79,10 @@ class Member:
                  apply_all: bool = False, pack_events: bool = False) -> None:
         self.name = name
         self.clock = Clock(base_clock)
-        self.recorder = Recorder(name, self.clock, enabled=trace, sequencer=sequencer,
-                                 packed=pack_events)
+        # a node process ships its events, packed as recorded; the simulation keeps them. Its
+        # events read the base clock itself until the clock is first advanced (one call less)
+        self.recorder = (PackedRecorder(name, base_clock, enabled=trace) if pack_events else
+                         Recorder(name, base_clock, enabled=trace, sequencer=sequencer))
         self.network = NetworkModel(link, seed=seed)
         self.endpoint = Endpoint(name, recorder=self.recorder, network=self.network,
                                  handler=self.handle, incarnation=incarnation)
@@ -150,6 +152,7 @@ class Member:
         elif op == "advance_clock":
             before = self.clock()
             self.clock.offset += float(body["seconds"])
+            self.recorder.clock = self.clock
             self._trace_expired_tombstones(before)
         elif op == "rules":
             return {"rules": net.rules(), "held": net.held_count()}

@@ -606,7 +606,7 @@ class Node:
             op = done.operation
             guarded = w.if_seq_no is not None
             self.recorder.add("primary_write", (  # recorder.SHAPES["primary_write"]
-                w.index, w.shard, w.doc_id, op.op, op.version, op.seq_no, op.term, op.digest,
+                w.index, w.shard, w.doc_id, op.op, op.version, op.seq_no, op.term, op.source,
                 done.result, w.version_type, ABSENT if w.version == MATCH_ANY else w.version,
                 w.if_seq_no if guarded else ABSENT, w.if_primary_term if guarded else ABSENT))
         return done

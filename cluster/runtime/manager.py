@@ -25,9 +25,9 @@ from occsim.cluster.master import MasterState, in_sync_nodes
 from occsim.node.errors import ElasticsearchError
 from occsim.node.profiles import profile
 from occsim.transport.endpoint import MANAGER, Endpoint
-from occsim.transport.message import TransportError, unpack
+from occsim.transport.message import TransportError
 from occsim.transport.network import NetworkModel
-from occsim.transport.recorder import Recorder, expand
+from occsim.transport.recorder import Recorder, expand, unpack_batch
 from occsim.cluster.errors import ClusterError
 
 JOIN_TIMEOUT = 30.0
@@ -480,7 +480,7 @@ class Manager:
         """Every event collected so far (unpacking what arrived since the last look)."""
         for batch in self._batches:
             self._events.extend(expand(batch if isinstance(batch, list)
-                                       else unpack(batch)))
+                                       else unpack_batch(batch)))
         self._batches.clear()
         return self._events
 
