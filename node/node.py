@@ -218,6 +218,14 @@ class WriteOutcome:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+def _write_outcome(reply: dict) -> WriteOutcome:
+    return WriteOutcome(**reply)
+
+
+def _bulk_items(reply: dict) -> list[dict]:
+    return reply["items"]
+
+
 def _checked(reply: dict) -> dict:
     """A reply from another node, or the error it answered with, raised."""
     if "error" in reply and "status" in reply:
@@ -416,16 +424,14 @@ class Node:
     async def write(self, w: DocWrite) -> WriteOutcome:
         """Route a write to its shard's primary, here or on another node."""
         meta = await self.place(w)
-        return await self._on_primary(w, meta, lambda: self.primary_write(w), "forward",
-                                      lambda reply: WriteOutcome(**reply))
+        return await self._on_primary(w, meta, "forward", _write_outcome)
 
     async def write_bulk(self, bulk: ShardBulk) -> list[WriteOutcome | ElasticsearchError]:
         """Route the placed writes of one shard to its primary in one request; per item, in
         order, what came of it. An error of the whole request (no primary in time, a fenced
         primary) is raised."""
         meta = self.index_meta(bulk.index)
-        items = await self._on_primary(bulk, meta, lambda: self.primary_write(bulk),
-                                       "forward_bulk", lambda reply: reply["items"])
+        items = await self._on_primary(bulk, meta, "forward_bulk", _bulk_items)
         out: list[WriteOutcome | ElasticsearchError] = []
         for item in items:
             try:
@@ -434,21 +440,23 @@ class Node:
                 out.append(exc)
         return out
 
-    async def _on_primary(self, w: DocWrite | ShardBulk, meta: dict,
-                          here: Callable[[], Awaitable], kind: str,
+    async def _on_primary(self, w: DocWrite | ShardBulk, meta: dict, kind: str,
                           answer: Callable[[dict], object]):
-        """Run `here()` if this node holds the shard's primary, else send `w` to it as a
-        `kind` request and take `answer` of its reply.
+        """Run `primary_write(w)` if this node holds the shard's primary, else send `w` to it
+        as a `kind` request and take `answer` of its reply.
 
         If the primary cannot be reached, or is replaced while the request is on its way, wait
-        for the next cluster state and route again (Elasticsearch's retry on primary failure).
+        for the next cluster state and route again (Elasticsearch's retry on primary failure),
+        for at most `w.timeout`.
         """
-        deadline = self.timer() + w.timeout
+        deadline = None
         while True:
             routing = self.index_meta(w.index)["routing"][w.shard]
             primary, version = routing["primary"], self.state["version"]
             if primary == self.name:
-                return await here()
+                return await self.primary_write(w)
+            if deadline is None:  # the first turn: nothing awaited yet, so it is now
+                deadline = self.timer() + w.timeout
             if primary is not None:
                 forward = self._request(primary, kind, w.to_wire(), timeout=w.timeout + 5)
                 try:
