@@ -69,11 +69,13 @@ class Route:
                    tuple((i, s) for i, s in enumerate(segments) if s[0] != "{"),
                    tuple((i, s[1:-1]) for i, s in enumerate(segments) if s[0] == "{"))
 
-    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
-        """The named segments of a path with as many segments, if it fits this template."""
-        for i, text in self.literals:
-            if segments[i] != text:
-                return None
+    def fits(self, shape: tuple[str | None, ...]) -> bool:
+        """Whether paths of this shape (as many segments; each that is some template's
+        literal as it is, the others None) have this template's literal segments."""
+        return all(shape[i] == text for i, text in self.literals)
+
+    def bind(self, segments: tuple[str, ...]) -> dict[str, str] | None:
+        """The named segments of a path that `fits` this template; None if one is empty."""
         m = {}
         for i, name in self.params:
             if not segments[i]:

@@ -8,6 +8,7 @@ errors into Elasticsearch-shaped bodies, here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -102,8 +103,8 @@ def _resolve(node: Node, request: Request) -> tuple:
     """The handler Elasticsearch of this profile has for the method and path."""
     allowed: list[str] = []
     segments = path_segments(request.path)
-    for route in _BY_LENGTH.get(-1 if segments is None else len(segments), ()):
-        m = route.match(segments)
+    for route in _candidates(segments):
+        m = route.bind(segments)
         if m is None or not route.when(node, m):
             continue
         handler = route.methods.get(request.method)
@@ -296,3 +297,15 @@ ROUTES = [
 _BY_LENGTH: dict[int, list[Route]] = {}  # the routes in order, by their number of segments
 for route in ROUTES:
     _BY_LENGTH.setdefault(len(route.segments), []).append(route)
+_LITERALS = frozenset(text for route in ROUTES for _, text in route.literals)
+
+def _candidates(segments: tuple[str, ...] | None) -> tuple[Route, ...]:
+    """The routes, in table order, whose literal segments a path has."""
+    if segments is None or len(segments) not in _BY_LENGTH:
+        return ()
+    return _fitting(tuple(s if s in _LITERALS else None for s in segments))
+
+@functools.lru_cache(maxsize=1024)
+def _fitting(shape: tuple[str | None, ...]) -> tuple[Route, ...]:
+    """`_candidates` by the path's shape (`Route.fits`): a few shapes stand for every path."""
+    return tuple(route for route in _BY_LENGTH[len(shape)] if route.fits(shape))
