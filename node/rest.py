@@ -306,6 +306,8 @@ def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
     would create cannot hold: an integer beyond a `long` (5.x/6.x cannot map it at all), or a
     number beyond a `float`, the type a floating-point value is mapped to. Everything else is
     kept as sent, lone UTF-16 surrogates in strings included (Elasticsearch does the same)."""
+    if not _holds_unmappable(source):  # the usual document: no field names to build
+        return
     for field, value in _leaves(source):
         if type(value) is int and not LONG_MIN <= value <= LONG_MAX:
             if p.big_integer_unmappable:
@@ -320,6 +322,25 @@ def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
             raise _field_error(field, "float", doc_id, _java_double(value), p, {
                 "type": "illegal_argument_exception",
                 "reason": f"[float] supports only finite values, but got [{infinity}]"})
+
+
+def _holds_unmappable(source: dict) -> bool:
+    """Whether a value anywhere in `source` is a number `check_mappable` refuses."""
+    stack: list = [source.values()]
+    while stack:
+        for value in stack.pop():
+            kind = type(value)
+            if kind is int:
+                if not LONG_MIN <= value <= LONG_MAX:
+                    return True
+            elif kind is float:
+                if not abs(value) < _FLOAT_OVERFLOW:
+                    return True
+            elif isinstance(value, dict):
+                stack.append(value.values())
+            elif isinstance(value, list):
+                stack.append(value)
+    return False
 
 
 def _field_error(field: str, kind: str, doc_id: str, preview: str, p: Profile,
