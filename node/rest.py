@@ -115,6 +115,8 @@ class Params:
         return name in self._query
 
     def str(self, name: str, default: str | None = None) -> str | None:
+        if not self._query:  # most requests: nothing to read, nothing left unrecognized
+            return default
         self._used.add(name)
         return self._query.get(name, default)
 
@@ -183,11 +185,13 @@ def parse_time(setting: str, value: object) -> float:
 
 
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) < len(pairs):  # the first key seen twice
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
@@ -266,7 +270,9 @@ def parse_source(request: Request, *, strict_duplicates: bool) -> dict:
             "Compressor detection can only be called on some xcontent bytes or compressed "
             "xcontent bytes",
         )
-    field_path = _too_deep(source, MAX_MAPPING_DEPTH)
+    # an object nested deeper than the limit takes more `{` than that
+    field_path = _too_deep(source, MAX_MAPPING_DEPTH) if body.count(b"{") > MAX_MAPPING_DEPTH \
+        else None
     if field_path:
         raise _failed_to_parse(
             "illegal_argument_exception",
