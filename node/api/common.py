@@ -19,10 +19,22 @@ from occsim.node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGN
 
 
 # -- names: aliases and wildcards --------------------------------------------------------------
-# -- names: aliases and wildcards --------------------------------------------------------------
 def alias_targets(node: Node, name: str) -> list[str]:
-    return [index for index, meta in sorted(node.state["indices"].items())
-            if name in meta.get("aliases", ())]
+    """The indices an alias points to, in name order (none: `name` is no alias)."""
+    return _aliases(node.state["indices"]).get(name, [])
+
+_ALIASES: list = [None, {}]  # the table of indices last asked about, and its aliases
+
+def _aliases(indices: dict) -> dict[str, list[str]]:
+    """Every alias of a cluster state's indices, once per state (a state's table of indices
+    is never changed, only replaced by the next state's)."""
+    if _ALIASES[0] is not indices:
+        aliases: dict[str, list[str]] = {}
+        for index, meta in sorted(indices.items()):
+            for alias in meta.get("aliases", ()):
+                aliases.setdefault(alias, []).append(index)
+        _ALIASES[:] = [indices, aliases]
+    return _ALIASES[1]
 
 def concrete_index(node: Node, name: str, *, write: bool, require_alias: bool = False) -> str:
     """The index a single-document request reaches through `name` (an index or an alias)."""

@@ -154,6 +154,8 @@ def _check_content_type(node: Node, request: Request) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None:
         raise RestError(406, "Content-Type header is missing")
+    if content_type in _MEDIA_TYPES:  # the usual header: one media type, no parameters
+        return
     known = _MEDIA_TYPES + (_VENDOR_TYPES if node.profile.vendor_media_types else ())
     if content_type.split(";")[0].strip().lower() not in known:
         raise RestError(406, f"Content-Type header [{content_type}] is not supported")
@@ -297,13 +299,13 @@ ROUTES = [
 _BY_LENGTH: dict[int, list[Route]] = {}  # the routes in order, by their number of segments
 for route in ROUTES:
     _BY_LENGTH.setdefault(len(route.segments), []).append(route)
-_LITERALS = frozenset(text for route in ROUTES for _, text in route.literals)
+_LITERALS = {text: text for route in ROUTES for _, text in route.literals}
 
 def _candidates(segments: tuple[str, ...] | None) -> tuple[Route, ...]:
     """The routes, in table order, whose literal segments a path has."""
     if segments is None or len(segments) not in _BY_LENGTH:
         return ()
-    return _fitting(tuple(s if s in _LITERALS else None for s in segments))
+    return _fitting(tuple(map(_LITERALS.get, segments)))  # each literal as is, others None
 
 @functools.lru_cache(maxsize=1024)
 def _fitting(shape: tuple[str | None, ...]) -> tuple[Route, ...]:
