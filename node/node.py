@@ -546,10 +546,9 @@ class Node:
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:
             await self._fail_replica(w, failure["_node"], op.term)
-        return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard,
-                            total=1 + len(routing["replicas"]),
-                            successful=self._successful(outcomes),
-                            failures=failures, forced_refresh=w.refresh == "true")
+        total, successful = 1 + len(routing["replicas"]), self._successful(outcomes)
+        return WriteOutcome(done.result, op.version, op.seq_no, op.term, w.shard, total,
+                            successful, failures, w.refresh == "true")
 
     async def _primary_bulk(self, bulk: ShardBulk, routing: dict, copy: ShardCopy,
                             meta: dict) -> list[dict]:
@@ -596,11 +595,9 @@ class Node:
     def _execute(self, copy: ShardCopy, w: DocWrite, meta: dict) -> WriteResult:
         """The primary's part of one write: check its condition (VersionConflict, traced as a
         `conflict`), resolve and apply it (traced as a `primary_write`)."""
-        request = Write(
-            uid=w.uid(self.typed_uids()), op=w.op, source=w.source, version=w.version,
-            version_type=VERSION_TYPES[w.version_type], if_seq_no=w.if_seq_no,
-            if_primary_term=w.if_primary_term, create=w.create, routing=w.routing,
-        )
+        request = Write(w.uid(self.typed_uids()), w.op, w.source, w.version,
+                        VERSION_TYPES[w.version_type], w.if_seq_no, w.if_primary_term,
+                        w.create, w.routing)
         try:
             done = copy.write(request, self.clock(),
                               says_not_found=self.profile.says_document_does_not_exist)
@@ -622,8 +619,8 @@ class Node:
     def _successful(self, outcomes: list) -> int:
         """`_shards.successful` of one write: the primary and each replica that applied it
         (6.x+: or held something newer)."""
-        return 1 + sum(1 for o in outcomes if o == "applied" or (
-            o == "discarded" and self.profile.replicas_order_by_seq_no))
+        discarded = outcomes.count("discarded") if self.profile.replicas_order_by_seq_no else 0
+        return 1 + outcomes.count("applied") + discarded
 
     def _replicate(self, w: DocWrite | ShardBulk, kind: str, body: dict,
                    readers: list[tuple[str, Callable[[dict], object]]]) -> asyncio.Future:

@@ -69,9 +69,8 @@ def make_server(
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=400)  # never sent: the connection is closed
-        rest = Request(method=request.method, path=request.path,
-                       query=dict(request.query) if request.query_string else {},
-                       headers=headers, body=body)
+        query = dict(request.query) if request.query_string else {}
+        rest = Request(request.method, request.path, query, headers, body)
         response = await dispatch(node, rest)
         pretty = "pretty" in rest.query and rest.query["pretty"] != "false"
         headers = {"Content-Type": JSON, **response.headers}

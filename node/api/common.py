@@ -211,8 +211,9 @@ def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
     body.update(outcome_fields(node, out))
     if p.created_found_flags and op == INDEX:
         body["created"] = out.result == "created"
-    status = {"created": 201, "not_found": 404}.get(out.result, 200)
-    return Response(status, body)
+    return Response(_WRITE_STATUS.get(out.result, 200), body)
+
+_WRITE_STATUS = {"created": 201, "not_found": 404}  # else 200
 
 def write_type(node: Node, index: str, doc_type: str | None) -> str | None:
     """The type a delete or update writes under (6.x: `_doc` names the index's type)."""
