@@ -143,6 +143,8 @@ class Params:
         self._used.update(names)
 
     def check_consumed(self) -> None:
+        if not self._query:
+            return
         unknown = [k for k in self._query if k not in self._used and k not in self.ALWAYS]
         if unknown:
             plural = "s" if len(unknown) > 1 else ""
