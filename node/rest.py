@@ -436,6 +436,10 @@ def validate_index_name(name: str) -> None:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What `_COMPACT.encode` runs, made once: `encode` makes a new C encoder for every body (and a
+# circular-reference check, which a body parsed from JSON or built here never needs)
+_ENCODE_COMPACT = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
@@ -450,7 +454,7 @@ def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
     elif pretty:
         text = json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False) + "\n"
     else:
-        text = _COMPACT.encode(body)
+        text = "".join(_ENCODE_COMPACT(body, 0)) if _ENCODE_COMPACT else _COMPACT.encode(body)
     return text.encode("utf-8", "backslashreplace")
 
 
