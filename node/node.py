@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import functools
 import random
 from collections.abc import Awaitable, Callable
@@ -70,7 +71,10 @@ class Recorder(Protocol):
 def murmur3(routing: str) -> int:
     """Elasticsearch's Murmur3HashFunction: x86_32, seed 0, over UTF-16LE code units (a lone
     surrogate is one code unit like any other)."""
-    return mmh3.hash(routing.encode("utf-16-le", "surrogatepass"), 0, signed=True)
+    return mmh3.hash(_UTF_16_LE(routing, "surrogatepass")[0], 0, signed=True)
+
+
+_UTF_16_LE = codecs.utf_16_le_encode  # the codec itself: a third of the time of a lookup by name
 
 
 def shard_for(routing: str, number_of_shards: int, routing_num_shards: int) -> int:
