@@ -61,14 +61,18 @@ def make_server(
             error = ElasticsearchError(too_long, status=400, type="too_long_frame_exception")
             return web.Response(status=400, body=render(error.body(), pretty=False),
                                 headers={"Content-Type": JSON})
+        content = request.content
         try:
-            body = await request.read()
+            # the usual request: all of its body came with its head, so take it as it is
+            body = content.read_nowait() if content.is_eof() else await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413)
         except RequestPayloadError:  # e.g. a gzip Content-Encoding on a plain body
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=400)  # never sent: the connection is closed
+        if len(body) > max_content_length:  # (`read` refuses it as it arrives)
+            return web.Response(status=413)
         query = dict(request.query) if request.query_string else {}
         rest = Request(request.method, request.path, query, headers, body)
         response = await dispatch(node, rest)
