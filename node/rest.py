@@ -106,6 +106,10 @@ class Params:
         self._used: set[str] = set()
         self.warnings: list[str] = []  # deprecation warnings of this request (`Warning`)
 
+    def given(self) -> bool:
+        """Whether the request has a query string."""
+        return bool(self._query)
+
     def warn(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
