@@ -545,8 +545,8 @@ class Node:
         body = {"index": w.index, "shard": w.shard, "doc": w.doc_id, **op.to_wire()}
         if w.refresh is not None:
             body["refresh"] = True
-        outcomes = await self._replicate(w, "replicate", body, [
-            (r, self._acked(r, w, op)) for r in routing["replicas"] if r is not None])
+        outcomes = await self._replicate(w, "replicate", body, routing["replicas"],
+                                         self._acked(w, op))
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:
             await self._fail_replica(w, failure["_node"], op.term)
@@ -576,8 +576,8 @@ class Node:
                     "ops": [{"doc": w.doc_id, **op.to_wire()} for w, op in done]}
             if bulk.refresh is not None:
                 body["refresh"] = True
-            outcomes = await self._replicate(bulk, "replicate_bulk", body, [
-                (r, self._bulk_acked(r, bulk)) for r in routing["replicas"] if r is not None])
+            outcomes = await self._replicate(bulk, "replicate_bulk", body, routing["replicas"],
+                                             self._bulk_acked(bulk))
         failures = [o for o in outcomes if isinstance(o, dict)]
         for failure in failures:  # once per replica, before any item is answered
             await self._fail_replica(bulk, failure["_node"], done[0][1].term)
@@ -627,30 +627,32 @@ class Node:
         return 1 + outcomes.count("applied") + discarded
 
     def _replicate(self, w: DocWrite | ShardBulk, kind: str, body: dict,
-                   readers: list[tuple[str, Callable[[dict], object]]]) -> asyncio.Future:
-        """Send every replica the resolved operation(s) at once; the future of what came of
-        it, per replica in order, each taken as soon as that replica answers: its `read` of
-        the answer, or a failure entry."""
-        outcomes: list = [None] * len(readers)
+                   replicas: list[str | None],
+                   read: Callable[[str, dict], object]) -> asyncio.Future:
+        """Send every assigned replica the resolved operation(s) at once; the future of what
+        came of it, per replica in order, each taken as soon as that replica answers:
+        `read(replica, answer)`, or a failure entry."""
+        targets = [r for r in replicas if r is not None]
+        outcomes: list = [None] * len(targets)
         every = asyncio.get_running_loop().create_future()
-        waiting = [len(readers)]
+        waiting = [len(targets)]
 
-        def answered(i: int, replica: str, read: Callable, reply: asyncio.Future) -> None:
+        def answered(i: int, replica: str, reply: asyncio.Future) -> None:
             outcomes[i] = self._replicated(replica, w, reply, read)
             waiting[0] -= 1
             if not waiting[0] and not every.done():  # (done: its write was cancelled)
                 every.set_result(outcomes)
 
-        for i, (replica, read) in enumerate(readers):
+        for i, replica in enumerate(targets):
             self._request(replica, kind, body, timeout=self.replication_timeout
-                          ).add_done_callback(functools.partial(answered, i, replica, read))
-        if not readers:
+                          ).add_done_callback(functools.partial(answered, i, replica))
+        if not targets:
             every.set_result(outcomes)
         return every
 
-    def _acked(self, replica: str, w: DocWrite, op: Operation) -> Callable[[dict], str]:
+    def _acked(self, w: DocWrite, op: Operation) -> Callable[[str, dict], str]:
         """What a replica's answer to one operation says: 'applied' or 'discarded'."""
-        def read(answer: dict) -> str:
+        def read(replica: str, answer: dict) -> str:
             outcome = "applied" if answer["applied"] else "discarded"
             if self.recorder.enabled:
                 self.recorder.add("ack", (replica, self.name, w.index, w.shard, w.doc_id,
@@ -658,9 +660,9 @@ class Node:
             return outcome
         return read
 
-    def _bulk_acked(self, replica: str, bulk: ShardBulk) -> Callable[[dict], list[str]]:
+    def _bulk_acked(self, bulk: ShardBulk) -> Callable[[str, dict], list[str]]:
         """What a replica's answer to a shard's bulk says, per operation in order."""
-        def read(answer: dict) -> list[str]:
+        def read(replica: str, answer: dict) -> list[str]:
             outcomes = ["applied" if a else "discarded" for a in answer["applied"]]
             if self.recorder.enabled:
                 discarded = outcomes.count("discarded")
@@ -672,11 +674,11 @@ class Node:
         return read
 
     def _replicated(self, replica: str, w: DocWrite | ShardBulk, reply: asyncio.Future,
-                    read: Callable[[dict], object]) -> object:
+                    read: Callable[[str, dict], object]) -> object:
         try:
             if reply.cancelled():
                 raise TransportError(f"[{replica}] replication was cancelled")
-            return read(_checked(reply.result()))
+            return read(replica, _checked(reply.result()))
         except (TransportError, ElasticsearchError) as exc:
             reason = _reason(exc)
             self.recorder.record("replica_failed", index=w.index, shard=w.shard, dst=replica,
