@@ -276,9 +276,9 @@ def parse_source(request: Request, *, strict_duplicates: bool) -> dict:
             "Compressor detection can only be called on some xcontent bytes or compressed "
             "xcontent bytes",
         )
-    # an object nested deeper than the limit takes more `{` than that
-    field_path = _too_deep(source, MAX_MAPPING_DEPTH) if body.count(b"{") > MAX_MAPPING_DEPTH \
-        else None
+    field_path = None
+    if body.count(b"{") > MAX_MAPPING_DEPTH:  # (objects nested deeper take more `{` than that)
+        field_path = _too_deep(source, MAX_MAPPING_DEPTH)
     if field_path:
         raise _failed_to_parse(
             "illegal_argument_exception",
