@@ -14,7 +14,8 @@ applies every operation as it arrives, with no comparison at all (for teaching, 
 Deletes leave tombstones that count for `gc_deletes` seconds (reference §4).
 
 A write, its operation and their results are made on every copy for every write and never
-changed after: plain slotted dataclasses (a frozen one's `__init__` costs five times as much).
+changed after: plain slotted dataclasses (a frozen one's `__init__` costs five times as much),
+made with positional arguments where every write makes them (keywords to a class cost a dict).
 """
 
 from __future__ import annotations
@@ -185,17 +186,13 @@ class ShardCopy:
                 explain_write_conflict(w.version_type, current, expected,
                                        says_not_found=says_not_found)
             )
-        op = Operation(
-            uid=w.uid, op=w.op,
-            version=new_version(w.version_type, current, expected),
-            seq_no=self.max_seq_no + 1, term=self.term,
-            source=w.source if w.op == INDEX else None,
-            version_type=w.version_type.for_replication(),
-            routing=w.routing if w.op == INDEX else None,
-        )
+        index = w.op == INDEX
+        op = Operation(w.uid, w.op, new_version(w.version_type, current, expected),
+                       self.max_seq_no + 1, self.term, w.source if index else None,
+                       w.version_type.for_replication(), w.routing if index else None)
         self._store(op, now)
         self._mark_processed(op.seq_no)
-        if w.op == INDEX:
+        if index:
             result = "created" if deleted else "updated"
         else:
             result = "not_found" if deleted else "deleted"

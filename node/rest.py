@@ -69,11 +69,13 @@ class Route:
                    tuple((i, s) for i, s in enumerate(segments) if s[0] != "{"),
                    tuple((i, s[1:-1]) for i, s in enumerate(segments) if s[0] == "{"))
 
-    def match(self, segments: tuple[str, ...]) -> dict[str, str] | None:
-        """The named segments of a path with as many segments, if it fits this template."""
-        for i, text in self.literals:
-            if segments[i] != text:
-                return None
+    def fits(self, shape: tuple[str | None, ...]) -> bool:
+        """Whether paths of this shape (as many segments; each that is some template's
+        literal as it is, the others None) have this template's literal segments."""
+        return all(shape[i] == text for i, text in self.literals)
+
+    def bind(self, segments: tuple[str, ...]) -> dict[str, str] | None:
+        """The named segments of a path that `fits` this template; None if one is empty."""
         m = {}
         for i, name in self.params:
             if not segments[i]:
@@ -104,6 +106,10 @@ class Params:
         self._used: set[str] = set()
         self.warnings: list[str] = []  # deprecation warnings of this request (`Warning`)
 
+    def given(self) -> bool:
+        """Whether the request has a query string."""
+        return bool(self._query)
+
     def warn(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
@@ -113,6 +119,8 @@ class Params:
         return name in self._query
 
     def str(self, name: str, default: str | None = None) -> str | None:
+        if not self._query:  # most requests: nothing to read, nothing left unrecognized
+            return default
         self._used.add(name)
         return self._query.get(name, default)
 
@@ -139,6 +147,8 @@ class Params:
         self._used.update(names)
 
     def check_consumed(self) -> None:
+        if not self._query:
+            return
         unknown = [k for k in self._query if k not in self._used and k not in self.ALWAYS]
         if unknown:
             plural = "s" if len(unknown) > 1 else ""
@@ -181,11 +191,13 @@ def parse_time(setting: str, value: object) -> float:
 
 
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) < len(pairs):  # the first key seen twice
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
@@ -264,7 +276,9 @@ def parse_source(request: Request, *, strict_duplicates: bool) -> dict:
             "Compressor detection can only be called on some xcontent bytes or compressed "
             "xcontent bytes",
         )
-    field_path = _too_deep(source, MAX_MAPPING_DEPTH)
+    field_path = None
+    if body.count(b"{") > MAX_MAPPING_DEPTH:  # (objects nested deeper take more `{` than that)
+        field_path = _too_deep(source, MAX_MAPPING_DEPTH)
     if field_path:
         raise _failed_to_parse(
             "illegal_argument_exception",
@@ -304,6 +318,8 @@ def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
     would create cannot hold: an integer beyond a `long` (5.x/6.x cannot map it at all), or a
     number beyond a `float`, the type a floating-point value is mapped to. Everything else is
     kept as sent, lone UTF-16 surrogates in strings included (Elasticsearch does the same)."""
+    if not _holds_unmappable(source):  # the usual document: no field names to build
+        return
     for field, value in _leaves(source):
         if type(value) is int and not LONG_MIN <= value <= LONG_MAX:
             if p.big_integer_unmappable:
@@ -318,6 +334,25 @@ def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
             raise _field_error(field, "float", doc_id, _java_double(value), p, {
                 "type": "illegal_argument_exception",
                 "reason": f"[float] supports only finite values, but got [{infinity}]"})
+
+
+def _holds_unmappable(source: dict) -> bool:
+    """Whether a value anywhere in `source` is a number `check_mappable` refuses."""
+    stack: list = [source.values()]
+    while stack:
+        for value in stack.pop():
+            kind = type(value)
+            if kind is int:
+                if not LONG_MIN <= value <= LONG_MAX:
+                    return True
+            elif kind is float:
+                if not abs(value) < _FLOAT_OVERFLOW:
+                    return True
+            elif isinstance(value, dict):
+                stack.append(value.values())
+            elif isinstance(value, list):
+                stack.append(value)
+    return False
 
 
 def _field_error(field: str, kind: str, doc_id: str, preview: str, p: Profile,
@@ -405,6 +440,10 @@ def validate_index_name(name: str) -> None:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What `_COMPACT.encode` runs, made once: `encode` makes a new C encoder for every body (and a
+# circular-reference check, which a body parsed from JSON or built here never needs)
+_ENCODE_COMPACT = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
@@ -419,7 +458,7 @@ def render(body: dict | list | str | None, *, pretty: bool) -> bytes:
     elif pretty:
         text = json.dumps(body, indent=2, separators=(",", " : "), ensure_ascii=False) + "\n"
     else:
-        text = _COMPACT.encode(body)
+        text = "".join(_ENCODE_COMPACT(body, 0)) if _ENCODE_COMPACT else _COMPACT.encode(body)
     return text.encode("utf-8", "backslashreplace")
 
 

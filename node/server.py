@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from itertools import chain
 
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
@@ -52,27 +53,28 @@ def make_server(
         if request.path.startswith("/_internal/"):
             refused = check_secret(request, secret)
             return refused or await internal(request)
-        headers = {}
-        header_bytes = 0
-        for k, v in request.raw_headers:
-            headers[k.decode("latin-1").lower()] = v.decode("latin-1")
-            header_bytes += len(k) + len(v) + 4
-        too_long = _too_long(request, header_bytes)
+        raw = request.raw_headers
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+        # each header line is its name and value, ": " and CRLF
+        too_long = _too_long(request, sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))
         if too_long:
             error = ElasticsearchError(too_long, status=400, type="too_long_frame_exception")
             return web.Response(status=400, body=render(error.body(), pretty=False),
                                 headers={"Content-Type": JSON})
+        content = request.content
         try:
-            body = await request.read()
+            # the usual request: all of its body came with its head, so take it as it is
+            body = content.read_nowait() if content.is_eof() else await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413)
         except RequestPayloadError:  # e.g. a gzip Content-Encoding on a plain body
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=400)  # never sent: the connection is closed
-        rest = Request(method=request.method, path=request.path,
-                       query=dict(request.query) if request.query_string else {},
-                       headers=headers, body=body)
+        if len(body) > max_content_length:  # (`read` refuses it as it arrives)
+            return web.Response(status=413)
+        query = dict(request.query) if request.query_string else {}
+        rest = Request(request.method, request.path, query, headers, body)
         response = await dispatch(node, rest)
         pretty = "pretty" in rest.query and rest.query["pretty"] != "false"
         headers = {"Content-Type": JSON, **response.headers}

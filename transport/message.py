@@ -29,7 +29,8 @@ _UNPACK_ERRORS = {msgpack.FormatError: "not valid msgpack", msgpack.StackError: 
 _FIELDS = ("version", "id", "src", "dst", "kind", "lc", "reply_to", "body")
 # Strings travel as UTF-8, lone surrogates as their 3-byte form (`surrogatepass`) and back.
 _TEXT = "surrogatepass"
-_PACKER = msgpack.Packer(use_bin_type=True, unicode_errors=_TEXT)  # one for every frame
+_PACKER = msgpack.Packer(use_bin_type=True)  # strict UTF-8: every str but a lone surrogate
+_SURROGATES = msgpack.Packer(use_bin_type=True, unicode_errors=_TEXT)  # slower: for the rest
 _PACK_ERRORS = (TypeError, ValueError, OverflowError)  # what msgpack raises for a bad value
 
 
@@ -58,12 +59,19 @@ class Unencodable(TransportError):
     """A message whose body msgpack cannot hold: it fails alone, its link carries on."""
 
 
+def _pack(value: object) -> bytes:
+    try:
+        return _PACKER.pack(value)
+    except UnicodeEncodeError:  # a lone surrogate (the packer resets itself)
+        return _SURROGATES.pack(value)
+
+
 def encode(env: Envelope) -> bytes:
     """Serialise an envelope to one msgpack frame; `Unencodable` if its body cannot be."""
     try:
-        return _PACKER.pack([PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc,
-                             env.reply_to, env.body])
-    except _PACK_ERRORS as exc:  # the packer resets itself
+        return _pack([PROTOCOL_VERSION, env.id, env.src, env.dst, env.kind, env.lc,
+                      env.reply_to, env.body])
+    except _PACK_ERRORS as exc:
         raise Unencodable(f"[{env.kind}] to [{env.dst}] cannot be encoded: {exc}") from None
 
 
@@ -76,7 +84,7 @@ def error_reply(env: Envelope, reason: str) -> Envelope:
 def pack(value: object) -> bytes:
     """Serialise one value as the frame codec does; `Unencodable` if msgpack cannot hold it."""
     try:
-        return _PACKER.pack(value)
+        return _pack(value)
     except _PACK_ERRORS as exc:
         raise Unencodable(f"cannot be encoded: {exc}") from None
 

@@ -14,15 +14,27 @@ from occsim.node.errors import ElasticsearchError, IllegalArgument, IndexNotFoun
 from occsim.node.node import Node, WriteOutcome
 from occsim.node.rest import Params, Response, parse_time
 from occsim.node.search import SourceFilter, source_params
-from occsim.node.versioning import (MATCH_ANY, UNASSIGNED_PRIMARY_TERM, UNASSIGNED_SEQ_NO, VersionType,
-                                    valid_for_writes)
+from occsim.node.versioning import (FORCE, INTERNAL, MATCH_ANY, UNASSIGNED_PRIMARY_TERM,
+                                    UNASSIGNED_SEQ_NO, VersionType, valid_for_writes)
 
 
-# -- names: aliases and wildcards --------------------------------------------------------------
 # -- names: aliases and wildcards --------------------------------------------------------------
 def alias_targets(node: Node, name: str) -> list[str]:
-    return [index for index, meta in sorted(node.state["indices"].items())
-            if name in meta.get("aliases", ())]
+    """The indices an alias points to, in name order (none: `name` is no alias)."""
+    return _aliases(node.state["indices"]).get(name, [])
+
+_ALIASES: list = [None, {}]  # the table of indices last asked about, and its aliases
+
+def _aliases(indices: dict) -> dict[str, list[str]]:
+    """Every alias of a cluster state's indices, once per state (a state's table of indices
+    is never changed, only replaced by the next state's)."""
+    if _ALIASES[0] is not indices:
+        aliases: dict[str, list[str]] = {}
+        for index, meta in sorted(indices.items()):
+            for alias in meta.get("aliases", ()):
+                aliases.setdefault(alias, []).append(index)
+        _ALIASES[:] = [indices, aliases]
+    return _ALIASES[1]
 
 def concrete_index(node: Node, name: str, *, write: bool, require_alias: bool = False) -> str:
     """The index a single-document request reaches through `name` (an index or an alias)."""
@@ -73,10 +85,10 @@ def version_params(node: Node, params: Params, *, write: bool) -> tuple[int, Ver
     version = params.long("version", MATCH_ANY)
     text = params.str("version_type")
     try:
-        vt = VersionType.parse(text) if text is not None else VersionType.INTERNAL
+        vt = VersionType.parse(text) if text is not None else INTERNAL
     except ValueError as exc:
         raise IllegalArgument(str(exc)) from None
-    if vt is VersionType.FORCE and not node.profile.force_version_type and not write:
+    if vt is FORCE and not node.profile.force_version_type and not write:
         raise IllegalArgument("No version type match [force]")
     return version, vt
 
@@ -104,23 +116,23 @@ def write_validation_errors(node: Node, op: str, doc_id: str | None, version: in
     p = node.profile
     errors: list[str] = []
     if create:
-        if vt is not VersionType.INTERNAL:
+        if vt is not INTERNAL:
             return ["create operations only support internal versioning. use index instead"]
         if version != MATCH_ANY:
             return ["create operations do not support explicit versions. use index instead"]
         if seq_no != UNASSIGNED_SEQ_NO or term != UNASSIGNED_PRIMARY_TERM:
             return ["create operations do not support compare and set. use index instead"]
-    if doc_id is None and (version != MATCH_ANY or vt is not VersionType.INTERNAL) \
+    if doc_id is None and (version != MATCH_ANY or vt is not INTERNAL) \
             and p.versioned_write_needs_id:
         errors.append("an id must be provided if version type or value are set")
     if not create and not valid_for_writes(vt, version):
         errors.append(f"illegal version value [{version}] for version type [{vt.name}]")
-    if vt is VersionType.FORCE and not p.force_version_type:
+    if vt is FORCE and not p.force_version_type:
         errors.append("version type [force] may no longer be used")
-    if not p.internal_version_occ and vt is VersionType.INTERNAL and version != MATCH_ANY:
+    if not p.internal_version_occ and vt is INTERNAL and version != MATCH_ANY:
         errors.append("internal versioning can not be used for optimistic concurrency "
                       "control. Please use `if_seq_no` and `if_primary_term` instead")
-    if seq_no != UNASSIGNED_SEQ_NO and (vt is not VersionType.INTERNAL or version != MATCH_ANY):
+    if seq_no != UNASSIGNED_SEQ_NO and (vt is not INTERNAL or version != MATCH_ANY):
         errors.append("compare and write operations can not use versioning")
     if term == UNASSIGNED_PRIMARY_TERM and seq_no != UNASSIGNED_SEQ_NO:
         errors.append("ifSeqNo is set, but primary term is [0]")
@@ -136,7 +148,9 @@ def refresh_policy(value: str | None) -> str | None:
     """WriteRequest.RefreshPolicy.parse: None (false), "true" (also ``), or "wait_for"."""
     if value not in (None, "", "true", "false", "wait_for"):
         raise IllegalArgument(f"Unknown value for refresh: [{value}].")
-    return {"": "true", "true": "true", "wait_for": "wait_for"}.get(value)
+    return _REFRESH_POLICIES.get(value)
+
+_REFRESH_POLICIES = {"": "true", "true": "true", "wait_for": "wait_for"}  # else None
 
 def require_alias(node: Node, params: Params) -> bool:
     """The `require_alias` write parameter (7.10+; earlier, an unrecognized parameter)."""
@@ -199,8 +213,9 @@ def write_response(node: Node, index: str, doc_type: str, doc_id: str, op: str,
     body.update(outcome_fields(node, out))
     if p.created_found_flags and op == INDEX:
         body["created"] = out.result == "created"
-    status = {"created": 201, "not_found": 404}.get(out.result, 200)
-    return Response(status, body)
+    return Response(_WRITE_STATUS.get(out.result, 200), body)
+
+_WRITE_STATUS = {"created": 201, "not_found": 404}  # else 200
 
 def write_type(node: Node, index: str, doc_type: str | None) -> str | None:
     """The type a delete or update writes under (6.x: `_doc` names the index's type)."""
@@ -212,9 +227,9 @@ def deprecations(node: Node, params: Params, index: str, doc_type: str, version:
                   vt: VersionType) -> None:
     """The deprecation warnings a write's versioning earns: 5.x `force`, 6.7+ internal OCC."""
     p = node.profile
-    if vt is VersionType.FORCE and p.force_version_type:
+    if vt is FORCE and p.force_version_type:
         params.warn(FORCE_DEPRECATED)
-    if p.internal_occ_deprecated and vt is VersionType.INTERNAL and version != MATCH_ANY:
+    if p.internal_occ_deprecated and vt is INTERNAL and version != MATCH_ANY:
         params.warn("Usage of internal versioning for optimistic concurrency control is "
                     "deprecated and will be removed. Please use the `if_seq_no` and "
                     f"`if_primary_term` parameters instead. (request for index [{index}], "

@@ -65,7 +65,18 @@ async def put_doc(node: Node, request: Request, params: Params, m: dict) -> Resp
 
 def _write_conditions(node: Node, params: Params) -> tuple:
     """The parameters every single-document write reads, then the unrecognized-ones check:
-    (version, version_type, if_seq_no, if_primary_term, routing, options)."""
+    (version, version_type, if_seq_no, if_primary_term, routing, options). Without a query
+    string, what a profile reads is read once (`options` is never changed, only copied)."""
+    if not params.given():
+        conditions = _NO_PARAMETERS.get(node.profile)
+        if conditions is None:
+            conditions = _NO_PARAMETERS[node.profile] = _read_write_conditions(node, params)
+        return conditions
+    return _read_write_conditions(node, params)
+
+_NO_PARAMETERS: dict = {}  # by profile: the conditions of a write without a query string
+
+def _read_write_conditions(node: Node, params: Params) -> tuple:
     version, vt = version_params(node, params, write=True)
     seq_no, term = cas_params(node, params)
     seq_no = UNASSIGNED_SEQ_NO if seq_no is None else seq_no

@@ -8,6 +8,7 @@ errors into Elasticsearch-shaped bodies, here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -102,8 +103,8 @@ def _resolve(node: Node, request: Request) -> tuple:
     """The handler Elasticsearch of this profile has for the method and path."""
     allowed: list[str] = []
     segments = path_segments(request.path)
-    for route in _BY_LENGTH.get(-1 if segments is None else len(segments), ()):
-        m = route.match(segments)
+    for route in _candidates(segments):
+        m = route.bind(segments)
         if m is None or not route.when(node, m):
             continue
         handler = route.methods.get(request.method)
@@ -153,6 +154,8 @@ def _check_content_type(node: Node, request: Request) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None:
         raise RestError(406, "Content-Type header is missing")
+    if content_type in _MEDIA_TYPES:  # the usual header: one media type, no parameters
+        return
     known = _MEDIA_TYPES + (_VENDOR_TYPES if node.profile.vendor_media_types else ())
     if content_type.split(";")[0].strip().lower() not in known:
         raise RestError(406, f"Content-Type header [{content_type}] is not supported")
@@ -296,3 +299,15 @@ ROUTES = [
 _BY_LENGTH: dict[int, list[Route]] = {}  # the routes in order, by their number of segments
 for route in ROUTES:
     _BY_LENGTH.setdefault(len(route.segments), []).append(route)
+_LITERALS = {text: text for route in ROUTES for _, text in route.literals}
+
+def _candidates(segments: tuple[str, ...] | None) -> tuple[Route, ...]:
+    """The routes, in table order, whose literal segments a path has."""
+    if segments is None or len(segments) not in _BY_LENGTH:
+        return ()
+    return _fitting(tuple(map(_LITERALS.get, segments)))  # each literal as is, others None
+
+@functools.lru_cache(maxsize=1024)
+def _fitting(shape: tuple[str | None, ...]) -> tuple[Route, ...]:
+    """`_candidates` by the path's shape (`Route.fits`): a few shapes stand for every path."""
+    return tuple(route for route in _BY_LENGTH[len(shape)] if route.fits(shape))

@@ -140,6 +140,39 @@ async def test_a_body_nested_deeper_than_the_limit_is_refused(make_api, major):
         f"({MAX_NESTING_DEPTH}, occsim's limit)")
 
 
+def nested_objects(depth: int) -> dict:
+    """An object `depth` objects deep, the outermost included."""
+    obj: dict = {"x": 1}
+    for _ in range(depth - 1):
+        obj = {"a": obj}
+    return obj
+
+
+@pytest.mark.parametrize("major", [5, 7])
+async def test_objects_nested_deeper_than_the_mapping_depth_are_refused(make_api, major):
+    api = await make_api(major)
+    path = api.doc_path("p", "x")
+    assert (await api("PUT", path, nested_objects(20)))[0] == 201
+    assert (await api("PUT", path, {"braces": "{" * 50, "b": [{"c": "{"}] * 30}))[0] == 200
+    status, body = await api("PUT", path, nested_objects(21))
+    assert (status, body["error"]["caused_by"]["reason"]) == (400, (
+        "Limit of mapping depth [20] has been exceeded due to object field ["
+        + ".".join(["a"] * 20) + "]"))
+
+
+@pytest.mark.parametrize("major", [5, 7])
+async def test_a_key_given_twice_is_refused_from_6x(make_api, major):
+    api = await make_api(major)
+    path = api.doc_path("p", "x")
+    status, body = await api("PUT", path, b'{"a":1,"b":{"c":1,"d":2,"c":3},"b":2,"a":4}')
+    if major == 5:  # the last value of a key wins
+        assert status == 201
+        assert (await api("GET", path))[1]["_source"] == {"a": 4, "b": 2}
+    else:  # the first key seen twice, the inner object's before the outer one's
+        assert (status, body["error"]["caused_by"]) == (400, {
+            "type": "json_parse_exception", "reason": "Duplicate field 'c'"})
+
+
 @pytest.mark.parametrize("major", MAJORS)
 async def test_no_version_above_the_largest_long_is_ever_answered(make_api, major):
     api = await make_api(major)
