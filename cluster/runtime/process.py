@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print("occsim node: no cluster secret on standard input", file=sys.stderr)
         return 2
     try:
-        _run(serve_member(
+        run_loop(serve_member(
             name=args.name, host=args.host, port=args.port, manager=args.manager,
             secret=secret, major=args.es_compat, seed=args.seed,
             link=LinkConfig(**json.loads(args.link)), trace=args.trace,
@@ -145,14 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run(coro) -> None:
-    """Run a node's event loop: uvloop when it is installed (about twice as fast), else asyncio."""
+def run_loop(coro):
+    """Run `coro` on a new event loop, as a node process runs: uvloop when it is installed (about
+    twice as fast), else asyncio. Its result."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def _stop_on_signals(*signals: signal.Signals) -> asyncio.Event:

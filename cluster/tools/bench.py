@@ -2,7 +2,9 @@
 
 On a real 3-node cluster on loopback with no injected delay it measures acknowledged writes per
 second and p50/p99 latency at 1, 16 and 64 concurrent clients (closed loop: each client sends its
-next write when the previous one answered), the replication messages per second behind them,
+next write when the previous one answered, on a keep-alive connection of its own; the clients
+share the cores with the nodes they measure, so they are kept light: `load.Connection`, on
+uvloop as the nodes are), the replication messages per second behind them,
 the cost of tracing, start-up time and memory; then the same 64-client load against the
 *raw fan-out*: three plain aiohttp processes where a "primary" forwards every write with one
 HTTP POST per replica and answers once both replied (the same libraries, none of occsim's
@@ -44,6 +46,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+
+from occsim.cluster.runtime.process import run_loop
+from occsim.cluster.tools.load import Connection
 
 HOST = "127.0.0.1"
 INDEX = "bench"
@@ -130,7 +135,7 @@ web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 # -- the load generator ----------------------------------------------------------------------
-Op = Callable[[aiohttp.ClientSession, str, random.Random, int, int], Awaitable["int | str"]]
+Op = Callable[[Connection, random.Random, int, int], Awaitable["int | str"]]
 
 
 @dataclass
@@ -170,22 +175,19 @@ def new_session(limit: int = 128) -> aiohttp.ClientSession:
                                  timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
 
 
-async def index_one(session: aiohttp.ClientSession, url: str, rng: random.Random,
-                    client: int, n: int) -> int | str:
+async def index_one(conn: Connection, rng: random.Random, client: int, n: int) -> int | str:
     """The benchmark's request: index a small JSON document with an id from a bounded space."""
     doc = rng.randrange(ID_SPACE)
     body = json.dumps({"client": client, "n": n, "msg": "hello"}).encode()
-    async with session.put(f"{url}/{INDEX}/_doc/{doc}", data=body,
-                           headers=JSON_HEADERS) as reply:
-        await reply.read()
-        return reply.status
+    status, _ = await conn.request("PUT", f"/{INDEX}/_doc/{doc}", body)
+    return status
 
 
-async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: int, *,
+async def closed_loop(urls: list[str], clients: int, *,
                       seconds: float, warmup: float, op: Op = index_one, name: str = "",
                       window: Callable[[str], Awaitable[None]] | None = None) -> Level:
-    """`clients` tasks, each sending its next request when the previous one answered, client
-    i to `urls[i % len(urls)]`; runs `warmup` + `seconds` and counts what completes in the
+    """`clients` tasks, each on a connection of its own (`load.Connection`) sending its next
+    request when the previous one answered, client i to `urls[i % len(urls)]`; runs `warmup` + `seconds` and counts what completes in the
     last `seconds` (with the latency of each acknowledged one). `window` is
     awaited with "start" and "end" at the window's edges (for counters to read)."""
     loop = asyncio.get_running_loop()
@@ -195,14 +197,14 @@ async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: 
 
     async def client(i: int) -> None:
         rng = random.Random(i * 7919 + clients)
-        url = urls[i % len(urls)]
+        conn = connections[i] = Connection.to(urls[i % len(urls)])
         for n in range(MAX_REQUESTS_PER_CLIENT):
             sent = loop.time()
             if sent >= end:
                 return
             try:
-                status: int | str = await op(session, url, rng, i, n)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                status: int | str = await op(conn, rng, i, n)
+            except OSError as exc:  # ConnectionError included
                 status = type(exc).__name__
             done = loop.time()
             if not begin <= done <= end:
@@ -223,6 +225,7 @@ async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: 
         await asyncio.sleep(max(0.0, end - loop.time()))
         await window("end")
 
+    connections: dict[int, Connection] = {}
     tasks = [asyncio.ensure_future(client(i)) for i in range(clients)]
     if window is not None:
         tasks.append(asyncio.ensure_future(edges()))
@@ -232,6 +235,8 @@ async def closed_loop(session: aiohttp.ClientSession, urls: list[str], clients: 
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in connections.values():
+            conn.close()
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()
@@ -439,7 +444,7 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
             to_raw = [raw_start.result()]
 
             for clients in LEVELS[:-1]:
-                level = await closed_loop(session, to_primary, clients, seconds=opts.seconds,
+                level = await closed_loop(to_primary, clients, seconds=opts.seconds,
                                           warmup=opts.warmup, name=f"occsim {clients}")
                 out["levels"][str(clients)] = level
                 say(f"occsim, {clients} clients to {primary}: {level.writes_per_s:.0f} writes/s")
@@ -465,7 +470,7 @@ async def measure_real(opts: Options, say: Callable[[str], None]) -> dict:
             for r in range(rounds):
                 for name, urls, edges in loads[r % 4:] + loads[:r % 4]:
                     slices[name].append(await closed_loop(
-                        session, urls, 64, seconds=slice_s,
+                        urls, 64, seconds=slice_s,
                         warmup=opts.warmup if r == 0 else min(opts.warmup, 0.2),
                         name=name, window=edges))
             for name, _, _ in loads:
@@ -769,13 +774,11 @@ async def soak(seconds: float, say: Callable[[str], None]) -> dict:
     failures: list[str] = []
     tally = {"acked": 0, "conflicts": 0, "errors": 0, "kinds": {}}
 
-    async def rmw(session: aiohttp.ClientSession, url: str, rng: random.Random, client: int,
-                  n: int) -> int | str:
+    async def rmw(conn: Connection, rng: random.Random, client: int, n: int) -> int | str:
         """One read-modify-write; every outcome is tallied here, in the window or not."""
         try:
-            status = await _rmw(session, url, rng, client)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError,
-                KeyError) as exc:
+            status = await _rmw(conn, rng, client)
+        except (OSError, ValueError, KeyError) as exc:
             status = type(exc).__name__
         if isinstance(status, int) and 200 <= status < 300:
             tally["acked"] += 1
@@ -786,26 +789,23 @@ async def soak(seconds: float, say: Callable[[str], None]) -> dict:
             tally["kinds"][str(status)] = tally["kinds"].get(str(status), 0) + 1
         return status
 
-    async def _rmw(session: aiohttp.ClientSession, url: str, rng: random.Random,
-                   client: int) -> int | str:
+    async def _rmw(conn: Connection, rng: random.Random, client: int) -> int | str:
         doc = rng.choice(ids)
-        async with session.get(f"{url}/soak/_doc/{doc}") as reply:
-            current = await reply.json(content_type=None)
-            status = reply.status
+        status, data = await conn.request("GET", f"/soak/_doc/{doc}")
         if status == 200:
-            params = {"if_seq_no": str(current["_seq_no"]),
-                      "if_primary_term": str(current["_primary_term"])}
+            current = json.loads(data)
+            query = (f"if_seq_no={current['_seq_no']}"
+                     f"&if_primary_term={current['_primary_term']}")
             body = {"n": current["_source"]["n"] + 1, "by": client}
         elif status == 404:
-            params, body = {"op_type": "create"}, {"n": 1, "by": client}
+            query, body = "op_type=create", {"n": 1, "by": client}
         else:
             return f"GET {status}"
-        async with session.put(f"{url}/soak/_doc/{doc}", params=params,
-                               data=json.dumps(body).encode(), headers=JSON_HEADERS) as reply:
-            await reply.read()
-            if 200 <= reply.status < 300:
-                acked[doc] += 1
-            return reply.status
+        status, _ = await conn.request("PUT", f"/soak/_doc/{doc}?{query}",
+                                       json.dumps(body).encode())
+        if 200 <= status < 300:
+            acked[doc] += 1
+        return status
 
     try:
         async with occsim_cluster(trace=True, link=link, seed=9) as manager:
@@ -821,7 +821,7 @@ async def soak(seconds: float, say: Callable[[str], None]) -> dict:
 
             sampler = asyncio.ensure_future(sample_early())
             try:
-                level = await closed_loop(session, urls, 64, seconds=seconds, warmup=0.0,
+                level = await closed_loop(urls, 64, seconds=seconds, warmup=0.0,
                                           op=rmw, name="soak")
             finally:
                 sampler.cancel()
@@ -968,13 +968,13 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
                 print("occsim bench: --soak needs a positive number of seconds",
                       file=sys.stderr)
                 return 2
-            out = asyncio.run(soak(args.soak, say))
+            out = run_loop(soak(args.soak, say))
             print(soak_report(out), flush=True)
             if args.json:
                 print(json.dumps(out), flush=True)
             return 0 if out["passed"] else 1
         if args.bulk:
-            bulk = asyncio.run(measure_bulk(say))
+            bulk = run_loop(measure_bulk(say))
             print(bulk_line(bulk), flush=True)
             if args.json:
                 print(json.dumps(bulk), flush=True)
@@ -982,8 +982,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         opts = options(args)
         sim = measure_sim(opts, say)
         sim["sim_instructions"] = None if opts.quick else sim_instructions(say)
-        real = asyncio.run(measure_real(opts, say))
-        bulk = asyncio.run(measure_bulk(say))
+        real = run_loop(measure_real(opts, say))
+        bulk = run_loop(measure_bulk(say))
     except KeyboardInterrupt:
         print("occsim bench: interrupted", file=sys.stderr)
         return 130
