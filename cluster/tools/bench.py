@@ -187,11 +187,12 @@ async def closed_loop(urls: list[str], clients: int, *,
                       seconds: float, warmup: float, op: Op = index_one, name: str = "",
                       window: Callable[[str], Awaitable[None]] | None = None) -> Level:
     """`clients` tasks, each on a connection of its own (`load.Connection`) sending its next
-    request when the previous one answered, client i to `urls[i % len(urls)]`; runs `warmup` + `seconds` and counts what completes in the
-    last `seconds` (with the latency of each acknowledged one). `window` is
-    awaited with "start" and "end" at the window's edges (for counters to read)."""
-    loop = asyncio.get_running_loop()
-    begin = loop.time() + warmup
+    request when the previous one answered, client i to `urls[i % len(urls)]`; runs `warmup`
+    + `seconds` and counts what completes in the last `seconds` (with the latency of each
+    acknowledged one). `window` is awaited with "start" and "end" at the window's edges (for
+    counters to read)."""
+    clock = time.perf_counter  # uvloop's loop.time() counts whole milliseconds
+    begin = clock() + warmup
     end = begin + seconds
     level = Level(name, clients, seconds)
 
@@ -199,14 +200,14 @@ async def closed_loop(urls: list[str], clients: int, *,
         rng = random.Random(i * 7919 + clients)
         conn = connections[i] = Connection.to(urls[i % len(urls)])
         for n in range(MAX_REQUESTS_PER_CLIENT):
-            sent = loop.time()
+            sent = clock()
             if sent >= end:
                 return
             try:
                 status: int | str = await op(conn, rng, i, n)
             except OSError as exc:  # ConnectionError included
                 status = type(exc).__name__
-            done = loop.time()
+            done = clock()
             if not begin <= done <= end:
                 continue
             level.requests += 1
@@ -220,9 +221,9 @@ async def closed_loop(urls: list[str], clients: int, *,
                 level.error_kinds[str(status)] = level.error_kinds.get(str(status), 0) + 1
 
     async def edges() -> None:
-        await asyncio.sleep(max(0.0, begin - loop.time()))
+        await asyncio.sleep(max(0.0, begin - clock()))
         await window("start")
-        await asyncio.sleep(max(0.0, end - loop.time()))
+        await asyncio.sleep(max(0.0, end - clock()))
         await window("end")
 
     connections: dict[int, Connection] = {}

@@ -85,3 +85,30 @@ async def test_nothing_listening_is_an_os_error():
     conn = Connection("127.0.0.1", 9)  # discard: nothing listens there on loopback
     with pytest.raises(OSError):
         await conn.request("GET", "/")
+
+
+def test_the_closed_loop_times_latencies_finer_than_the_loop_clock():
+    """uvloop's `loop.time()` counts whole milliseconds: latencies of a fast loopback server
+    timed with it would all be 0 or 1 ms. The bench runs on uvloop, as the nodes do."""
+    from occsim.cluster.runtime.process import run_loop
+    from occsim.cluster.tools.bench import closed_loop
+
+    async def measure():
+        async def ok(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(status=201, body=b"{}")
+
+        runner = web.AppRunner(web.Application())
+        runner.app.router.add_route("*", "/{tail:.*}", ok)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            return await closed_loop([f"http://127.0.0.1:{port}"], 1, seconds=0.2, warmup=0.0)
+        finally:
+            await runner.cleanup()
+
+    level = run_loop(measure())
+    assert level.ok > 20, level.figures()
+    assert len(set(level.latencies)) > 3, sorted(set(level.latencies))[:10]
