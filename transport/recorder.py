@@ -116,8 +116,7 @@ class Recorder:
 
     def drain_raw(self) -> list[tuple]:
         """Hand over and forget the buffered events, as recorded."""
-        events = self._events.copy()
-        self._events.clear()
+        events, self._events = self._events, []
         return events
 
     def drain(self) -> list[dict]:
