@@ -170,7 +170,9 @@ class Level:
 
 
 def new_session(limit: int = 128) -> aiohttp.ClientSession:
-    """The load generator's one session: pooled keep-alive connections, at least 64 of them."""
+    """An aiohttp session for the bench's work beside the measured loads (filling an index,
+    waiting for the raw fan-out, the soak's last reads): pooled keep-alive connections, at
+    least 64 of them. The measured loads run on `load.Connection`s."""
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(limit, 64)),
                                  timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
 
