@@ -18,6 +18,7 @@ is the answer a reply that cannot be encoded becomes. It is pure: no I/O, no clo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
@@ -29,8 +30,7 @@ _UNPACK_ERRORS = {msgpack.FormatError: "not valid msgpack", msgpack.StackError: 
 _FIELDS = ("version", "id", "src", "dst", "kind", "lc", "reply_to", "body")
 # Strings travel as UTF-8, lone surrogates as their 3-byte form (`surrogatepass`) and back.
 _TEXT = "surrogatepass"
-_PACKER = msgpack.Packer(use_bin_type=True)  # strict UTF-8: every str but a lone surrogate
-_SURROGATES = msgpack.Packer(use_bin_type=True, unicode_errors=_TEXT)  # slower: for the rest
+_PACKER = msgpack.Packer(use_bin_type=True)  # for array headers
 _PACK_ERRORS = (TypeError, ValueError, OverflowError)  # what msgpack raises for a bad value
 
 
@@ -59,11 +59,22 @@ class Unencodable(TransportError):
     """A message whose body msgpack cannot hold: it fails alone, its link carries on."""
 
 
-def _pack(value: object) -> bytes:
-    try:
-        return _PACKER.pack(value)
-    except UnicodeEncodeError:  # a lone surrogate (the packer resets itself)
-        return _SURROGATES.pack(value)
+def packer(default: Callable[[object], object] | None = None) -> Callable[[object], bytes]:
+    """A `pack` that writes strings as frames carry them: strict UTF-8, the fast way, and
+    `surrogatepass` only for a value holding a lone surrogate; `default` (msgpack's) turns a
+    value msgpack cannot hold into one it can."""
+    strict = msgpack.Packer(use_bin_type=True, default=default).pack
+    text = msgpack.Packer(use_bin_type=True, unicode_errors=_TEXT, default=default).pack
+
+    def pack(value: object) -> bytes:
+        try:
+            return strict(value)
+        except UnicodeEncodeError:  # a lone surrogate (the packer resets itself)
+            return text(value)
+    return pack
+
+
+_pack = packer()
 
 
 def encode(env: Envelope) -> bytes:

@@ -26,9 +26,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 
-from msgpack import Packer
-
-from occsim.transport.message import pack, pack_array_header, unpack
+from occsim.transport.message import pack, pack_array_header, packer, unpack
 
 # The fields of an operation, in this order: those a message event copies from the message's
 # body, and the first fields of an event about a write.
@@ -157,17 +155,8 @@ class PackedRecorder(Recorder):
         return data
 
 
-# strict UTF-8 is the fast way to pack a string; a value msgpack cannot hold becomes its repr
-_pack_strict = Packer(use_bin_type=True, default=repr).pack
-_pack_text = Packer(use_bin_type=True, unicode_errors="surrogatepass", default=repr).pack
-
-
-def _pack_event(event: tuple) -> bytes:
-    """One event packed as the frame codec packs (strings with lone surrogates included)."""
-    try:
-        return _pack_strict(event)
-    except UnicodeEncodeError:
-        return _pack_text(event)
+# one event packed as the frame codec packs, but a value msgpack cannot hold becomes its repr
+_pack_event = packer(default=repr)
 
 
 def unpack_batch(data: bytes) -> list[tuple]:

@@ -89,6 +89,14 @@ def test_a_packed_value_msgpack_cannot_hold_becomes_its_repr():
     assert [e["target"] for e in rec.drain()] == [repr(2 ** 70), "*"]
 
 
+def test_a_packed_lone_surrogate_comes_back_as_it_was_recorded():
+    rec = recorder(True)
+    rec.add("apply", ("i", 0, "d\ud800", "index", 1, 0, 1))
+    rec.record("fault", action="kill", target="n\udfff1")
+    assert [(e.get("doc"), e.get("target")) for e in rec.drain()] == [
+        ("d\ud800", None), (None, "n\udfff1")]
+
+
 def fill(rec: Recorder) -> None:
     for n in range(5):
         rec.record("fault", action="kill", target=f"n{n}")
