@@ -320,38 +320,40 @@ def check_mappable(source: dict, doc_id: str, p: Profile) -> None:
     kept as sent, lone UTF-16 surrogates in strings included (Elasticsearch does the same)."""
     if not _holds_unmappable(source):  # the usual document: no field names to build
         return
-    for field, value in _leaves(source):
-        if type(value) is int and not LONG_MIN <= value <= LONG_MAX:
-            if p.big_integer_unmappable:
-                raise _failed_to_parse("illegal_state_exception",
-                                       "No matching token for number_type [BIG_INTEGER]")
-            raise _field_error(field, "long", doc_id, str(value), p, {
-                "type": "input_coercion_exception",
-                "reason": f"Numeric value ({value}) out of range of long ({LONG_MIN} - "
-                          f"{LONG_MAX})"})
-        if type(value) is float and not abs(value) < _FLOAT_OVERFLOW:
-            infinity = "Infinity" if value > 0 else "-Infinity"
-            raise _field_error(field, "float", doc_id, _java_double(value), p, {
-                "type": "illegal_argument_exception",
-                "reason": f"[float] supports only finite values, but got [{infinity}]"})
+    field, value = next((f, v) for f, v in _leaves(source) if _unmappable(v))  # the first
+    if type(value) is int:
+        if p.big_integer_unmappable:
+            raise _failed_to_parse("illegal_state_exception",
+                                   "No matching token for number_type [BIG_INTEGER]")
+        raise _field_error(field, "long", doc_id, str(value), p, {
+            "type": "input_coercion_exception",
+            "reason": f"Numeric value ({value}) out of range of long ({LONG_MIN} - "
+                      f"{LONG_MAX})"})
+    infinity = "Infinity" if value > 0 else "-Infinity"
+    raise _field_error(field, "float", doc_id, _java_double(value), p, {
+        "type": "illegal_argument_exception",
+        "reason": f"[float] supports only finite values, but got [{infinity}]"})
+
+
+def _unmappable(value: object) -> bool:
+    """Whether a leaf value is an integer beyond a `long` or a number beyond a `float`."""
+    kind = type(value)
+    return ((kind is int and not LONG_MIN <= value <= LONG_MAX)
+            or (kind is float and not abs(value) < _FLOAT_OVERFLOW))
 
 
 def _holds_unmappable(source: dict) -> bool:
-    """Whether a value anywhere in `source` is a number `check_mappable` refuses."""
+    """Whether a value anywhere in `source` is `_unmappable`, found without building the
+    field names `_leaves` builds."""
     stack: list = [source.values()]
     while stack:
         for value in stack.pop():
-            kind = type(value)
-            if kind is int:
-                if not LONG_MIN <= value <= LONG_MAX:
-                    return True
-            elif kind is float:
-                if not abs(value) < _FLOAT_OVERFLOW:
-                    return True
-            elif isinstance(value, dict):
+            if isinstance(value, dict):
                 stack.append(value.values())
             elif isinstance(value, list):
                 stack.append(value)
+            elif _unmappable(value):
+                return True
     return False
 
 
