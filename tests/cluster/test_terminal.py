@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -20,17 +21,22 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 
 class Tmux:
-    """A detached tmux session of a fixed size running one command."""
+    """A detached tmux session of a fixed size running one command, on a tmux server of its own.
+
+    Its own server (a socket of its own), because a shared one exits when its last session is killed and a
+    session started in that moment fails with "server exited unexpectedly". `remain-on-exit`
+    from the server's start (tmux.conf beside this file), because a command that ends before
+    `new-session` returns would otherwise take the server with it, and its last words too."""
 
     def __init__(self, command: str, width: int = 150, height: int = 60) -> None:
         self.name = f"occsim-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
+        self.socket = Path(tempfile.gettempdir()) / f"{self.name}.tmux"
+        self.tmux = ["tmux", "-S", str(self.socket), "-f", str(Path(__file__).with_name("tmux.conf"))]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width),
                         "-y", str(height), command], check=True)
-        subprocess.run(["tmux", "set-option", "-t", self.name, "remain-on-exit", "on"],
-                       check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-S", "-2000", "-t",
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-J", "-S", "-2000", "-t",
                                self.name], capture_output=True, text=True).stdout
 
     def wait_for(self, text: str, timeout: float = 60.0) -> str:
@@ -43,10 +49,11 @@ class Tmux:
         raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)
 
 
 def test_play_in_an_80_by_24_terminal(tmp_path):
@@ -185,5 +192,15 @@ def test_p_pauses_a_live_run_before_its_next_request_and_c_runs_on():
         assert "PASS reordering_at_scale" not in screen
         term.keys("c")
         term.wait_for("PASS reordering_at_scale", timeout=120)
+    finally:
+        term.close()
+
+
+def test_a_command_that_ends_at_once_leaves_its_output_on_the_screen():
+    """The harness itself: a pane's command may end before `new-session` returns (an `occsim`
+    that fails at start does), and its last line must still be there to read."""
+    term = Tmux("echo the last words; exit 3", width=80, height=24)
+    try:
+        term.wait_for("the last words", timeout=10)
     finally:
         term.close()
