@@ -23,15 +23,17 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 class Tmux:
     """A detached tmux session of a fixed size running one command, on a tmux server of its own.
 
-    Its own server (a socket of its own), because a shared one exits when its last session is killed and a
-    session started in that moment fails with "server exited unexpectedly". `remain-on-exit`
-    from the server's start (tmux.conf beside this file), because a command that ends before
-    `new-session` returns would otherwise take the server with it, and its last words too."""
+    Its own server (a socket of its own), because a shared one exits when its last session is
+    killed and a session started in that moment fails with "server exited unexpectedly".
+    `remain-on-exit` from the server's start (tmux.conf beside this file), because a command
+    that ends before `new-session` returns would otherwise take the server with it, and its
+    last words too."""
 
     def __init__(self, command: str, width: int = 150, height: int = 60) -> None:
         self.name = f"occsim-{uuid.uuid4().hex[:8]}"
         self.socket = Path(tempfile.gettempdir()) / f"{self.name}.tmux"
-        self.tmux = ["tmux", "-S", str(self.socket), "-f", str(Path(__file__).with_name("tmux.conf"))]
+        config = Path(__file__).with_name("tmux.conf")
+        self.tmux = ["tmux", "-S", str(self.socket), "-f", str(config)]
         subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width),
                         "-y", str(height), command], check=True)
 

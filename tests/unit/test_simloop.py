@@ -65,4 +65,3 @@ def test_a_story_that_waits_past_the_limit_is_reported():
             loop.run_until_complete(asyncio.sleep(61))
     finally:
         loop.close()
-
