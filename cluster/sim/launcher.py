@@ -121,7 +121,9 @@ class SimProcess:
         self.network = network
         self.returncode: int | None = None
         self._ended = asyncio.Event()
-        self.callers: set[asyncio.Task] = set()  # tasks waiting for this node's answer
+        # tasks waiting for this node's answer, in the order they asked (a dict: a set of tasks
+        # iterates in the order of their memory addresses, which differs from run to run)
+        self.callers: dict[asyncio.Task, None] = {}
 
     async def wait(self) -> int:
         await self._ended.wait()
@@ -165,14 +167,14 @@ class SimSender:
         note = self.launcher.scheduler.note
         note(node, "request")
         caller = asyncio.current_task()
-        proc.callers.add(caller)
+        proc.callers[caller] = None
         try:
             response = await dispatch(proc.member.node, request)
         except asyncio.CancelledError:
             if proc.returncode is None or caller.uncancel() > 0:
                 raise  # cancelled by someone else
         finally:
-            proc.callers.discard(caller)
+            proc.callers.pop(caller, None)
             if proc.returncode is not None:
                 raise ConnectionResetError(f"[{node}] died before it answered")
         self.launcher.client_messages += 1

@@ -55,3 +55,30 @@ def test_a_request_in_flight_fails_at_once_when_its_node_dies(sim, fault):
 
     sim(story, nodes=2, es_compat=7, seed=1)
     assert seen == {"error": "ConnectionResetError", "waited": 0.0}
+
+
+def test_the_requests_a_dying_node_leaves_unanswered_fail_in_the_order_they_came(sim):
+    """A killed node's waiting requests fail in the order they reached it, whatever the memory
+    addresses of their tasks: the simulation replays the same run the same way every time."""
+    failed = []
+
+    async def story(manager, cluster):
+        await manager.create_index("idx", INDEX)
+        primary = cluster.primary_of("idx", "1")
+        other = next(n for n in cluster.nodes if n != primary)
+        await cluster.hold(primary, other)  # every write waits for its replica
+
+        async def write(k: int) -> None:
+            try:
+                await cluster.client(f"c{k}", node=primary, quiet=True).index(
+                    "idx", str(k), {"v": k})
+            except ConnectionError:
+                failed.append(k)
+
+        writes = [cluster.spawn(write(k)) for k in range(40)]
+        await cluster.wait_held(40)
+        await cluster.kill(primary)
+        await asyncio.gather(*writes)
+
+    sim(story, nodes=2, es_compat=7, seed=1)
+    assert failed == list(range(40))
